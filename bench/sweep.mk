@@ -1,0 +1,1 @@
+# Placeholder so automake runs; the owner of bench/sweep.mk replaces this file.

@@ -1,0 +1,1 @@
+# Placeholder so automake runs; the owner of tests/numa.mk replaces this file.
