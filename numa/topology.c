@@ -1,0 +1,192 @@
+/* NUMA topology: read once with hwloc, kept as plain tables.
+ *
+ * hwloc allocates freely while loading (served by hakmem, which is usable by
+ * the time the core calls hk_numa_init), so it is used only here; afterwards
+ * the topology object is destroyed and the slow paths read static tables. */
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ck_pr.h>
+#include <hwloc.h>
+
+#include "hk_numa_int.h"
+
+enum { IDLE, LOADING, READY };
+
+/* Before READY every reader sees one node, 0, and binds nothing. */
+struct hk_topo hk_topo = { .nodes = 1, .distance = { { 10 } } };
+static unsigned state = IDLE;
+
+int hk_numa_ready(void)
+{
+    unsigned s = ck_pr_load_uint(&state);
+    /* Acquire: pairs with the release in hk_numa_init(), so a reader that
+     * sees READY also sees the tables written before it. */
+    ck_pr_fence_acquire();
+    return s == READY;
+}
+
+static void say(const char *a, const char *b, const char *c)
+{
+    char buf[512];
+    struct hk_fmt f = { buf, sizeof buf, 0 };
+
+    hk_fmt_str(&f, "hakmem: ");
+    hk_fmt_str(&f, a);
+    hk_fmt_str(&f, b);
+    hk_fmt_str(&f, c);
+    hk_fmt_str(&f, "\n");
+    hk_fmt_write(&f, 2);
+}
+
+/* desc: NULL for this machine, else an XML file path or a synthetic string. */
+static int open_topology(hwloc_topology_t *t, const char *desc, int xml)
+{
+    if (hwloc_topology_init(t))
+        return -1;
+    if ((desc && (xml ? hwloc_topology_set_xml(*t, desc)
+                      : hwloc_topology_set_synthetic(*t, desc))) ||
+        hwloc_topology_load(*t)) {
+        hwloc_topology_destroy(*t);
+        return -1;
+    }
+    return 0;
+}
+
+static void fill_distances(hwloc_topology_t t, unsigned n)
+{
+    struct hwloc_distances_s *d;
+    unsigned nr = 1;
+
+    /* Without a latency matrix (synthetic topologies, machines without an
+     * ACPI SLIT): the conventional 10 local / 20 remote. */
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned j = 0; j < n; j++)
+            hk_topo.distance[i][j] = i == j ? 10 : 20;
+    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d,
+                                    HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) || nr < 1)
+        return;
+    for (unsigned i = 0; i < d->nbobjs; i++)
+        for (unsigned j = 0; j < d->nbobjs; j++) {
+            unsigned a = d->objs[i]->logical_index, b = d->objs[j]->logical_index;
+            uint64_t v = d->values[i * d->nbobjs + j];
+            if (a < n && b < n)
+                hk_topo.distance[a][b] = (uint8_t)(v > 255 ? 255 : v);  /* SLIT values are 8-bit */
+        }
+    hwloc_distances_release(t, d);
+}
+
+static void fill(hwloc_topology_t t)
+{
+    int count = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+    unsigned n = count < 1 ? 1 : (unsigned)count;
+
+    if (n > HK_MAX_NODES) {
+        say("more NUMA nodes than HK_MAX_NODES: ", "the first 64 are used", "");
+        n = HK_MAX_NODES;
+    }
+    /* 0xff = not seen yet: a CPU listed by several nodes (memory-only or
+     * high-bandwidth nodes sharing a cpuset) belongs to the first. */
+    memset(hk_topo.cpu_node, 0xff, sizeof hk_topo.cpu_node);
+    for (unsigned i = 0; i < n; i++) {
+        hwloc_obj_t node = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i);
+        unsigned cpus = 0;
+        int cpu;
+
+        hk_topo.os_index[i] = node ? node->os_index : 0;
+        if (node && node->cpuset) {
+            hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
+                cpus++;
+                if (cpu < HK_MAX_CPUS && hk_topo.cpu_node[cpu] == 0xff)
+                    hk_topo.cpu_node[cpu] = (uint8_t)i;
+            } hwloc_bitmap_foreach_end();
+        }
+        hk_topo.cpus[i] = cpus;
+    }
+    for (unsigned c = 0; c < HK_MAX_CPUS; c++)
+        if (hk_topo.cpu_node[c] == 0xff)
+            hk_topo.cpu_node[c] = 0;
+    fill_distances(t, n);
+    hk_topo.nodes = n;
+    /* XML and synthetic topologies describe another machine: binding this
+     * process's memory to their node numbers would be meaningless. */
+    hk_topo.synthetic = !hwloc_topology_is_thissystem(t);
+}
+
+static int load(const char *desc)
+{
+    hwloc_topology_t t;
+    int rc = 0;
+
+    if (desc && *desc) {
+        struct stat st;
+        int xml = stat(desc, &st) == 0 && S_ISREG(st.st_mode);
+
+        if (open_topology(&t, desc, xml) == 0) {
+            fill(t);
+            hwloc_topology_destroy(t);
+            return 0;
+        }
+        say(xml ? "HAKMEM_TOPOLOGY: cannot load the hwloc XML file \""
+                : "HAKMEM_TOPOLOGY: not an XML file nor a valid synthetic topology: \"",
+            desc, "\": using this machine's topology");
+        rc = -1;
+    }
+    if (open_topology(&t, NULL, 0)) {
+        say("hwloc cannot read this machine's topology: ", "one NUMA node assumed", "");
+        return -1;
+    }
+    fill(t);
+    hwloc_topology_destroy(t);
+    return rc;
+}
+
+int hk_numa_init(const char *topology)
+{
+    int rc;
+
+    /* CAS: exactly one caller loads.  Concurrent callers, and the core
+     * re-entered by hwloc's mallocs, see LOADING and carry on with node 0. */
+    if (!ck_pr_cas_uint(&state, IDLE, LOADING))
+        return 0;
+    rc = load(topology);
+    hk_numa_policy_validate();
+    /* Release: every table write above is visible before READY is. */
+    ck_pr_fence_release();
+    ck_pr_store_uint(&state, READY);
+    return rc;
+}
+
+void hk_numa_reset_for_tests(void)
+{
+    /* Test-only: the caller guarantees that no other thread uses the layer. */
+    ck_pr_store_uint(&state, IDLE);
+    memset(&hk_topo, 0, sizeof hk_topo);
+    hk_topo.nodes = 1;
+    hk_topo.distance[0][0] = 10;
+    hk_numa_policy_reset();
+}
+
+unsigned hk_numa_node_count(void)
+{
+    return hk_numa_ready() ? hk_topo.nodes : 1;
+}
+
+unsigned hk_numa_node_os_index(unsigned node)
+{
+    return hk_numa_ready() && node < hk_topo.nodes ? hk_topo.os_index[node] : 0;
+}
+
+unsigned hk_numa_node_of_cpu(int cpu)
+{
+    if (cpu < 0 || cpu >= HK_MAX_CPUS || !hk_numa_ready())
+        return 0;
+    return hk_topo.cpu_node[cpu];
+}
+
+unsigned hk_numa_distance(unsigned a, unsigned b)
+{
+    unsigned n = hk_numa_node_count();
+
+    return a < n && b < n ? hk_topo.distance[a][b] : 0;
+}
