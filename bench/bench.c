@@ -497,6 +497,6 @@ void bench_team_report(const bench_team *team, bench_result *r)
         memcpy(all.extra + all.len, r->extra, r->len);
         all.len += r->len;
     }
-    bench_report(team->cfg, team->nthreads, bench_team_ops(team), bench_team_seconds(team),
+    bench_report(team->cfg, team->cfg->threads, bench_team_ops(team), bench_team_seconds(team),
                  lats, team->nthreads, &all);
 }

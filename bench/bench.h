@@ -248,7 +248,8 @@ void bench_extra(bench_result *r, const char *key, const char *fmt, ...)
 /* Prints the result line. Latency samples are merged from lats[0..nlat). */
 void bench_report(const bench_config *cfg, int threads, uint64_t ops, double seconds,
                   bench_lat *const *lats, int nlat, bench_result *r);
-/* bench_report for a team: ops, wall time, CPU time and latencies of its threads. */
+/* bench_report for a team: ops, wall time, CPU time and latencies of its threads;
+ * threads= is the requested count (--threads), which a team may exceed. */
 void bench_team_report(const bench_team *team, bench_result *r);
 
 /* ---- batch hand-off between threads --------------------------------------------------
