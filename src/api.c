@@ -1,0 +1,186 @@
+/* The hak_ entry points: the malloc family with glibc's edge-case semantics. */
+#include "hakmem.h"
+#include "hk_api.h"
+#include "hk_large.h"
+#include "hk_error.h"
+#include "hk_options.h"
+#include "hk_numa.h"
+#include "hk_stats.h"
+#include <errno.h>
+#include <string.h>
+
+hk_public void *hak_malloc(size_t size) { return hk_alloc(size, false); }
+
+hk_public void hak_free(void *p) { hk_free(p, "free"); }
+
+hk_public void *hak_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (hk_unlikely(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hk_alloc(total, true);
+}
+
+/* Usable bytes from p on, validating p (aborts naming `fn`). */
+static size_t usable(const void *p, const char *fn)
+{
+    struct hk_ss *ss = hk_ss_of(p);
+    if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss))) {
+        struct hk_ss *big = hk_large_lookup_big(p);
+        if (big == NULL)
+            hk_fatal_ptr(fn, "invalid pointer", p);
+        return hk_large_usable(big, p, fn);
+    }
+    if (ss->kind == HK_SS_LARGE)
+        return hk_large_usable(ss, p, fn);
+    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    if (hk_unlikely(s == NULL))
+        hk_fatal_ptr(fn, "invalid pointer", p);
+    hk_slab_block_of(s, (void *)p, fn);
+    return s->bsize;
+}
+
+hk_public size_t hak_malloc_usable_size(const void *p)
+{
+    return p == NULL ? 0 : usable(p, "malloc_usable_size");
+}
+
+hk_public void *hak_realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return hk_alloc(size, false);
+    if (size == 0) {  /* glibc: free the block, return NULL */
+        hk_free(p, "realloc");
+        return NULL;
+    }
+    size_t have = usable(p, "realloc");
+    bool large = have > HK_SMALL_MAX;
+    if (size <= have) {
+        if (!large && (size > have / 2 || have <= 16))
+            return p;  /* the class still fits without wasting half of it */
+        if (large && size > HK_SMALL_MAX)
+            return hk_large_resize(hk_ss_of(p), p, size);
+    } else if (large) {
+        struct hk_ss *ss = hk_ssmap_test((uintptr_t)hk_ss_of(p)) ? hk_ss_of(p) : hk_large_lookup_big(p);
+        if (hk_large_resize(ss, p, size) != NULL)
+            return p;
+    }
+    void *q = hk_alloc(size, false);
+    if (q == NULL)
+        return NULL;  /* errno is ENOMEM, p untouched */
+    memcpy(q, p, size < have ? size : have);
+    hk_free(p, "realloc");
+    return q;
+}
+
+hk_public void *hak_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hak_realloc(p, total);
+}
+
+/* align: a power of two. */
+static void *alloc_aligned(size_t align, size_t size)
+{
+    if (align <= 8)
+        return hk_alloc(size, false);
+    if (size > PTRDIFF_MAX - align) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align <= 16) /* every class that is a multiple of 16 has 16-aligned blocks */
+        return hk_alloc(size <= 16 ? 16 : (size + 15) & ~(size_t)15, false);
+    if (size <= HK_SMALL_MAX && align <= HK_MAX_ALIGN_SMALL) {
+        /* Power-of-two classes are naturally aligned up to the slab start's
+         * alignment (HK_MAX_ALIGN_SMALL). */
+        size_t p2 = size <= align ? align : (size_t)1 << (64 - __builtin_clzl(size - 1));
+        if (p2 <= HK_SMALL_MAX)
+            return hk_alloc(p2, false);
+    }
+    void *p = hk_large_alloc(size, align, false);
+    return p;
+}
+
+static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+hk_public int hak_posix_memalign(void **out, size_t align, size_t size)
+{
+    if (!pow2(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(align, size);
+    if (p == NULL) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+hk_public void *hak_aligned_alloc(size_t align, size_t size)
+{
+    if (!pow2(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(align, size);
+}
+
+hk_public void *hak_memalign(size_t align, size_t size)
+{
+    /* glibc: small alignments are plain malloc, others round up to a power
+     * of two; beyond half the address space is EINVAL. */
+    if (align > SIZE_MAX / 2 + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= 8)
+        return hk_alloc(size, false);
+    if (!pow2(align))
+        align = (size_t)1 << (64 - __builtin_clzl(align - 1));
+    return alloc_aligned(align, size);
+}
+
+hk_public void *hak_valloc(size_t size) { return alloc_aligned(HK_PAGE_SIZE, size); }
+
+hk_public void *hak_pvalloc(size_t size)
+{
+    if (size > PTRDIFF_MAX) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = (size + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    return alloc_aligned(HK_PAGE_SIZE, rounded ? rounded : HK_PAGE_SIZE);
+}
+
+hk_public void hak_free_sized(void *p, size_t size)
+{
+    (void)size;  /* the block knows its class; a wrong size is not worth a lookup */
+    hk_free(p, "free_sized");
+}
+
+hk_public void hak_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    (void)align;
+    (void)size;
+    hk_free(p, "free_aligned_sized");
+}
+
+/* The core is usable from the first malloc on; the NUMA topology comes once
+ * constructors run, when hwloc's own allocations find hakmem ready. */
+__attribute__((constructor)) static void hk_init_ctor(void)
+{
+    hk_process_init();
+    hk_stats_init();
+    hk_numa_init(hk_opt.topology);
+}
+
+#ifndef HK_NO_OVERRIDE
+#include "hk_override.h"
+#endif

@@ -1,0 +1,540 @@
+/* Heaps: one per thread.  The owner allocates from its current slab per
+ * class; other slabs with free blocks wait on a per-class partial list; full
+ * slabs are on no list at all: the first remote free into one hands the block
+ * to the heap's delayed list, which brings the slab back into use. */
+#include "hk_heap.h"
+#include "hk_slab.h"
+#include "hk_large.h"
+#include "hk_os.h"
+#include "hk_options.h"
+#include "hk_error.h"
+#include "hk_numa.h"
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/auxv.h>
+
+struct hk_slab hk_slab_empty;
+struct hk_heap hk_heap_empty = { .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty } };
+__thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
+/* Set once this thread's heap was handed back at thread exit. */
+static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
+
+static ck_stack_t abandoned __attribute__((aligned(16)));
+static struct hk_heap *heap_registry;
+static pthread_key_t heap_key;
+static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
+
+static void thread_exit_cb(void *arg);
+
+void hk_process_init(void)
+{
+    /* Acquire pairs with the release store below: options are visible. */
+    if (hk_likely(ck_pr_load_uint(&init_state) == 2)) {
+        ck_pr_fence_load();
+        return;
+    }
+    if (ck_pr_cas_uint(&init_state, 0, 1)) {
+        hk_options_init();
+        if (hk_numa_set_policy(hk_opt.numa) != 0)
+            hk_warn("HAKMEM_NUMA must be local, interleave, node:N or off; using local: ", hk_opt.numa);
+        const uint64_t *rnd = (const uint64_t *)getauxval(AT_RANDOM);
+        hk_cookie = (rnd ? rnd[0] ^ rnd[1] : (uintptr_t)&hk_cookie) | 1;
+        pthread_key_create(&heap_key, thread_exit_cb);
+        ck_pr_fence_store();
+        ck_pr_store_uint(&init_state, 2);
+        return;
+    }
+    while (ck_pr_load_uint(&init_state) != 2)
+        sched_yield();
+    ck_pr_fence_load();
+}
+
+struct hk_heap *hk_heap_registry_head(void)
+{
+    struct hk_heap *h = ck_pr_load_ptr(&heap_registry);
+    ck_pr_fence_load();  /* pairs with the fence before the registering CAS */
+    return h;
+}
+
+static struct hk_heap *heap_new(void)
+{
+    size_t size = (sizeof(struct hk_heap) + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    struct hk_heap *h = hk_os_map_aligned(size, HK_PAGE_SIZE);
+    if (h == NULL)
+        return NULL;
+    for (unsigned c = 0; c < HK_CLASSES; c++)
+        h->cur[c] = &hk_slab_empty;
+    struct hk_heap *head;
+    do {
+        head = ck_pr_load_ptr(&heap_registry);
+        h->all_next = head;
+        ck_pr_fence_store();  /* publish the initialised heap to stats walkers */
+    } while (!ck_pr_cas_ptr(&heap_registry, head, h));
+    return h;
+}
+
+static struct hk_heap *heap_acquire(void)
+{
+    /* Adopt the most recently abandoned heap first: its memory is warm.
+     * pop_mpmc's generation counter makes the pop ABA-safe; heaps are never
+     * unmapped, so reading an entry's next link is always safe. */
+    ck_stack_entry_t *e = ck_stack_pop_mpmc(&abandoned);
+    struct hk_heap *h = e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : heap_new();
+    if (h == NULL)
+        return NULL;
+    h->node = hk_numa_current_node();
+    ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
+    return h;
+}
+
+/* ---- slab and SuperSlab bookkeeping (owner only) ---- */
+
+static void partial_push(struct hk_heap *h, struct hk_slab *s)
+{
+    s->prev = NULL;
+    s->next = h->partial[s->cls];
+    if (s->next)
+        s->next->prev = s;
+    h->partial[s->cls] = s;
+    s->in_partial = 1;
+}
+
+static void partial_remove(struct hk_heap *h, struct hk_slab *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->partial[s->cls] = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->in_partial = 0;
+}
+
+static void avail_push(struct hk_heap *h, struct hk_ss *ss)
+{
+    ss->prev = NULL;
+    ss->next = h->avail;
+    if (ss->next)
+        ss->next->prev = ss;
+    h->avail = ss;
+    ss->in_avail = 1;
+}
+
+static void avail_remove(struct hk_heap *h, struct hk_ss *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        h->avail = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->prev = ss->next = NULL;
+    ss->in_avail = 0;
+}
+
+/* Empty SuperSlabs older than the delay go back to their node's pool,
+ * decommitted; the newest few stay committed for reuse. */
+static void empty_trim(struct hk_heap *h, bool all)
+{
+    if (h->empty == NULL)
+        return;
+    uint64_t now = hk_os_now_ms();
+    struct hk_ss **link = &h->empty;
+    unsigned kept = 0;
+    while (*link != NULL) {
+        struct hk_ss *ss = *link;
+        bool old = now - ss->empty_since_ms >= (uint64_t)hk_opt.decommit_delay_ms;
+        if (all || old || kept >= (unsigned)hk_opt.heap_ss_cache) {
+            *link = ss->next;
+            h->empty_count--;
+            hk_ss_release(ss);
+        } else {
+            kept++;
+            link = &ss->next;
+        }
+    }
+}
+
+static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
+{
+    ss->free_units |= mask;
+    if (ss->free_units != 0xffffffffu) {
+        if (!ss->in_avail)
+            avail_push(h, ss);
+        return;
+    }
+    if (ss->in_avail)
+        avail_remove(h, ss);
+    ss->empty_since_ms = hk_os_now_ms();
+    ss->next = h->empty;
+    h->empty = ss;
+    h->empty_count++;
+    empty_trim(h, false);
+}
+
+static void slab_release(struct hk_heap *h, struct hk_slab *s)
+{
+    struct hk_ss *ss = s->ss;
+    unsigned n = s->units;
+    uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << s->first_unit;
+    if (s->in_partial)
+        partial_remove(h, s);
+    for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
+        ss->unit_slab[u] = NULL;
+    ck_pr_store_64(&s->owner_tag, 0);
+    ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
+    HK_STAT_INC(h, slab_release);
+    if (hk_opt.decommit_delay_ms == 0) {
+        uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
+        uintptr_t start = s->first_unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
+        hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
+        ss->dirty_units &= ~mask;
+    }
+    ss_unit_free(h, ss, mask);
+}
+
+/* A slab whose blocks are all back: keep it if it is the current one. */
+void hk_slab_empty_owner(struct hk_heap *h, struct hk_slab *s)
+{
+    if (h->cur[s->cls] != s)
+        slab_release(h, s);
+}
+
+static unsigned find_run(uint32_t free, unsigned n)
+{
+    uint32_t m = free;
+    for (unsigned k = 1; k < n; k++)
+        m &= free >> k;
+    return m ? (unsigned)__builtin_ctz(m) : HK_UNITS;
+}
+
+static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
+{
+    unsigned n = hk_class_units[cls];
+    unsigned now_node = hk_numa_current_node();
+    if (hk_unlikely(now_node != h->node)) {
+        h->node = now_node;  /* the thread migrated: new slabs come from its new node */
+        ck_pr_inc_64(&hk_node_stats[now_node].rehomes);
+    }
+    enum hk_numa_policy pol = hk_numa_policy();
+    bool any_node = pol == HK_NUMA_INTERLEAVE || pol == HK_NUMA_OFF;
+    unsigned want = pol == HK_NUMA_NODE ? hk_numa_pick_node(h->node) : h->node;
+    for (struct hk_ss *ss = h->avail; ss != NULL; ss = ss->next) {
+        if (!any_node && ss->node != want)
+            continue;
+        unsigned u = find_run(ss->free_units, n);
+        if (u < HK_UNITS) {
+            hk_slab_init_owner(h, ss, u, cls);
+            if (ss->free_units == 0)
+                avail_remove(h, ss);
+            HK_STAT_INC(h, slab_new);
+            return &ss->slabs[u];
+        }
+    }
+    struct hk_ss **link = &h->empty, *ss = NULL;
+    for (; *link != NULL; link = &(*link)->next) {
+        if (any_node || (*link)->node == want) {
+            ss = *link;
+            *link = ss->next;
+            h->empty_count--;
+            break;
+        }
+    }
+    if (ss == NULL) {
+        ss = hk_ss_acquire(h, hk_numa_pick_node(h->node));
+        if (ss == NULL)
+            return NULL;
+    }
+    avail_push(h, ss);
+    hk_slab_init_owner(h, ss, 0, cls);
+    HK_STAT_INC(h, slab_new);
+    return &ss->slabs[0];
+}
+
+/* ---- frees that reach the owner by the slow road ---- */
+
+static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
+{
+    if (s->free_key != 0) {
+        if (hk_unlikely(b->key == s->free_key)) {
+            for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
+                if (x == b)
+                    hk_fatal_ptr("free", "double free", b);
+        }
+        b->key = s->free_key;
+    }
+    b->next = s->local_free;
+    s->local_free = b;
+    s->used--;
+    if (s->owner_tag & HK_SLAB_FULL)
+        hk_slab_unfull_owner(s);
+    if (h->cur[s->cls] != s && !s->in_partial)
+        partial_push(h, s);
+    if (s->used == 0)
+        hk_slab_empty_owner(h, s);
+}
+
+static void delayed_process(struct hk_heap *h)
+{
+    /* batch_pop is one atomic exchange; we are the only consumer. */
+    struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->delayed);
+    while (b != NULL) {
+        struct hk_block *next = b->next;
+        struct hk_ss *ss = hk_ss_of(b);
+        free_local_slow(h, ss->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)], b);
+        b = next;
+    }
+}
+
+/* Hand a chain of blocks of one slab to its owner. */
+static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
+{
+    if (hk_slab_push_remote_mpsc(s, first, last)) {
+        /* We took the full slab's notification: the slab and its heap stay
+         * put until the owner has seen these blocks. */
+        hk_chain_push_upmc(&s->ss->heap->delayed, first, last);
+    }
+}
+
+static void rbatch_flush(struct hk_heap *h)
+{
+    for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
+        struct hk_rbatch *r = &h->rbatch[i];
+        if (r->slab != NULL) {
+            remote_push(r->slab, r->head, r->tail);
+            r->slab = NULL;
+            r->count = 0;
+        }
+    }
+    h->rbatch_pending = 0;
+}
+
+static void free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
+{
+    if (h == &hk_heap_empty || hk_opt.remote_batch <= 1) {
+        b->next = NULL;
+        remote_push(s, b, b);
+        return;
+    }
+    /* Gather frees per destination slab: one CAS per batch instead of one per
+     * block.  Direct-mapped by slab address; a collision flushes. */
+    struct hk_rbatch *r = &h->rbatch[((uintptr_t)s >> 7) % HK_RBATCH_SLOTS];
+    if (r->slab != s) {
+        if (r->slab != NULL)
+            remote_push(r->slab, r->head, r->tail);
+        r->slab = s;
+        r->head = r->tail = b;
+        b->next = NULL;
+        r->count = 1;
+        h->rbatch_pending = 1;
+    } else {
+        b->next = r->head;
+        r->head = b;
+        r->count++;
+    }
+    if (r->count >= (uint32_t)hk_opt.remote_batch) {
+        remote_push(s, r->head, r->tail);
+        r->slab = NULL;
+        r->count = 0;
+    }
+}
+
+void hk_free_slow(void *p, const char *fn)
+{
+    if (p == NULL)
+        return;
+    struct hk_ss *ss = hk_ss_of(p);
+    if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss))) {
+        struct hk_ss *big = hk_large_lookup_big(p);
+        if (big == NULL)
+            hk_fatal_ptr(fn, "invalid pointer", p);
+        ss = big;
+    }
+    struct hk_heap *h = hk_tls_heap;
+    if (ss->kind == HK_SS_LARGE) {
+        hk_large_free(ss, p, fn);
+        HK_STAT_INC(h, large_free);
+        HK_STAT_INC(h, free);
+        return;
+    }
+    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    if (hk_unlikely(s == NULL))
+        hk_fatal_ptr(fn, "invalid pointer", p);
+    struct hk_block *b = hk_slab_block_of(s, p, fn);
+    HK_STAT_INC(h, free);
+    unsigned here = h == &hk_heap_empty ? hk_numa_current_node() : h->node;
+    if (hk_unlikely(s->node != here))
+        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    if ((ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS) == (uint64_t)(uintptr_t)h) {
+        HK_STAT_INC(h, free_local);
+        free_local_slow(h, s, b);
+    } else {
+        HK_STAT_INC(h, free_remote);
+        free_remote(h, s, b);
+    }
+}
+
+/* ---- allocation slow path ---- */
+
+/* Make s usable: true when it has a free block.  Otherwise it is flagged
+ * full, or a notification for it is in flight; either way it comes back
+ * through free_local_slow when a block returns. */
+static bool slab_try(struct hk_slab *s)
+{
+    if (hk_slab_refill_owner(s))
+        return true;
+    return !hk_slab_mark_full_owner(s) && hk_slab_refill_owner(s);
+}
+
+static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
+{
+    struct hk_slab *s = h->cur[cls];
+    if (s != &hk_slab_empty && slab_try(s))
+        return s;
+    while ((s = h->partial[cls]) != NULL) {
+        partial_remove(h, s);
+        h->cur[cls] = s;
+        if (slab_try(s))
+            return s;
+    }
+    s = slab_new(h, cls);
+    h->cur[cls] = s ? s : &hk_slab_empty;
+    return s != NULL && hk_slab_refill_owner(s) ? s : NULL;
+}
+
+static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
+{
+    if (h->rbatch_pending)
+        rbatch_flush(h);
+    if (ck_pr_load_ptr(&h->delayed.head) != NULL)
+        delayed_process(h);
+    if (size > HK_SMALL_MAX) {
+        void *p = hk_large_alloc(size, 0, zero);
+        if (p != NULL) {
+            HK_STAT_INC(h, large_alloc);
+            HK_STAT_INC(h, malloc);
+        }
+        return p;
+    }
+    unsigned cls = hk_size_class(size);
+    struct hk_slab *s = class_refill(h, cls);
+    if (s == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct hk_block *b = s->free;
+    s->free = b->next;
+    s->used++;
+    HK_STAT_INC(h, malloc);
+    if (zero) {
+        if (s->free_is_zero)
+            b->next = NULL;
+        else
+            memset(b, 0, size);
+    }
+    return b;
+}
+
+static void heap_abandon(struct hk_heap *h);
+
+static struct hk_heap *thread_heap(void)
+{
+    hk_process_init();
+    struct hk_heap *h = heap_acquire();
+    if (h == NULL)
+        return NULL;
+    hk_tls_heap = h;
+    /* After the TLS store: pthread_setspecific may itself call calloc. */
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
+{
+    if (hk_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (hk_unlikely(h == &hk_heap_empty)) {
+        if (hk_unlikely(tls_exited)) {
+            /* Allocation during thread teardown, after our destructor ran:
+             * borrow a heap for this one block and give it straight back. */
+            hk_process_init();
+            struct hk_heap *t = heap_acquire();
+            if (t == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+            hk_tls_heap = t;
+            void *p = alloc_from(t, size, zero);
+            heap_abandon(t);
+            return p;
+        }
+        h = thread_heap();
+        if (h == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    return alloc_from(h, size, zero);
+}
+
+/* ---- collection and thread exit ---- */
+
+void hk_heap_collect(struct hk_heap *h)
+{
+    rbatch_flush(h);
+    delayed_process(h);
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        struct hk_slab *cur = h->cur[c];
+        if (cur != &hk_slab_empty) {
+            hk_slab_drain_remote_owner(cur);
+            if (cur->used == 0) {
+                h->cur[c] = &hk_slab_empty;
+                slab_release(h, cur);
+            }
+        }
+        struct hk_slab *s = h->partial[c], *next;
+        for (; s != NULL; s = next) {
+            next = s->next;
+            hk_slab_drain_remote_owner(s);
+            if (s->used == 0)
+                slab_release(h, s);
+        }
+    }
+    empty_trim(h, true);
+}
+
+static void heap_abandon(struct hk_heap *h)
+{
+    hk_heap_collect(h);
+    /* Current slabs join the partial lists so the adopter finds them. */
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        struct hk_slab *s = h->cur[c];
+        h->cur[c] = &hk_slab_empty;
+        if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
+            partial_push(h, s);
+    }
+    hk_tls_heap = &hk_heap_empty;
+    tls_exited = true;
+    ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+    /* The push's CAS releases all our writes to the heap to its adopter. */
+    ck_stack_push_upmc(&abandoned, &h->abandon_entry);
+}
+
+static void thread_exit_cb(void *arg)
+{
+    struct hk_heap *h = arg;
+    if (h != NULL && h == hk_tls_heap)
+        heap_abandon(h);
+}
+
+void hak_collect(void)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (h != &hk_heap_empty)
+        hk_heap_collect(h);
+}

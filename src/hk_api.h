@@ -1,0 +1,59 @@
+/* The inline fast paths of malloc and free.  Everything else is out of line. */
+#ifndef HK_API_H
+#define HK_API_H
+
+#include "hk_heap.h"
+
+hk_inline void *hk_alloc(size_t size, bool zero)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (hk_likely(size <= HK_SMALL_MAX)) {
+        struct hk_slab *s = h->cur[hk_size_class(size)];
+        struct hk_block *b = s->free;
+        if (hk_likely(b != NULL)) {
+            s->free = b->next;
+            s->used++;
+            HK_STAT_INC(h, malloc);
+            if (zero) {
+                if (s->free_is_zero)
+                    b->next = NULL;  /* the rest of a fresh block is still zero */
+                else
+                    __builtin_memset(b, 0, size);
+            }
+            return b;
+        }
+    }
+    return hk_malloc_slow(h, size, zero);
+}
+
+hk_inline void hk_free(void *p, const char *fn)
+{
+    struct hk_ss *ss = hk_ss_of(p);
+    if (hk_likely(hk_ssmap_test((uintptr_t)ss))) {
+        struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+        struct hk_heap *h = hk_tls_heap;
+        /* Ours and not full: the owner's local free.  Relaxed load: only the
+         * owner (us, if it matches) ever writes the tag. */
+        if (hk_likely(s != NULL && ck_pr_load_64(&s->owner_tag) == (uint64_t)(uintptr_t)h)) {
+            struct hk_block *b = p;
+            uintptr_t off = (uintptr_t)p - s->start;
+            uint64_t idx = (off * s->div_magic) >> 40;
+            uintptr_t key = s->free_key;
+            if (hk_likely(idx * s->bsize == off && idx < s->capacity && s->node == h->node &&
+                          (key == 0 || b->key != key))) {
+                if (key != 0)
+                    b->key = key;
+                b->next = s->local_free;
+                s->local_free = b;
+                HK_STAT_INC(h, free);
+                HK_STAT_INC(h, free_local);
+                if (hk_unlikely(--s->used == 0))
+                    hk_slab_empty_owner(h, s);
+                return;
+            }
+        }
+    }
+    hk_free_slow(p, fn);
+}
+
+#endif

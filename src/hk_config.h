@@ -1,0 +1,64 @@
+/* Build-wide constants and compiler helpers.  Every layer includes this first. */
+#ifndef HK_CONFIG_H
+#define HK_CONFIG_H
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define hk_likely(x)   __builtin_expect(!!(x), 1)
+#define hk_unlikely(x) __builtin_expect(!!(x), 0)
+#define hk_noinline    __attribute__((noinline))
+#define hk_cold        __attribute__((cold, noinline))
+#define hk_inline      static inline __attribute__((always_inline))
+#define hk_hidden      __attribute__((visibility("hidden")))
+#define hk_public      __attribute__((visibility("default")))
+
+#if defined(HK_DEBUG) && HK_DEBUG
+#include <assert.h>
+#define hk_assert(x) assert(x)
+#else
+#define hk_assert(x) ((void)0)
+#endif
+
+/* Geometry.  A SuperSlab is a naturally aligned 2 MiB region: masking a
+ * pointer finds its header.  It is cut into 64 KiB units; a slab is a run of
+ * units serving one size class.  Unit 0 starts with the header. */
+#define HK_SS_SHIFT     21
+#define HK_SS_SIZE      ((size_t)1 << HK_SS_SHIFT)
+#define HK_SS_MASK      (HK_SS_SIZE - 1)
+#define HK_UNIT_SHIFT   16
+#define HK_UNIT_SIZE    ((size_t)1 << HK_UNIT_SHIFT)
+#define HK_UNITS        (HK_SS_SIZE / HK_UNIT_SIZE)       /* 32 */
+#define HK_SS_HDR_SIZE  ((size_t)8192)                    /* header area of unit 0 */
+#define HK_PAGE_SIZE    ((size_t)4096)
+
+/* Size classes: 8..64 in steps of 8, then 8 classes per doubling up to 32 KiB. */
+#define HK_CLASSES      80
+#define HK_SMALL_MAX    ((size_t)32768)
+#define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
+
+/* Addresses we can own: the x86-64/AArch64 47-bit user space. */
+#define HK_ADDR_BITS    47
+
+#define HK_MAX_ALIGN_SMALL ((size_t)8192)  /* natural alignment of power-of-two slab blocks */
+
+_Static_assert(HK_UNITS == 32, "the unit bitmap of a SuperSlab is a uint32_t");
+_Static_assert((HK_SS_HDR_SIZE % HK_PAGE_SIZE) == 0, "slab areas start on a page");
+_Static_assert(HK_SS_HDR_SIZE >= HK_MAX_ALIGN_SMALL, "unit-0 slabs keep the natural alignment");
+
+/* Statistics on the hot path: OBSERVE builds always count, FAST builds never,
+ * the standard build counts when HAKMEM_STATS is set. */
+#if defined(HK_OBSERVE) && HK_OBSERVE
+#define HK_COUNTING 1
+#elif defined(HK_FAST) && HK_FAST
+#define HK_COUNTING 0
+#else
+extern bool hk_counting;
+#define HK_COUNTING hk_counting
+#endif
+
+#endif

@@ -1,0 +1,63 @@
+/* Per-thread heaps.  A thread reaches its heap through an initial-exec TLS
+ * pointer that starts at a static empty heap whose slabs have no free blocks,
+ * so a thread's first malloc falls into the slow path, which sets it up. */
+#ifndef HK_HEAP_H
+#define HK_HEAP_H
+
+#include "hk_superslab.h"
+#include "hk_sizeclass.h"
+
+struct hk_heap_stats {
+    uint64_t malloc, free, free_local, free_remote;
+    uint64_t large_alloc, large_free;
+    uint64_t slab_new, slab_release;
+};
+
+/* Remote frees gathered per destination slab before one push (a message
+ * batch, as in snmalloc): owner-only, flushed when full or on a slow path. */
+#define HK_RBATCH_SLOTS 8
+struct hk_rbatch {
+    struct hk_slab *slab;
+    struct hk_block *head, *tail;
+    uint32_t count;
+};
+
+struct hk_heap {
+    struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
+    struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks */
+    ck_stack_t delayed __attribute__((aligned(16)));  /* blocks freed into our full slabs */
+    uint32_t node;                         /* NUMA node the heap draws from */
+    uint32_t state;                        /* HK_HEAP_* */
+    struct hk_ss *avail;                   /* owned SuperSlabs with free units */
+    struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
+    uint32_t empty_count;
+    uint32_t rbatch_pending;
+    struct hk_rbatch rbatch[HK_RBATCH_SLOTS];
+    ck_stack_entry_t abandon_entry;
+    struct hk_heap *all_next;
+    struct hk_heap_stats stats;
+} __attribute__((aligned(64)));
+
+enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2 };
+
+extern struct hk_heap hk_heap_empty;
+extern struct hk_slab hk_slab_empty;
+extern __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec")));
+
+/* Statistics counters of the owner (relaxed stores: readers sum them racily). */
+#define HK_STAT_INC(heap, field) \
+    do { if (HK_COUNTING) ck_pr_store_64(&(heap)->stats.field, (heap)->stats.field + 1); } while (0)
+
+void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
+void hk_free_slow(void *p, const char *fn);
+void hk_heap_collect(struct hk_heap *heap);
+/* The owner's last block of s came back (fast path). */
+void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
+struct hk_heap *hk_heap_registry_head(void);
+void hk_process_init(void);
+
+/* p as a block of the slab, validated: aborts with `fn` in the message when
+ * p is not the start of a block we carved. */
+struct hk_block *hk_slab_block_of(struct hk_slab *slab, void *p, const char *fn);
+
+#endif

@@ -1,0 +1,24 @@
+/* Large blocks (above the biggest size class): one SuperSlab-aligned mapping
+ * each, whose header the same map lookup recognises, with a small cache of
+ * recently freed mappings. */
+#ifndef HK_LARGE_H
+#define HK_LARGE_H
+
+#include "hk_superslab.h"
+
+/* Alignments up to this come from the block's offset in its mapping; larger
+ * ones are served too, through the big-alignment registry. */
+#define HK_LARGE_MAX_OFFSET_ALIGN (HK_SS_SIZE / 2)
+
+void *hk_large_alloc(size_t size, size_t align, bool zero);
+void hk_large_free(struct hk_ss *ss, void *p, const char *fn);
+/* Usable size of p (validated, aborting with `fn` when p is not ours). */
+size_t hk_large_usable(struct hk_ss *ss, const void *p, const char *fn);
+/* Resize in place when the mapping allows; NULL when the caller must move. */
+void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
+/* A pointer whose chunk is not in the map: one of our big-aligned blocks? */
+struct hk_ss *hk_large_lookup_big(const void *p);
+uint64_t hk_large_cached_bytes(void);
+uint64_t hk_large_live_bytes(void);
+
+#endif

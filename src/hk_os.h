@@ -1,0 +1,27 @@
+/* OS layer: the only place that maps, unmaps and advises memory.  Every call
+ * is counted for the syscall budget. */
+#ifndef HK_OS_H
+#define HK_OS_H
+
+#include "hk_config.h"
+
+struct hk_os_stats {
+    uint64_t mmap, munmap, madvise;
+    uint64_t committed;       /* bytes mapped and not decommitted */
+    uint64_t peak_committed;
+};
+extern struct hk_os_stats hk_os_stats;
+
+/* A fresh SuperSlab-sized, SuperSlab-aligned chunk, untouched (zero, no RSS).
+ * Carved from arenas of many chunks so growth costs one mmap per arena. */
+void *hk_os_ss_chunk(void);
+/* A mapping of `size` bytes aligned to `align` (a power of two >= page). */
+void *hk_os_map_aligned(size_t size, size_t align);
+void hk_os_unmap(void *p, size_t size);
+/* Give the pages back (they read as zero afterwards). */
+void hk_os_decommit(void *p, size_t size);
+/* Committed-bytes accounting for chunks handed out and decommitted. */
+void hk_os_account(int64_t delta);
+uint64_t hk_os_now_ms(void);
+
+#endif

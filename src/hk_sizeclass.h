@@ -1,0 +1,22 @@
+/* Size classes: 8..64 B in steps of 8, then 8 classes per doubling (at most
+ * 12.5% internal waste) up to 32 KiB.  Requests up to 1 KiB map through a
+ * table; larger ones through a bit scan. */
+#ifndef HK_SIZECLASS_H
+#define HK_SIZECLASS_H
+
+#include "hk_config.h"
+
+extern const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1];  /* index (size + 7) >> 3 */
+extern const uint32_t hk_class_size[HK_CLASSES];
+extern const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB units per slab */
+
+hk_inline unsigned hk_size_class(size_t size)
+{
+    if (hk_likely(size <= HK_LUT_MAX))
+        return hk_class_lut[(size + 7) >> 3];
+    size_t s = size - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzl(s);   /* b >= 10 here */
+    return 8u + (b - 6u) * 8u + (unsigned)((s >> (b - 3u)) & 7u);
+}
+
+#endif

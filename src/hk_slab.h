@@ -1,0 +1,32 @@
+/* Slab operations.  Functions suffixed _owner run only on the owning heap's
+ * thread; _mpsc ones may run on any thread, concurrently with the owner. */
+#ifndef HK_SLAB_H
+#define HK_SLAB_H
+
+#include "hk_heap.h"
+
+extern uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
+
+void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
+/* Refill `free` from local frees, then remote frees, then fresh blocks.
+ * Returns false when the slab has no block left at all. */
+bool hk_slab_refill_owner(struct hk_slab *slab);
+/* Take every remote-freed block; returns how many were taken. */
+unsigned hk_slab_drain_remote_owner(struct hk_slab *slab);
+/* Flag the slab full so that the next remote free notifies the heap;
+ * false when remote blocks arrived meanwhile (refill instead). */
+bool hk_slab_mark_full_owner(struct hk_slab *slab);
+/* The slab got a block back while flagged full: usable again. */
+void hk_slab_unfull_owner(struct hk_slab *slab);
+
+/* Push the chain first..last onto the slab's remote list.  Returns true when
+ * the slab was flagged full: then the chain was NOT pushed and the caller must
+ * hand it to the owning heap's delayed list (the slab cannot go away before
+ * the owner sees those blocks, since they still count as used). */
+bool hk_slab_push_remote_mpsc(struct hk_slab *slab, struct hk_block *first, struct hk_block *last);
+
+/* Push a chain onto a ck_stack whose single consumer takes everything with
+ * ck_stack_batch_pop_upmc (entries are blocks: `next` is their first word). */
+void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_block *last);
+
+#endif

@@ -1,0 +1,112 @@
+/* SuperSlabs and their slab descriptors, the process-wide map of our
+ * SuperSlab chunks, and the per-node pools of empty SuperSlabs. */
+#ifndef HK_SUPERSLAB_H
+#define HK_SUPERSLAB_H
+
+#include "hk_config.h"
+#include <ck_pr.h>
+#include <ck_stack.h>
+
+struct hk_heap;
+struct hk_ss;
+
+struct hk_block {
+    struct hk_block *next;
+    uintptr_t key;  /* set while on a local free list: catches double frees */
+};
+
+/* owner_tag = owning heap | flags.  The free fast path compares it with the
+ * caller's heap: a flag set, or another heap, sends it to the slow path. */
+#define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
+#define HK_SLAB_FLAGS    ((uint64_t)1)
+
+/* State bits in the low bits of the remote-free word (blocks are 8-aligned). */
+#define HK_REMOTE_NONE     ((uintptr_t)0)
+#define HK_REMOTE_WANT     ((uintptr_t)1)  /* slab full: next freer notifies the owner */
+#define HK_REMOTE_NOTIFIED ((uintptr_t)2)  /* owner notified, not yet handled */
+#define HK_REMOTE_STATE    ((uintptr_t)3)
+
+struct hk_slab {
+    /* Line 1: what the owner's fast paths touch. */
+    struct hk_block *free;        /* allocation list */
+    struct hk_block *local_free;  /* owner frees since the last collect */
+    uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
+    uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
+    uintptr_t start;              /* first block */
+    uint64_t div_magic;           /* (off * div_magic) >> 40 == off / bsize */
+    uint16_t used;                /* blocks out, from the owner's point of view */
+    uint16_t capacity;            /* blocks carved so far */
+    uint16_t reserved;            /* blocks that fit */
+    uint8_t cls;
+    uint8_t node;
+    uint32_t bsize;
+    uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
+    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    uint8_t in_partial;
+    uint8_t units;
+    /* Line 2: shared with freeing threads, and cold owner fields. */
+    uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
+    struct hk_slab *prev, *next;  /* heap's partial list */
+    struct hk_ss *ss;
+    uint8_t first_unit;
+} __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct hk_slab) == 128, "two cache lines per slab descriptor");
+_Static_assert(offsetof(struct hk_slab, remote) == 64, "the remote word has its own line");
+
+enum hk_ss_kind { HK_SS_SMALL = 1, HK_SS_LARGE = 2 };
+
+struct hk_ss {
+    uint32_t kind;
+    uint32_t node;
+    struct hk_heap *heap;          /* owner (small SuperSlabs) */
+    uint32_t free_units;           /* bitmap of units not in a slab */
+    uint32_t dirty_units;          /* units touched since the last decommit */
+    uint32_t in_avail;
+    uint32_t live;                 /* handed out by the pool (statistics walkers) */
+    struct hk_ss *prev, *next;     /* heap's list of SuperSlabs with free units */
+    ck_stack_entry_t pool_entry;   /* node pool or heap cache */
+    struct hk_ss *all_next;        /* registry of every SuperSlab ever made */
+    uint64_t empty_since_ms;
+    /* Large blocks (kind HK_SS_LARGE) */
+    size_t map_size;               /* bytes mapped from the header on */
+    size_t large_size;             /* usable bytes of the block */
+    uintptr_t large_block;         /* the block */
+    uint32_t large_state;          /* 1 in use, 2 cached */
+    struct hk_slab *unit_slab[HK_UNITS];  /* unit -> slab; NULL for units not in a slab */
+    struct hk_slab slabs[HK_UNITS];
+};
+
+_Static_assert(sizeof(struct hk_ss) <= HK_SS_HDR_SIZE, "the header fits its reserved area");
+
+hk_inline struct hk_ss *hk_ss_of(const void *p)
+{
+    return (struct hk_ss *)((uintptr_t)p & ~(uintptr_t)HK_SS_MASK);
+}
+
+/* The map: one bit per SuperSlab-sized chunk of the 47-bit space (8 MiB of
+ * lazily zero-filled BSS).  Set before a chunk's first pointer is handed out;
+ * a reader holding a pointer we returned is ordered after that by however the
+ * pointer reached it. */
+extern uint64_t hk_ssmap[((uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)) / 64];
+
+hk_inline bool hk_ssmap_test(uintptr_t a)
+{
+    if (hk_unlikely(a >> HK_ADDR_BITS))
+        return false;
+    uint64_t i = a >> HK_SS_SHIFT;
+    return (ck_pr_load_64(&hk_ssmap[i >> 6]) >> (i & 63)) & 1;
+}
+void hk_ssmap_set(uintptr_t a, bool on);
+
+/* A small SuperSlab for `heap` on `node`: from the node's pool, else the OS
+ * (bound to the node before first touch).  NULL when out of memory. */
+struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node);
+/* Hand an empty SuperSlab back: decommitted, onto its node's pool. */
+void hk_ss_release(struct hk_ss *ss);
+/* Chunks for large blocks, outside the pools. */
+void hk_ss_register(struct hk_ss *ss);
+/* Walk every SuperSlab ever made (statistics; racy reads by design). */
+struct hk_ss *hk_ss_registry_head(void);
+
+#endif

@@ -1,0 +1,180 @@
+/* Large blocks.  The header sits at the SuperSlab-aligned start of the
+ * mapping, so hk_ss_of() and the map find it exactly as for slabs; its
+ * unit_slab table stays all NULL, which sends frees to hk_large_free. */
+#include "hk_large.h"
+#include "hk_os.h"
+#include "hk_options.h"
+#include "hk_error.h"
+#include <string.h>
+#include <errno.h>
+
+#define CACHE_SLOTS 16
+#define BIG_SLOTS 64
+
+enum { LARGE_LIVE = 1, LARGE_CACHED = 2 };
+
+static struct hk_ss *cache[CACHE_SLOTS];
+static uint64_t cache_bytes;
+static uint64_t live_bytes;  /* mapped bytes of blocks in use */
+/* Blocks aligned to more than half a SuperSlab start on a chunk boundary
+ * that has no header: they are found here by address. */
+static struct { void *block; struct hk_ss *ss; } big[BIG_SLOTS];
+
+static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+static size_t block_offset(size_t align)
+{
+    return align > HK_PAGE_SIZE ? align : HK_PAGE_SIZE;
+}
+
+static struct hk_ss *cache_take(size_t need_map)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        struct hk_ss *s = ck_pr_load_ptr(&cache[i]);
+        /* Reuse a mapping that fits without wasting more than half of it. */
+        if (s == NULL || s->map_size < need_map || s->map_size / 2 > need_map)
+            continue;
+        /* The CAS claims the slot; it also orders our header reads after the
+         * freeing thread's writes (published by its CAS into the slot). */
+        if (ck_pr_cas_ptr(&cache[i], s, NULL)) {
+            ck_pr_sub_64(&cache_bytes, s->map_size);  /* statistic/limit: relaxed */
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static bool cache_put(struct hk_ss *s)
+{
+    uint64_t limit = (uint64_t)hk_opt.large_cache_mb << 20;
+    if (ck_pr_load_64(&cache_bytes) + s->map_size > limit)
+        return false;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (ck_pr_load_ptr(&cache[i]) == NULL && ck_pr_cas_ptr(&cache[i], NULL, s)) {
+            ck_pr_add_64(&cache_bytes, s->map_size);
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t hk_large_cached_bytes(void) { return ck_pr_load_64(&cache_bytes); }
+uint64_t hk_large_live_bytes(void) { return ck_pr_load_64(&live_bytes); }
+
+static bool big_register(void *block, struct hk_ss *ss)
+{
+    for (int i = 0; i < BIG_SLOTS; i++) {
+        if (ck_pr_load_ptr(&big[i].block) == NULL) {
+            ck_pr_store_ptr(&big[i].ss, ss);
+            /* Claim the slot last: a reader that sees the block sees its ss. */
+            ck_pr_fence_store();
+            if (ck_pr_cas_ptr(&big[i].block, NULL, block))
+                return true;
+        }
+    }
+    return false;
+}
+
+struct hk_ss *hk_large_lookup_big(const void *p)
+{
+    for (int i = 0; i < BIG_SLOTS; i++) {
+        if (ck_pr_load_ptr(&big[i].block) == p) {
+            ck_pr_fence_load();
+            return ck_pr_load_ptr(&big[i].ss);
+        }
+    }
+    return NULL;
+}
+
+static void big_unregister(const void *p)
+{
+    for (int i = 0; i < BIG_SLOTS; i++)
+        if (ck_pr_load_ptr(&big[i].block) == p)
+            ck_pr_store_ptr(&big[i].block, NULL);
+}
+
+static void unmap(struct hk_ss *s)
+{
+    hk_ssmap_set((uintptr_t)s, false);
+    hk_os_account(-(int64_t)s->map_size);
+    hk_os_unmap(s, s->map_size);
+}
+
+void *hk_large_alloc(size_t size, size_t align, bool zero)
+{
+    if (size > ((size_t)1 << HK_ADDR_BITS) / 2 || align > ((size_t)1 << 32)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t off = block_offset(align);
+    size_t need = round_up(size ? size : 1, HK_PAGE_SIZE);
+    size_t map = off + need;
+    struct hk_ss *s = align <= HK_PAGE_SIZE ? cache_take(map) : NULL;
+    bool fresh = s == NULL;
+    if (fresh) {
+        /* Reserve room to grow by half in place: untouched pages cost
+         * address space only, and realloc growth chains skip the copy. */
+        size_t reserve = round_up(map + need / 2, HK_PAGE_SIZE);
+        size_t map_align = align > HK_SS_SIZE ? align : HK_SS_SIZE;
+        s = hk_os_map_aligned(reserve, map_align);
+        if (s == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        s->kind = HK_SS_LARGE;
+        s->map_size = reserve;
+        hk_os_account((int64_t)reserve);
+    }
+    s->large_block = (uintptr_t)s + off;
+    s->large_size = s->map_size - off;
+    s->large_state = LARGE_LIVE;
+    ck_pr_add_64(&live_bytes, s->map_size);  /* statistic: relaxed */
+    if (align > HK_LARGE_MAX_OFFSET_ALIGN && !big_register((void *)s->large_block, s)) {
+        unmap(s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (fresh)
+        hk_ssmap_set((uintptr_t)s, true);
+    else if (zero)
+        memset((void *)s->large_block, 0, size);
+    return (void *)s->large_block;
+}
+
+static struct hk_ss *validate(struct hk_ss *s, const void *p, const char *fn)
+{
+    if (hk_unlikely(s->large_block != (uintptr_t)p))
+        hk_fatal_ptr(fn, "invalid pointer", p);
+    if (hk_unlikely(s->large_state != LARGE_LIVE))
+        hk_fatal_ptr(fn, "double free", p);
+    return s;
+}
+
+void hk_large_free(struct hk_ss *s, void *p, const char *fn)
+{
+    validate(s, p, fn);
+    if (s->large_block - (uintptr_t)s > HK_LARGE_MAX_OFFSET_ALIGN)
+        big_unregister(p);
+    s->large_state = LARGE_CACHED;
+    ck_pr_sub_64(&live_bytes, s->map_size);
+    if (s->large_block - (uintptr_t)s == HK_PAGE_SIZE && cache_put(s))
+        return;
+    unmap(s);
+}
+
+size_t hk_large_usable(struct hk_ss *s, const void *p, const char *fn)
+{
+    return validate(s, p, fn)->large_size;
+}
+
+void *hk_large_resize(struct hk_ss *s, void *p, size_t size)
+{
+    size_t off = s->large_block - (uintptr_t)s;
+    if (size > s->map_size - off)
+        return NULL;
+    /* Shrinking far below the mapping: give the tail's pages back. */
+    size_t keep = round_up(off + size, HK_PAGE_SIZE);
+    if (keep + (s->map_size - keep) / 2 < s->map_size && s->map_size - keep >= ((size_t)1 << 20))
+        hk_os_decommit((char *)s + keep, s->map_size - keep);
+    return p;
+}

@@ -1,0 +1,97 @@
+/* mmap-based OS layer.  Counters are process-wide atomics: they move on slow
+ * paths only (a mapping, an unmapping, a decommit). */
+#include "hk_os.h"
+#include <ck_pr.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <errno.h>
+
+struct hk_os_stats hk_os_stats;
+
+#define ARENA_CHUNKS 32u  /* SuperSlab chunks per arena mapping: 64 MiB of address space */
+_Static_assert(ARENA_CHUNKS <= HK_SS_SIZE, "the chunk count lives in the low bits of the arena word");
+
+/* The current arena: its aligned base with the number of chunks handed out in
+ * the low bits, so one CAS claims a chunk. */
+static uint64_t arena_word;
+
+static void *map_raw(size_t size)
+{
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* Relaxed counting: a statistic, read at report time. */
+    ck_pr_inc_64(&hk_os_stats.mmap);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void hk_os_unmap(void *p, size_t size)
+{
+    if (size == 0)
+        return;
+    munmap(p, size);
+    ck_pr_inc_64(&hk_os_stats.munmap);  /* statistic: relaxed */
+}
+
+void *hk_os_map_aligned(size_t size, size_t align)
+{
+    if (size > ((size_t)1 << HK_ADDR_BITS) || align > ((size_t)1 << 40))
+        return NULL;
+    void *raw = map_raw(size + align);
+    if (raw == NULL)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    hk_os_unmap(raw, start - (uintptr_t)raw);
+    hk_os_unmap((void *)(start + size), (uintptr_t)raw + size + align - (start + size));
+    return (void *)start;
+}
+
+void hk_os_decommit(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    ck_pr_inc_64(&hk_os_stats.madvise);  /* statistic: relaxed */
+    errno = saved;
+}
+
+void hk_os_account(int64_t delta)
+{
+    /* Relaxed add; the peak is a monotone max kept with a CAS loop, exact
+     * enough for a statistic that only ever grows. */
+    uint64_t now = ck_pr_faa_64(&hk_os_stats.committed, (uint64_t)delta) + (uint64_t)delta;
+    uint64_t peak = ck_pr_load_64(&hk_os_stats.peak_committed);
+    while (delta > 0 && now > peak && !ck_pr_cas_64_value(&hk_os_stats.peak_committed, peak, now, &peak))
+        ;
+}
+
+void *hk_os_ss_chunk(void)
+{
+    for (;;) {
+        /* Acquire pairs with the release CAS that installed the arena. */
+        uint64_t w = ck_pr_load_64(&arena_word);
+        ck_pr_fence_load();
+        uint64_t used = w & HK_SS_MASK, base = w & ~(uint64_t)HK_SS_MASK;
+        if (base != 0 && used < ARENA_CHUNKS) {
+            /* The CAS is the claim: a full barrier on every target we run on. */
+            if (ck_pr_cas_64(&arena_word, w, w + 1))
+                return (void *)(uintptr_t)(base + used * HK_SS_SIZE);
+            continue;
+        }
+        void *fresh = hk_os_map_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE);
+        if (fresh == NULL)
+            return NULL;
+        ck_pr_fence_store();
+        /* Install the new arena with its first chunk taken by us; a loser
+         * hands its whole arena back. */
+        if (ck_pr_cas_64(&arena_word, w, (uint64_t)(uintptr_t)fresh | 1))
+            return fresh;
+        hk_os_unmap(fresh, ARENA_CHUNKS * HK_SS_SIZE);
+    }
+}
+
+uint64_t hk_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

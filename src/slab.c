@@ -1,0 +1,178 @@
+/* Slabs: runs of 64 KiB units in one SuperSlab serving one size class. */
+#include "hk_slab.h"
+#include "hk_numa.h"
+#include "hk_error.h"
+#include <string.h>
+
+uintptr_t hk_cookie;
+
+#define EXTEND_BYTES 8192u  /* carve this much at a time: RSS grows with use */
+
+static uintptr_t next_key(uintptr_t k)
+{
+    k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
+    return (k ^ (k >> 29)) | 1;  /* never 0: 0 means "not keyed" */
+}
+
+void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls)
+{
+    struct hk_slab *s = &ss->slabs[unit];
+    unsigned n = hk_class_units[cls];
+    uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << unit;
+    uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
+    uintptr_t start = unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
+    uintptr_t end = base + ((uintptr_t)n << HK_UNIT_SHIFT);
+
+    s->bsize = hk_class_size[cls];
+    s->cls = (uint8_t)cls;
+    s->node = (uint8_t)ss->node;
+    s->units = (uint8_t)n;
+    s->first_unit = (uint8_t)unit;
+    s->start = start;
+    s->reserved = (uint16_t)((end - start) / s->bsize);
+    s->capacity = 0;
+    s->used = 0;
+    s->free = NULL;
+    s->local_free = NULL;
+    s->div_magic = ((uint64_t)1 << 40) / s->bsize + 1;
+    s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
+    s->fresh_zero = (ss->dirty_units & mask) == 0;
+    s->free_is_zero = 0;
+    s->in_partial = 0;
+    s->prev = s->next = NULL;
+    s->ss = ss;
+    /* No other thread can reach a slab before its first block is handed
+     * out: plain stores, published by that hand-off. */
+    ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
+    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap);
+    ss->dirty_units |= mask;
+    ss->free_units &= ~mask;
+    for (unsigned u = unit; u < unit + n; u++)
+        ss->unit_slab[u] = s;
+    ck_pr_add_64(&hk_node_stats[ss->node].bytes_in_use, end - base);  /* statistic: relaxed */
+}
+
+static bool extend(struct hk_slab *s)
+{
+    unsigned left = (unsigned)s->reserved - s->capacity;
+    if (left == 0)
+        return false;
+    unsigned n = EXTEND_BYTES / s->bsize;
+    if (n == 0)
+        n = 1;
+    if (n > left)
+        n = left;
+    uintptr_t first = s->start + (uintptr_t)s->capacity * s->bsize;
+    uintptr_t p = first;
+    for (unsigned i = 1; i < n; i++, p += s->bsize)
+        ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
+    ((struct hk_block *)p)->next = NULL;
+    s->free = (struct hk_block *)first;
+    s->capacity = (uint16_t)(s->capacity + n);
+    s->free_is_zero = s->fresh_zero;
+    return true;
+}
+
+unsigned hk_slab_drain_remote_owner(struct hk_slab *s)
+{
+    uint64_t old = ck_pr_load_64(&s->remote);
+    /* Take the whole list, keep the state bits.  The CAS orders our reads of
+     * the blocks after the pushers' writes of their `next` links (pushers
+     * publish with a CAS too). */
+    while ((old & ~HK_REMOTE_STATE) != 0 &&
+           !ck_pr_cas_64_value(&s->remote, old, (old & HK_REMOTE_STATE), &old))
+        ;
+    struct hk_block *list = (struct hk_block *)(old & ~HK_REMOTE_STATE);
+    if (list == NULL)
+        return 0;
+    unsigned n = 1;
+    struct hk_block *last = list;
+    while (last->next != NULL) {
+        last = last->next;
+        n++;
+    }
+    last->next = s->free;
+    s->free = list;
+    s->used = (uint16_t)(s->used - n);
+    s->free_is_zero = 0;
+    return n;
+}
+
+bool hk_slab_refill_owner(struct hk_slab *s)
+{
+    if (s->free != NULL)
+        return true;
+    if (s->local_free != NULL) {
+        s->free = s->local_free;
+        s->local_free = NULL;
+        s->free_is_zero = 0;
+        /* A new key epoch: blocks now on `free` keep the old key, so handing
+         * them out and freeing them again is not mistaken for a double free. */
+        if (s->free_key != 0)
+            s->free_key = next_key(s->free_key);
+        return true;
+    }
+    if (hk_slab_drain_remote_owner(s) > 0)
+        return true;
+    return extend(s);
+}
+
+bool hk_slab_mark_full_owner(struct hk_slab *s)
+{
+    uint64_t old = ck_pr_load_64(&s->remote);
+    if (old != HK_REMOTE_NONE)
+        return false;  /* blocks waiting, or a notification not yet handled */
+    /* CAS: a concurrent push either lands before (we fail and refill) or
+     * sees WANT and takes the notification path. */
+    if (!ck_pr_cas_64(&s->remote, HK_REMOTE_NONE, HK_REMOTE_WANT))
+        return false;
+    ck_pr_store_64(&s->owner_tag, s->owner_tag | HK_SLAB_FULL);
+    return true;
+}
+
+void hk_slab_unfull_owner(struct hk_slab *s)
+{
+    uint64_t old = ck_pr_load_64(&s->remote);
+    /* Back to NONE keeping the list: WANT (nobody freed remotely yet) or
+     * NOTIFIED (a notification is in our delayed list; handled as a plain
+     * local free when we get to it). */
+    while (!ck_pr_cas_64_value(&s->remote, old, (old & ~HK_REMOTE_STATE), &old))
+        ;
+    ck_pr_store_64(&s->owner_tag, s->owner_tag & ~HK_SLAB_FULL);
+}
+
+bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
+{
+    uint64_t old = ck_pr_load_64(&s->remote), next;
+    do {
+        if ((old & HK_REMOTE_STATE) == HK_REMOTE_WANT) {
+            next = (old & ~HK_REMOTE_STATE) | HK_REMOTE_NOTIFIED;
+        } else {
+            last->next = (struct hk_block *)(old & ~HK_REMOTE_STATE);
+            next = (uintptr_t)first | (old & HK_REMOTE_STATE);
+        }
+        /* Full-barrier CAS: publishes the blocks' contents and links to the
+         * owner's draining CAS. */
+    } while (!ck_pr_cas_64_value(&s->remote, old, next, &old));
+    return (old & HK_REMOTE_STATE) == HK_REMOTE_WANT;
+}
+
+void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_block *last)
+{
+    struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&stack->head);
+    do {
+        last->next = head;
+        /* The CAS publishes the chain's links to the consumer's batch pop. */
+    } while (!ck_pr_cas_ptr_value(&stack->head, head, first, (void **)&head));
+}
+
+struct hk_block *hk_slab_block_of(struct hk_slab *s, void *p, const char *fn)
+{
+    uintptr_t off = (uintptr_t)p - s->start;
+    uint64_t idx = (off * s->div_magic) >> 40;
+    if (hk_unlikely(off >= (uintptr_t)s->capacity * s->bsize))
+        hk_fatal_ptr(fn, "invalid pointer", p);
+    if (hk_unlikely(idx * s->bsize != off))
+        hk_fatal_ptr(fn, "invalid pointer", p);  /* not the start of a block */
+    return (struct hk_block *)p;
+}

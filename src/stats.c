@@ -1,0 +1,191 @@
+/* Statistics: process-wide OS counters plus the per-heap counters of every
+ * heap ever made, summed at report time (racy reads of relaxed counters). */
+#include "hakmem.h"
+#include "hk_stats.h"
+#include "hk_heap.h"
+#include "hk_os.h"
+#include "hk_large.h"
+#include "hk_options.h"
+#include "hk_error.h"
+#include "hk_numa.h"
+#include <string.h>
+#include <fcntl.h>
+
+void hk_buf_str(struct hk_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (b->len < b->cap) {
+        size_t room = b->cap - b->len;
+        memcpy(b->p + b->len, s, n < room ? n : room);
+    }
+    b->len += n;
+}
+
+void hk_buf_u64(struct hk_buf *b, uint64_t v)
+{
+    char tmp[24];
+    hk_utoa(tmp, v);
+    hk_buf_str(b, tmp);
+}
+
+void hk_buf_i64(struct hk_buf *b, int64_t v)
+{
+    if (v < 0) {
+        hk_buf_str(b, "-");
+        v = -v;
+    }
+    hk_buf_u64(b, (uint64_t)v);
+}
+
+void hk_buf_finish(struct hk_buf *b)
+{
+    if (b->cap > 0)
+        b->p[b->len < b->cap ? b->len : b->cap - 1] = '\0';
+}
+
+static void sum_heaps(struct hk_heap_stats *t)
+{
+    memset(t, 0, sizeof *t);
+    for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
+        t->malloc += ck_pr_load_64(&h->stats.malloc);
+        t->free += ck_pr_load_64(&h->stats.free);
+        t->free_local += ck_pr_load_64(&h->stats.free_local);
+        t->free_remote += ck_pr_load_64(&h->stats.free_remote);
+        t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
+        t->large_free += ck_pr_load_64(&h->stats.large_free);
+        t->slab_new += ck_pr_load_64(&h->stats.slab_new);
+        t->slab_release += ck_pr_load_64(&h->stats.slab_release);
+    }
+}
+
+static uint64_t slab_bytes_in_use(void)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < hk_numa_node_count() && i < HK_MAX_NODES; i++)
+        n += ck_pr_load_64(&hk_node_stats[i].bytes_in_use);
+    return n;
+}
+
+static void field(struct hk_buf *b, const char *name, int64_t v, bool last)
+{
+    hk_buf_str(b, "\"");
+    hk_buf_str(b, name);
+    hk_buf_str(b, "\":");
+    hk_buf_i64(b, v);
+    if (!last)
+        hk_buf_str(b, ",");
+}
+
+static const char *variant(void)
+{
+#if defined(HK_OBSERVE) && HK_OBSERVE
+    return "observe";
+#elif defined(HK_FAST) && HK_FAST
+    return "fast";
+#else
+    return "standard";
+#endif
+}
+
+hk_public size_t hak_stats_json(char *buf, size_t len)
+{
+    struct hk_buf b = { buf, len, 0 };
+    struct hk_heap_stats t;
+    bool counted = HK_COUNTING;
+    sum_heaps(&t);
+#define C(x) (counted ? (int64_t)(x) : -1)
+    hk_buf_str(&b, "{\"hakmem\":{\"version\":\"" PACKAGE_VERSION "\",\"variant\":\"");
+    hk_buf_str(&b, variant());
+    hk_buf_str(&b, "\"},\"os\":{");
+    field(&b, "mmap", (int64_t)ck_pr_load_64(&hk_os_stats.mmap), false);
+    field(&b, "munmap", (int64_t)ck_pr_load_64(&hk_os_stats.munmap), false);
+    field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), true);
+    hk_buf_str(&b, "},");
+    field(&b, "malloc", C(t.malloc), false);
+    field(&b, "free", C(t.free), false);
+    field(&b, "free_local", C(t.free_local), false);
+    field(&b, "free_remote", C(t.free_remote), false);
+    field(&b, "large_alloc", C(t.large_alloc), false);
+    field(&b, "large_free", C(t.large_free), false);
+    field(&b, "slabs_made", C(t.slab_new), false);
+    field(&b, "slabs_released", C(t.slab_release), false);
+    field(&b, "bytes_in_use", (int64_t)(slab_bytes_in_use() + hk_large_live_bytes()), false);
+    field(&b, "bytes_committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed), false);
+    field(&b, "peak_committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed), false);
+    field(&b, "large_cached", (int64_t)hk_large_cached_bytes(), false);
+    hk_buf_str(&b, "\"nodes\":");
+    size_t room = b.len < b.cap ? b.cap - b.len : 0;
+    b.len += hk_numa_stats_json(room ? b.p + b.len : NULL, room);
+    hk_buf_str(&b, "}");
+#undef C
+    hk_buf_finish(&b);
+    return b.len;
+}
+
+static void line(int fd, const char *name, int64_t v)
+{
+    char num[24];
+    hk_write_str(fd, "hakmem:   ");
+    hk_write_str(fd, name);
+    for (size_t i = strlen(name); i < 18; i++)
+        hk_write_str(fd, " ");
+    if (v < 0) {
+        hk_write_str(fd, "not counted in this build\n");
+        return;
+    }
+    hk_utoa(num, (uint64_t)v);
+    hk_write_str(fd, num);
+    hk_write_str(fd, "\n");
+}
+
+static void print_summary(int fd)
+{
+    struct hk_heap_stats t;
+    bool counted = HK_COUNTING;
+    sum_heaps(&t);
+    hk_write_str(fd, "hakmem: statistics (" PACKAGE_VERSION ", ");
+    hk_write_str(fd, variant());
+    hk_write_str(fd, " build)\n");
+    line(fd, "mmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.mmap));
+    line(fd, "munmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.munmap));
+    line(fd, "madvise calls", (int64_t)ck_pr_load_64(&hk_os_stats.madvise));
+    line(fd, "mallocs", counted ? (int64_t)t.malloc : -1);
+    line(fd, "frees", counted ? (int64_t)t.free : -1);
+    line(fd, "  local", counted ? (int64_t)t.free_local : -1);
+    line(fd, "  remote", counted ? (int64_t)t.free_remote : -1);
+    line(fd, "large blocks", counted ? (int64_t)t.large_alloc : -1);
+    line(fd, "bytes in use", (int64_t)(slab_bytes_in_use() + hk_large_live_bytes()));
+    line(fd, "bytes committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed));
+    line(fd, "peak committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed));
+    hk_numa_stats_print(fd);
+}
+
+hk_public void hak_stats_print(void) { print_summary(2); }
+
+/* Programs like ls close stderr in an atexit handler: the report goes to a
+ * duplicate taken at start-up. */
+static int stats_fd = 2;
+
+void hk_stats_init(void)
+{
+    if (hk_opt.stats != HK_STATS_OFF) {
+        int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+        if (fd >= 0)
+            stats_fd = fd;
+    }
+}
+
+/* At exit, after the program's own destructors have had their say. */
+__attribute__((destructor(101))) static void hk_stats_at_exit(void)
+{
+    if (hk_opt.stats == HK_STATS_TEXT) {
+        print_summary(stats_fd);
+    } else if (hk_opt.stats == HK_STATS_JSON) {
+        static char buf[16384];
+        size_t n = hak_stats_json(buf, sizeof buf - 1);
+        if (n > sizeof buf - 2)
+            n = sizeof buf - 2;
+        buf[n] = '\n';
+        hk_write_all(stats_fd, buf, n + 1);
+    }
+}

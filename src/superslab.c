@@ -1,0 +1,93 @@
+/* SuperSlab life cycle: made from OS chunks, owned by one heap at a time,
+ * returned empty to the pool of the node their memory is bound to. */
+#include "hk_superslab.h"
+#include "hk_os.h"
+#include "hk_numa.h"
+#include <string.h>
+
+uint64_t hk_ssmap[((uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)) / 64];
+
+/* One pool per node.  pop_mpmc reads head->next of an entry another thread
+ * may pop at the same time: safe because pool SuperSlabs stay mapped forever
+ * (only their bodies are decommitted), and its generation counter stops ABA. */
+static ck_stack_t pools[HK_MAX_NODES] __attribute__((aligned(16)));
+_Static_assert(sizeof(ck_stack_t) == 16, "ck_stack_t is a double-width CAS target");
+
+static struct hk_ss *registry;
+
+void hk_ssmap_set(uintptr_t a, bool on)
+{
+    uint64_t i = a >> HK_SS_SHIFT, bit = (uint64_t)1 << (i & 63);
+    /* Atomic read-modify-write: neighbours' bits share the word.  Ordering
+     * comes from the pointer hand-off that follows (see hk_ssmap_test). */
+    if (on)
+        ck_pr_or_64(&hk_ssmap[i >> 6], bit);
+    else
+        ck_pr_and_64(&hk_ssmap[i >> 6], ~bit);
+}
+
+void hk_ss_register(struct hk_ss *ss)
+{
+    struct hk_ss *head;
+    /* Push-only list: a release CAS publishes the initialised header to walkers. */
+    do {
+        head = ck_pr_load_ptr(&registry);
+        ss->all_next = head;
+        ck_pr_fence_store();
+    } while (!ck_pr_cas_ptr(&registry, head, ss));
+}
+
+struct hk_ss *hk_ss_registry_head(void)
+{
+    struct hk_ss *h = ck_pr_load_ptr(&registry);
+    ck_pr_fence_load();  /* pairs with the store fence in hk_ss_register */
+    return h;
+}
+
+static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
+{
+    ss->kind = HK_SS_SMALL;
+    ss->heap = heap;
+    ss->free_units = 0xffffffffu;
+    ss->dirty_units = 0;
+    ss->in_avail = 0;
+    ss->prev = ss->next = NULL;
+    ss->empty_since_ms = 0;
+    ck_pr_store_32(&ss->live, 1);
+}
+
+struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
+{
+    ck_stack_entry_t *e = ck_stack_pop_mpmc(&pools[node]);
+    struct hk_ss *ss;
+    if (e != NULL) {
+        ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+    } else {
+        ss = hk_os_ss_chunk();
+        if (ss == NULL)
+            return NULL;
+        hk_numa_bind(ss, HK_SS_SIZE, node);
+        ss->node = node;
+        hk_ss_register(ss);
+        hk_ssmap_set((uintptr_t)ss, true);
+    }
+    ss_reset(ss, heap);
+    hk_os_account((int64_t)HK_SS_SIZE);
+    /* Statistics: relaxed adds. */
+    ck_pr_inc_64(&hk_node_stats[node].superslabs);
+    ck_pr_add_64(&hk_node_stats[node].bytes_committed, HK_SS_SIZE);
+    return ss;
+}
+
+void hk_ss_release(struct hk_ss *ss)
+{
+    unsigned node = ss->node;
+    ck_pr_store_32(&ss->live, 0);
+    ss->heap = NULL;
+    hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
+    hk_os_account(-(int64_t)HK_SS_SIZE);
+    ck_pr_dec_64(&hk_node_stats[node].superslabs);
+    ck_pr_sub_64(&hk_node_stats[node].bytes_committed, HK_SS_SIZE);
+    /* The push's CAS releases the header writes above to the next popper. */
+    ck_stack_push_upmc(&pools[node], &ss->pool_entry);
+}
