@@ -326,6 +326,7 @@ void bench_lat_init(bench_lat *l, bool on, size_t cap)
 {
     memset(l, 0, sizeof *l);
     l->on = on;
+    l->mask = BENCH_LAT_EVERY - 1;
     if (on) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, calibrate_overhead);
@@ -334,6 +335,13 @@ void bench_lat_init(bench_lat *l, bool on, size_t cap)
         l->samples = bench_aux_alloc(l->cap * sizeof(uint64_t));
         memset(l->samples, 0, l->cap * sizeof(uint64_t));
     }
+}
+
+void bench_lat_every(bench_lat *l, unsigned every)
+{
+    if (every == 0 || (every & (every - 1)))
+        bench_fail("reason=internal lat-every=%u", every);
+    l->mask = every - 1;
 }
 
 void bench_lat_free(bench_lat *l)

@@ -175,7 +175,7 @@ size_t bench_block_check(const char *where, const void *p, size_t expect, size_t
 typedef struct bench_lat {
     uint64_t *samples; /* preallocated, mmap'd */
     size_t n, cap;
-    unsigned tick;
+    unsigned tick, mask; /* sample when (++tick & mask) == 0 */
     bool on;
 } bench_lat;
 
@@ -214,13 +214,16 @@ void bench_stop(bench_thread *t);
 
 /* ---- latency sampling ----------------------------------------------------------- */
 
+/* Samples one operation out of BENCH_LAT_EVERY; bench_lat_every changes that
+ * to one out of `every` (a power of two) for workloads with few operations. */
 void bench_lat_init(bench_lat *l, bool on, size_t cap);
+void bench_lat_every(bench_lat *l, unsigned every);
 void bench_lat_free(bench_lat *l);
 
-/* Returns a start stamp for one operation out of BENCH_LAT_EVERY, else 0. */
+/* Returns a start stamp for a sampled operation, else 0. */
 static inline uint64_t bench_lat_begin(bench_lat *l)
 {
-    if (!l->on || (++l->tick % BENCH_LAT_EVERY) != 0)
+    if (!l->on || (++l->tick & l->mask) != 0)
         return 0;
     return bench_now_ns();
 }
