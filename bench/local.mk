@@ -1,1 +1,63 @@
-# Placeholder so automake runs; the owner of bench/local.mk replaces this file.
+# Benchmark workloads: one small program per workload on the plain malloc
+# family, measured against any allocator through LD_PRELOAD, so they link only
+# libc (-pthread -lm) and never libhakmem. Installed to $(pkglibexecdir), where
+# hakmem-bench looks for them; in the build tree they are bench/<workload>.
+# bench.c/bench.h is the shared harness (options, threads, result line).
+pkglibexec_PROGRAMS = \
+	bench/mixed bench/larson bench/xmalloc bench/ring bench/threadtest \
+	bench/cache-scratch bench/cache-thrash bench/churn bench/fragment bench/large
+
+hk_bench_harness = bench/bench.c bench/bench.h
+hk_bench_cflags = $(AM_CFLAGS) -pthread
+hk_bench_ldflags = -pthread
+hk_bench_libs = -lm
+
+bench_mixed_SOURCES = bench/mixed.c $(hk_bench_harness)
+bench_mixed_CFLAGS = $(hk_bench_cflags)
+bench_mixed_LDFLAGS = $(hk_bench_ldflags)
+bench_mixed_LDADD = $(hk_bench_libs)
+
+bench_larson_SOURCES = bench/larson.c $(hk_bench_harness)
+bench_larson_CFLAGS = $(hk_bench_cflags)
+bench_larson_LDFLAGS = $(hk_bench_ldflags)
+bench_larson_LDADD = $(hk_bench_libs)
+
+bench_xmalloc_SOURCES = bench/xmalloc.c $(hk_bench_harness)
+bench_xmalloc_CFLAGS = $(hk_bench_cflags)
+bench_xmalloc_LDFLAGS = $(hk_bench_ldflags)
+bench_xmalloc_LDADD = $(hk_bench_libs)
+
+bench_ring_SOURCES = bench/ring.c $(hk_bench_harness)
+bench_ring_CFLAGS = $(hk_bench_cflags)
+bench_ring_LDFLAGS = $(hk_bench_ldflags)
+bench_ring_LDADD = $(hk_bench_libs)
+
+bench_threadtest_SOURCES = bench/threadtest.c $(hk_bench_harness)
+bench_threadtest_CFLAGS = $(hk_bench_cflags)
+bench_threadtest_LDFLAGS = $(hk_bench_ldflags)
+bench_threadtest_LDADD = $(hk_bench_libs)
+
+bench_cache_scratch_SOURCES = bench/cache-scratch.c bench/cache.c bench/cache.h $(hk_bench_harness)
+bench_cache_scratch_CFLAGS = $(hk_bench_cflags)
+bench_cache_scratch_LDFLAGS = $(hk_bench_ldflags)
+bench_cache_scratch_LDADD = $(hk_bench_libs)
+
+bench_cache_thrash_SOURCES = bench/cache-thrash.c bench/cache.c bench/cache.h $(hk_bench_harness)
+bench_cache_thrash_CFLAGS = $(hk_bench_cflags)
+bench_cache_thrash_LDFLAGS = $(hk_bench_ldflags)
+bench_cache_thrash_LDADD = $(hk_bench_libs)
+
+bench_churn_SOURCES = bench/churn.c $(hk_bench_harness)
+bench_churn_CFLAGS = $(hk_bench_cflags)
+bench_churn_LDFLAGS = $(hk_bench_ldflags)
+bench_churn_LDADD = $(hk_bench_libs)
+
+bench_fragment_SOURCES = bench/fragment.c $(hk_bench_harness)
+bench_fragment_CFLAGS = $(hk_bench_cflags)
+bench_fragment_LDFLAGS = $(hk_bench_ldflags)
+bench_fragment_LDADD = $(hk_bench_libs)
+
+bench_large_SOURCES = bench/large.c $(hk_bench_harness)
+bench_large_CFLAGS = $(hk_bench_cflags)
+bench_large_LDFLAGS = $(hk_bench_ldflags)
+bench_large_LDADD = $(hk_bench_libs)
