@@ -247,8 +247,8 @@ void bench_team_init(bench_team *team, const bench_config *cfg, int n, void *sha
         t->shared = shared;
         t->team = team;
     }
-    pthread_barrier_init(&team->start, NULL, (unsigned)n + 1);
-    pthread_barrier_init(&team->end, NULL, (unsigned)n + 1);
+    pthread_barrier_init(&team->start, NULL, (unsigned)n);
+    pthread_barrier_init(&team->end, NULL, (unsigned)n);
 }
 
 static void (*team_fn)(bench_thread *);
@@ -267,10 +267,6 @@ void bench_team_run(bench_team *team, void (*fn)(bench_thread *))
         if (e)
             bench_fail("reason=pthread_create errno=%d thread=%d", e, i);
     }
-    pthread_barrier_wait(&team->start);
-    team->t0 = bench_now_ns();
-    pthread_barrier_wait(&team->end);
-    team->t1 = bench_now_ns();
     for (int i = 0; i < team->nthreads; i++)
         pthread_join(team->t[i].tid, NULL);
 }
@@ -278,12 +274,16 @@ void bench_team_run(bench_team *team, void (*fn)(bench_thread *))
 void bench_start(bench_thread *t)
 {
     pthread_barrier_wait(&t->team->start);
+    t->t_start = bench_now_ns();
     t->cpu_ns = bench_thread_cpu_ns();
 }
 
+/* The end barrier keeps early finishers from freeing their blocks (untimed)
+ * while others are still being timed. */
 void bench_stop(bench_thread *t)
 {
     t->cpu_ns = bench_thread_cpu_ns() - t->cpu_ns;
+    t->t_end = bench_now_ns();
     pthread_barrier_wait(&t->team->end);
 }
 
@@ -296,7 +296,15 @@ void bench_team_destroy(bench_team *team)
     bench_aux_free(team->t, sizeof(bench_thread) * (size_t)team->nthreads);
 }
 
-double bench_team_seconds(const bench_team *team) { return (double)(team->t1 - team->t0) / 1e9; }
+double bench_team_seconds(const bench_team *team)
+{
+    uint64_t first = UINT64_MAX, last = 0;
+    for (int i = 0; i < team->nthreads; i++) {
+        first = team->t[i].t_start < first ? team->t[i].t_start : first;
+        last = team->t[i].t_end > last ? team->t[i].t_end : last;
+    }
+    return (double)(last - first) / 1e9;
+}
 
 uint64_t bench_team_ops(const bench_team *team)
 {

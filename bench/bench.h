@@ -186,6 +186,7 @@ typedef struct bench_thread {
     bench_lat lat;
     uint64_t ops;   /* operations done, set by the worker */
     uint64_t cpu_ns; /* thread CPU time between start and end barriers */
+    uint64_t t_start, t_end; /* wall clock when leaving the start barrier, reaching the end one */
     void *shared;   /* the workload's shared state */
     struct bench_team *team;
     pthread_t tid;
@@ -196,14 +197,16 @@ typedef struct bench_team {
     bench_thread *t; /* nthreads entries */
     int nthreads;
     pthread_barrier_t start, end;
-    uint64_t t0, t1; /* wall clock at the barriers */
 } bench_team;
 
 /* Sets up n thread records (latency arrays of lat_cap samples when --latency). */
 void bench_team_init(bench_team *team, const bench_config *cfg, int n, void *shared,
                      size_t lat_cap);
 /* Runs fn on every thread and waits for them; fn must call bench_start() once
- * its setup is done and bench_stop() when its timed part ends. */
+ * its setup is done and bench_stop() when its timed part ends. The wall time
+ * runs from the first thread's start to the last thread's stop, stamped by the
+ * workers themselves: a main thread waking from a barrier on an oversubscribed
+ * machine would stamp late. */
 void bench_team_run(bench_team *team, void (*fn)(bench_thread *));
 void bench_team_destroy(bench_team *team);
 double bench_team_seconds(const bench_team *team);
