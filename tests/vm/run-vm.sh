@@ -8,7 +8,7 @@
 #   -b BINARY  the ELF test program (default: tests/numa_vm_placement in the
 #              current directory, the top build directory under `make check`);
 #              it is run as `BINARY --nodes N` and must exit 0 on success
-#   -t SECONDS timeout per boot (default 240, or $HAKMEM_VM_TIMEOUT)
+#   -t SECONDS timeout per boot (default 120, or $HAKMEM_VM_TIMEOUT)
 #   -k         keep the initramfs and the serial logs (prints where)
 # Environment: HAKMEM_VM_CACHE (kernel cache, default ~/.cache/hakmem-vm),
 #   HAKMEM_VM_KERNEL (use this vmlinuz instead of Debian's), QEMU (qemu binary).
@@ -18,7 +18,7 @@ set -u
 
 configs=
 binary=tests/numa_vm_placement
-timeout_s=${HAKMEM_VM_TIMEOUT:-240}
+timeout_s=${HAKMEM_VM_TIMEOUT:-120}
 keep=no
 while getopts c:b:t:k opt; do
     case $opt in
@@ -26,7 +26,7 @@ while getopts c:b:t:k opt; do
     b) binary=$OPTARG ;;
     t) timeout_s=$OPTARG ;;
     k) keep=yes ;;
-    *) sed -n '4,17p' "$0" >&2; exit 99 ;;
+    *) sed -n '5,16s/^# \{0,1\}//p' "$0" >&2; exit 99 ;;
     esac
 done
 configs=${configs:-2x2 4x1}
@@ -34,6 +34,13 @@ configs=${configs:-2x2 4x1}
 say() { printf 'run-vm: %s\n' "$*"; }
 skip() { say "SKIP: $*"; exit 77; }
 die() { say "ERROR: $*" >&2; exit 99; }
+
+for c in $configs; do
+    case $c in 2x2|4x1) ;; *) die "unknown configuration $c (2x2 or 4x1)" ;; esac
+done
+[ -f "$binary" ] || die "test binary $binary not found (build it first: make check)"
+[ "$(head -c 4 "$binary" | od -An -c | tr -d ' ')" = "177ELF" ] ||
+    die "$binary is not an ELF file (a libtool wrapper? link it with -no-install)"
 
 # ---- qemu ------------------------------------------------------------------
 qemu=${QEMU:-$(command -v qemu-system-x86_64 || true)}
@@ -59,15 +66,18 @@ find_kernel() {
         kernel=$cache/boot/vmlinuz-${pkg#linux-image-}
         [ -r "$kernel" ] && return
         say "fetching $pkg into $cache (once)"
-        rm -f "$cache"/"$pkg"_*.deb
-        (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1) ||
+        # In a private folder, then renamed: concurrent runs never see half a file.
+        fetch=$(mktemp -d "$cache/fetch.XXXXXX") || skip "cannot write to $cache"
+        if ! (cd "$fetch" && apt-get download "$pkg" >/dev/null 2>&1); then
+            rm -rf "$fetch"
             skip "apt-get download $pkg failed (no Debian mirror reachable?)"
+        fi
         # Only ./boot: the modules are not needed, the image has NUMA, the
         # 8250 serial console and initramfs support built in.
-        dpkg-deb --fsys-tarfile "$cache"/"$pkg"_*.deb | (cd "$cache" && tar -x ./boot) ||
-            skip "cannot unpack $cache/${pkg}_*.deb"
-        rm -f "$cache"/"$pkg"_*.deb
-        [ -r "$kernel" ] || skip "$pkg holds no $kernel"
+        dpkg-deb --fsys-tarfile "$fetch"/*.deb | (cd "$fetch" && tar -x ./boot) &&
+            mkdir -p "$cache/boot" && mv "$fetch"/boot/* "$cache/boot/"
+        rm -rf "$fetch"
+        [ -r "$kernel" ] || skip "cannot unpack $kernel from $pkg"
         return
     fi
     # No package index: reuse whatever an earlier run cached.
@@ -78,9 +88,6 @@ find_kernel
 say "kernel $kernel"
 
 # ---- initramfs ---------------------------------------------------------------
-[ -f "$binary" ] || die "test binary $binary not found (build it first: make check)"
-[ "$(head -c 4 "$binary" | od -An -c | tr -d ' ')" = "177ELF" ] ||
-    die "$binary is not an ELF file (a libtool wrapper? link it with -no-install)"
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || skip "busybox not found (apt-get install busybox-static)"
 ldd "$busybox" >/dev/null 2>&1 &&
@@ -121,11 +128,7 @@ chmod 755 "$root/init"
 # ---- boot --------------------------------------------------------------------
 # -accel kvm hangs on these hosts: TCG only.  One memory backend per node.
 boot() { # $1 = config
-    case $1 in
-    2x2) nodes=2 ;;
-    4x1) nodes=4 ;;
-    *) die "unknown configuration $1 (2x2 or 4x1)" ;;
-    esac
+    case $1 in 2x2) nodes=2 ;; 4x1) nodes=4 ;; esac
     per_node=$((4 / nodes))
     numa=
     i=0
