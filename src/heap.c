@@ -16,7 +16,10 @@
 #include <sys/auxv.h>
 
 struct hk_slab hk_slab_empty;
-struct hk_heap hk_heap_empty = { .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty } };
+struct hk_heap hk_heap_empty = {
+    .direct = { [0 ... HK_LUT_MAX / 8] = &hk_slab_empty },
+    .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty },
+};
 __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 /* Set once this thread's heap was handed back at thread exit. */
 static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
@@ -27,6 +30,7 @@ static pthread_key_t heap_key;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
 
 static void thread_exit_cb(void *arg);
+static void rehome(struct hk_heap *h, unsigned node);
 
 void hk_process_init(void)
 {
@@ -66,6 +70,8 @@ static struct hk_heap *heap_new(void)
         return NULL;
     for (unsigned c = 0; c < HK_CLASSES; c++)
         h->cur[c] = &hk_slab_empty;
+    for (unsigned i = 0; i <= HK_LUT_MAX / 8; i++)
+        h->direct[i] = &hk_slab_empty;
     struct hk_heap *head;
     do {
         head = ck_pr_load_ptr(&heap_registry);
@@ -84,12 +90,45 @@ static struct hk_heap *heap_acquire(void)
     struct hk_heap *h = e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : heap_new();
     if (h == NULL)
         return NULL;
-    h->node = hk_numa_current_node();
+    unsigned node = hk_numa_current_node();
+    if (node != h->node)
+        rehome(h, node);  /* adopted by a thread on another node */
     ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
     return h;
 }
 
 /* ---- slab and SuperSlab bookkeeping (owner only) ---- */
+
+static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
+{
+    h->cur[cls] = s;
+    if (hk_class_size[cls] > HK_LUT_MAX)
+        return;
+    /* The direct entries of a class are the sizes between the previous
+     * class and this one. */
+    unsigned lo = cls == 0 ? 0 : (hk_class_size[cls - 1] + 8) >> 3, hi = hk_class_size[cls] >> 3;
+    for (unsigned i = lo; i <= hi; i++)
+        h->direct[i] = s;
+}
+
+/* The thread now runs on another node: slabs of its old node get the
+ * FOREIGN flag (their frees count as cross-node), slabs of the new one lose
+ * it.  Rare, so a walk over every SuperSlab is fine. */
+static void rehome(struct hk_heap *h, unsigned node)
+{
+    h->node = node;
+    for (struct hk_ss *ss = hk_ss_registry_head(); ss != NULL; ss = ss->all_next) {
+        if (ck_pr_load_ptr(&ss->heap) != h || ss->kind != HK_SS_SMALL)
+            continue;
+        for (unsigned u = 0; u < HK_UNITS; u++) {
+            struct hk_slab *s = ss->unit_slab[u];
+            if (s != &ss->slabs[u])
+                continue;
+            uint64_t tag = s->owner_tag & ~HK_SLAB_FOREIGN;
+            ck_pr_store_64(&s->owner_tag, tag | (ss->node != node ? HK_SLAB_FOREIGN : 0));
+        }
+    }
+}
 
 static void partial_push(struct hk_heap *h, struct hk_slab *s)
 {
@@ -183,7 +222,7 @@ static void slab_release(struct hk_heap *h, struct hk_slab *s)
     if (s->in_partial)
         partial_remove(h, s);
     for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
-        ss->unit_slab[u] = NULL;
+        ss->unit_slab[u] = &hk_slab_empty;
     ck_pr_store_64(&s->owner_tag, 0);
     ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
     HK_STAT_INC(h, slab_release);
@@ -216,8 +255,8 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
     unsigned n = hk_class_units[cls];
     unsigned now_node = hk_numa_current_node();
     if (hk_unlikely(now_node != h->node)) {
-        h->node = now_node;  /* the thread migrated: new slabs come from its new node */
-        ck_pr_inc_64(&hk_node_stats[now_node].rehomes);
+        rehome(h, now_node);  /* the thread migrated: new slabs come from its new node */
+        ck_pr_inc_64(&hk_node_stats[now_node].rehomes);  /* statistic: relaxed */
     }
     enum hk_numa_policy pol = hk_numa_policy();
     bool any_node = pol == HK_NUMA_INTERLEAVE || pol == HK_NUMA_OFF;
@@ -357,14 +396,12 @@ void hk_free_slow(void *p, const char *fn)
     if (ss->kind == HK_SS_LARGE) {
         hk_large_free(ss, p, fn);
         HK_STAT_INC(h, large_free);
-        HK_STAT_INC(h, free);
         return;
     }
     struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
-    if (hk_unlikely(s == NULL))
+    if (hk_unlikely(s == &hk_slab_empty))
         hk_fatal_ptr(fn, "invalid pointer", p);
     struct hk_block *b = hk_slab_block_of(s, p, fn);
-    HK_STAT_INC(h, free);
     unsigned here = h == &hk_heap_empty ? hk_numa_current_node() : h->node;
     if (hk_unlikely(s->node != here))
         ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
@@ -396,12 +433,12 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
         return s;
     while ((s = h->partial[cls]) != NULL) {
         partial_remove(h, s);
-        h->cur[cls] = s;
+        set_cur(h, cls, s);
         if (slab_try(s))
             return s;
     }
     s = slab_new(h, cls);
-    h->cur[cls] = s ? s : &hk_slab_empty;
+    set_cur(h, cls, s ? s : &hk_slab_empty);
     return s != NULL && hk_slab_refill_owner(s) ? s : NULL;
 }
 
@@ -493,7 +530,7 @@ void hk_heap_collect(struct hk_heap *h)
         if (cur != &hk_slab_empty) {
             hk_slab_drain_remote_owner(cur);
             if (cur->used == 0) {
-                h->cur[c] = &hk_slab_empty;
+                set_cur(h, c, &hk_slab_empty);
                 slab_release(h, cur);
             }
         }
@@ -514,7 +551,7 @@ static void heap_abandon(struct hk_heap *h)
     /* Current slabs join the partial lists so the adopter finds them. */
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *s = h->cur[c];
-        h->cur[c] = &hk_slab_empty;
+        set_cur(h, c, &hk_slab_empty);
         if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
             partial_push(h, s);
     }

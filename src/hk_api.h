@@ -4,25 +4,30 @@
 
 #include "hk_heap.h"
 
+hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+{
+    struct hk_block *b = s->free;
+    if (hk_unlikely(b == NULL))
+        return hk_malloc_slow(h, size, zero);
+    s->free = b->next;
+    s->used++;
+    HK_STAT_INC(h, malloc);
+    if (zero) {
+        if (s->free_is_zero)
+            b->next = NULL;  /* the rest of a fresh block is still zero */
+        else
+            __builtin_memset(b, 0, size);
+    }
+    return b;
+}
+
 hk_inline void *hk_alloc(size_t size, bool zero)
 {
     struct hk_heap *h = hk_tls_heap;
-    if (hk_likely(size <= HK_SMALL_MAX)) {
-        struct hk_slab *s = h->cur[hk_size_class(size)];
-        struct hk_block *b = s->free;
-        if (hk_likely(b != NULL)) {
-            s->free = b->next;
-            s->used++;
-            HK_STAT_INC(h, malloc);
-            if (zero) {
-                if (s->free_is_zero)
-                    b->next = NULL;  /* the rest of a fresh block is still zero */
-                else
-                    __builtin_memset(b, 0, size);
-            }
-            return b;
-        }
-    }
+    if (hk_likely(size <= HK_LUT_MAX))
+        return hk_alloc_from(h, h->direct[(size + 7) >> 3], size, zero);
+    if (hk_likely(size <= HK_SMALL_MAX))
+        return hk_alloc_from(h, h->cur[hk_size_class(size)], size, zero);
     return hk_malloc_slow(h, size, zero);
 }
 
@@ -32,20 +37,16 @@ hk_inline void hk_free(void *p, const char *fn)
     if (hk_likely(hk_ssmap_test((uintptr_t)ss))) {
         struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
         struct hk_heap *h = hk_tls_heap;
-        /* Ours and not full: the owner's local free.  Relaxed load: only the
-         * owner (us, if it matches) ever writes the tag. */
-        if (hk_likely(s != NULL && ck_pr_load_64(&s->owner_tag) == (uint64_t)(uintptr_t)h)) {
+        /* Ours, not full, on our node: the owner's local free.  Relaxed
+         * load: only the owner (us, if it matches) ever writes the tag. */
+        if (hk_likely(ck_pr_load_64(&s->owner_tag) == (uint64_t)(uintptr_t)h)) {
             struct hk_block *b = p;
-            uintptr_t off = (uintptr_t)p - s->start;
-            uint64_t idx = (off * s->div_magic) >> 40;
             uintptr_t key = s->free_key;
-            if (hk_likely(idx * s->bsize == off && idx < s->capacity && s->node == h->node &&
-                          (key == 0 || b->key != key))) {
+            if (hk_likely(hk_slab_is_block(ss, s, p) && (key == 0 || b->key != key))) {
                 if (key != 0)
                     b->key = key;
                 b->next = s->local_free;
                 s->local_free = b;
-                HK_STAT_INC(h, free);
                 HK_STAT_INC(h, free_local);
                 if (hk_unlikely(--s->used == 0))
                     hk_slab_empty_owner(h, s);

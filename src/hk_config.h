@@ -57,7 +57,7 @@ _Static_assert(HK_SS_HDR_SIZE >= HK_MAX_ALIGN_SMALL, "unit-0 slabs keep the natu
 #elif defined(HK_FAST) && HK_FAST
 #define HK_COUNTING 0
 #else
-extern bool hk_counting;
+extern hk_hidden bool hk_counting;
 #define HK_COUNTING hk_counting
 #endif
 

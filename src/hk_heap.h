@@ -8,7 +8,7 @@
 #include "hk_sizeclass.h"
 
 struct hk_heap_stats {
-    uint64_t malloc, free, free_local, free_remote;
+    uint64_t malloc, free_local, free_remote;  /* frees = local + remote + large */
     uint64_t large_alloc, large_free;
     uint64_t slab_new, slab_release;
 };
@@ -23,6 +23,9 @@ struct hk_rbatch {
 };
 
 struct hk_heap {
+    /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
+     * dependent load less than class lookup + cur[] on the hottest path. */
+    struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
     struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
     struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks */
     ck_stack_t delayed __attribute__((aligned(16)));  /* blocks freed into our full slabs */
@@ -40,21 +43,29 @@ struct hk_heap {
 
 enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2 };
 
-extern struct hk_heap hk_heap_empty;
-extern struct hk_slab hk_slab_empty;
-extern __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec")));
+extern hk_hidden struct hk_heap hk_heap_empty;
+extern hk_hidden struct hk_slab hk_slab_empty;
+extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec")));
 
 /* Statistics counters of the owner (relaxed stores: readers sum them racily). */
 #define HK_STAT_INC(heap, field) \
     do { if (HK_COUNTING) ck_pr_store_64(&(heap)->stats.field, (heap)->stats.field + 1); } while (0)
 
-void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
-void hk_free_slow(void *p, const char *fn);
+hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
+hk_hidden void hk_free_slow(void *p, const char *fn);
 void hk_heap_collect(struct hk_heap *heap);
 /* The owner's last block of s came back (fast path). */
-void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
+hk_hidden void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
+
+/* p is the start of a block the slab (of SuperSlab ss) has carved, not
+ * necessarily live. */
+hk_inline bool hk_slab_is_block(const struct hk_ss *ss, const struct hk_slab *s, const void *p)
+{
+    uint64_t off = (uintptr_t)p - (uintptr_t)ss - s->start_off;
+    return off < s->carved && off * s->div_c < s->div_c;
+}
 
 /* p as a block of the slab, validated: aborts with `fn` in the message when
  * p is not the start of a block we carved. */

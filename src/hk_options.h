@@ -19,7 +19,7 @@ struct hk_options {
     const char *profile;    /* HAKMEM_PROFILE: a named preset applied before the variables */
 };
 
-extern struct hk_options hk_opt;
+extern hk_hidden struct hk_options hk_opt;
 
 /* Fill hk_opt from the preset named by HAKMEM_PROFILE and then from the
  * variables.  Called once, single-threaded, from process initialisation. */

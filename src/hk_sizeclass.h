@@ -6,9 +6,9 @@
 
 #include "hk_config.h"
 
-extern const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1];  /* index (size + 7) >> 3 */
-extern const uint32_t hk_class_size[HK_CLASSES];
-extern const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB units per slab */
+extern hk_hidden const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1];  /* index (size + 7) >> 3 */
+extern hk_hidden const uint32_t hk_class_size[HK_CLASSES];
+extern hk_hidden const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB units per slab */
 
 hk_inline unsigned hk_size_class(size_t size)
 {

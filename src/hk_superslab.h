@@ -18,7 +18,8 @@ struct hk_block {
 /* owner_tag = owning heap | flags.  The free fast path compares it with the
  * caller's heap: a flag set, or another heap, sends it to the slow path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
-#define HK_SLAB_FLAGS    ((uint64_t)1)
+#define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
+#define HK_SLAB_FLAGS    ((uint64_t)3)
 
 /* State bits in the low bits of the remote-free word (blocks are 8-aligned). */
 #define HK_REMOTE_NONE     ((uintptr_t)0)
@@ -32,14 +33,14 @@ struct hk_slab {
     struct hk_block *local_free;  /* owner frees since the last collect */
     uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
     uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
-    uintptr_t start;              /* first block */
-    uint64_t div_magic;           /* (off * div_magic) >> 40 == off / bsize */
+    uint64_t div_c;               /* off % bsize == 0  <=>  off * div_c < div_c (Lemire) */
+    uint32_t start_off;           /* first block, from the SuperSlab base */
+    uint32_t carved;              /* bytes of blocks carved so far, from the first block */
+    uint32_t bsize;
     uint16_t used;                /* blocks out, from the owner's point of view */
-    uint16_t capacity;            /* blocks carved so far */
     uint16_t reserved;            /* blocks that fit */
     uint8_t cls;
     uint8_t node;
-    uint32_t bsize;
     uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
     uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
     uint8_t in_partial;
@@ -73,7 +74,7 @@ struct hk_ss {
     size_t large_size;             /* usable bytes of the block */
     uintptr_t large_block;         /* the block */
     uint32_t large_state;          /* 1 in use, 2 cached */
-    struct hk_slab *unit_slab[HK_UNITS];  /* unit -> slab; NULL for units not in a slab */
+    struct hk_slab *unit_slab[HK_UNITS];  /* unit -> slab; &hk_slab_empty for units not in a slab */
     struct hk_slab slabs[HK_UNITS];
 };
 
@@ -84,18 +85,18 @@ hk_inline struct hk_ss *hk_ss_of(const void *p)
     return (struct hk_ss *)((uintptr_t)p & ~(uintptr_t)HK_SS_MASK);
 }
 
-/* The map: one bit per SuperSlab-sized chunk of the 47-bit space (8 MiB of
- * lazily zero-filled BSS).  Set before a chunk's first pointer is handed out;
- * a reader holding a pointer we returned is ordered after that by however the
- * pointer reached it. */
-extern uint64_t hk_ssmap[((uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)) / 64];
+/* The map: one byte per SuperSlab-sized chunk of the 47-bit space (64 MiB of
+ * lazily zero-filled BSS, of which only the pages covering our chunks are
+ * ever touched): one load tells ours from foreign.  Set before a chunk's
+ * first pointer is handed out; a reader holding a pointer we returned is
+ * ordered after that by however the pointer reached it. */
+extern hk_hidden uint8_t hk_ssmap[(uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)];
 
 hk_inline bool hk_ssmap_test(uintptr_t a)
 {
     if (hk_unlikely(a >> HK_ADDR_BITS))
         return false;
-    uint64_t i = a >> HK_SS_SHIFT;
-    return (ck_pr_load_64(&hk_ssmap[i >> 6]) >> (i & 63)) & 1;
+    return ck_pr_load_8(&hk_ssmap[a >> HK_SS_SHIFT]) != 0;
 }
 void hk_ssmap_set(uintptr_t a, bool on);
 

@@ -1,10 +1,11 @@
 /* Large blocks.  The header sits at the SuperSlab-aligned start of the
  * mapping, so hk_ss_of() and the map find it exactly as for slabs; its
- * unit_slab table stays all NULL, which sends frees to hk_large_free. */
+ * unit_slab table names no slab, which sends frees to hk_large_free. */
 #include "hk_large.h"
 #include "hk_os.h"
 #include "hk_options.h"
 #include "hk_error.h"
+#include "hk_heap.h"
 #include <string.h>
 #include <errno.h>
 
@@ -123,6 +124,8 @@ void *hk_large_alloc(size_t size, size_t align, bool zero)
         }
         s->kind = HK_SS_LARGE;
         s->map_size = reserve;
+        for (unsigned u = 0; u < HK_UNITS; u++)
+            s->unit_slab[u] = &hk_slab_empty;
         hk_os_account((int64_t)reserve);
     }
     s->large_block = (uintptr_t)s + off;

@@ -28,13 +28,13 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->node = (uint8_t)ss->node;
     s->units = (uint8_t)n;
     s->first_unit = (uint8_t)unit;
-    s->start = start;
+    s->start_off = (uint32_t)(start - (uintptr_t)ss);
     s->reserved = (uint16_t)((end - start) / s->bsize);
-    s->capacity = 0;
+    s->carved = 0;
     s->used = 0;
     s->free = NULL;
     s->local_free = NULL;
-    s->div_magic = ((uint64_t)1 << 40) / s->bsize + 1;
+    s->div_c = UINT64_MAX / s->bsize + 1;
     s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
@@ -44,7 +44,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     /* No other thread can reach a slab before its first block is handed
      * out: plain stores, published by that hand-off. */
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
-    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap);
+    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0));
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
     for (unsigned u = unit; u < unit + n; u++)
@@ -54,7 +54,8 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
 
 static bool extend(struct hk_slab *s)
 {
-    unsigned left = (unsigned)s->reserved - s->capacity;
+    unsigned capacity = s->carved / s->bsize;
+    unsigned left = (unsigned)s->reserved - capacity;
     if (left == 0)
         return false;
     unsigned n = EXTEND_BYTES / s->bsize;
@@ -62,13 +63,13 @@ static bool extend(struct hk_slab *s)
         n = 1;
     if (n > left)
         n = left;
-    uintptr_t first = s->start + (uintptr_t)s->capacity * s->bsize;
+    uintptr_t first = (uintptr_t)s->ss + s->start_off + s->carved;
     uintptr_t p = first;
     for (unsigned i = 1; i < n; i++, p += s->bsize)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    s->capacity = (uint16_t)(s->capacity + n);
+    s->carved += n * s->bsize;
     s->free_is_zero = s->fresh_zero;
     return true;
 }
@@ -168,11 +169,7 @@ void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_blo
 
 struct hk_block *hk_slab_block_of(struct hk_slab *s, void *p, const char *fn)
 {
-    uintptr_t off = (uintptr_t)p - s->start;
-    uint64_t idx = (off * s->div_magic) >> 40;
-    if (hk_unlikely(off >= (uintptr_t)s->capacity * s->bsize))
-        hk_fatal_ptr(fn, "invalid pointer", p);
-    if (hk_unlikely(idx * s->bsize != off))
-        hk_fatal_ptr(fn, "invalid pointer", p);  /* not the start of a block */
+    if (hk_unlikely(!hk_slab_is_block(s->ss, s, p)))
+        hk_fatal_ptr(fn, "invalid pointer", p);  /* not the start of a block we carved */
     return (struct hk_block *)p;
 }

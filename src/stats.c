@@ -48,7 +48,6 @@ static void sum_heaps(struct hk_heap_stats *t)
     memset(t, 0, sizeof *t);
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
         t->malloc += ck_pr_load_64(&h->stats.malloc);
-        t->free += ck_pr_load_64(&h->stats.free);
         t->free_local += ck_pr_load_64(&h->stats.free_local);
         t->free_remote += ck_pr_load_64(&h->stats.free_remote);
         t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
@@ -102,7 +101,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), true);
     hk_buf_str(&b, "},");
     field(&b, "malloc", C(t.malloc), false);
-    field(&b, "free", C(t.free), false);
+    field(&b, "free", C(t.free_local + t.free_remote + t.large_free), false);
     field(&b, "free_local", C(t.free_local), false);
     field(&b, "free_remote", C(t.free_remote), false);
     field(&b, "large_alloc", C(t.large_alloc), false);
@@ -150,7 +149,7 @@ static void print_summary(int fd)
     line(fd, "munmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.munmap));
     line(fd, "madvise calls", (int64_t)ck_pr_load_64(&hk_os_stats.madvise));
     line(fd, "mallocs", counted ? (int64_t)t.malloc : -1);
-    line(fd, "frees", counted ? (int64_t)t.free : -1);
+    line(fd, "frees", counted ? (int64_t)(t.free_local + t.free_remote + t.large_free) : -1);
     line(fd, "  local", counted ? (int64_t)t.free_local : -1);
     line(fd, "  remote", counted ? (int64_t)t.free_remote : -1);
     line(fd, "large blocks", counted ? (int64_t)t.large_alloc : -1);

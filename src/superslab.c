@@ -3,9 +3,10 @@
 #include "hk_superslab.h"
 #include "hk_os.h"
 #include "hk_numa.h"
+#include "hk_heap.h"
 #include <string.h>
 
-uint64_t hk_ssmap[((uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)) / 64];
+uint8_t hk_ssmap[(uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)];
 
 /* One pool per node.  pop_mpmc reads head->next of an entry another thread
  * may pop at the same time: safe because pool SuperSlabs stay mapped forever
@@ -17,13 +18,9 @@ static struct hk_ss *registry;
 
 void hk_ssmap_set(uintptr_t a, bool on)
 {
-    uint64_t i = a >> HK_SS_SHIFT, bit = (uint64_t)1 << (i & 63);
-    /* Atomic read-modify-write: neighbours' bits share the word.  Ordering
-     * comes from the pointer hand-off that follows (see hk_ssmap_test). */
-    if (on)
-        ck_pr_or_64(&hk_ssmap[i >> 6], bit);
-    else
-        ck_pr_and_64(&hk_ssmap[i >> 6], ~bit);
+    /* A plain byte store: the pointer hand-off that follows orders it for
+     * readers (see hk_ssmap_test). */
+    ck_pr_store_8(&hk_ssmap[a >> HK_SS_SHIFT], on ? 1 : 0);
 }
 
 void hk_ss_register(struct hk_ss *ss)
@@ -68,6 +65,8 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
             return NULL;
         hk_numa_bind(ss, HK_SS_SIZE, node);
         ss->node = node;
+        for (unsigned u = 0; u < HK_UNITS; u++)
+            ss->unit_slab[u] = &hk_slab_empty;
         hk_ss_register(ss);
         hk_ssmap_set((uintptr_t)ss, true);
     }
