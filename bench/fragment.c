@@ -61,16 +61,24 @@ static uint64_t total_live(const shared *sh, int n)
     return sum;
 }
 
-/* Thread 0 records the RSS against the live bytes, between two barriers. */
-static void measure(bench_thread *t, shared *sh, bool final)
+enum point { GROWN, RELEASED, FINAL };
+
+/* Thread 0 records the RSS and the live bytes while the others wait between
+ * two barriers: after growth (the peaks), after each release and at the end. */
+static void measure(bench_thread *t, shared *sh, enum point at)
 {
     pthread_barrier_wait(&sh->phase);
     if (t->id == 0) {
         uint64_t live = total_live(sh, t->nthreads), rss = bench_rss_bytes();
-        double ratio = live ? (double)(rss > sh->base_rss ? rss - sh->base_rss : 0) / (double)live : 0;
-        if (ratio > sh->worst_ratio)
-            sh->worst_ratio = ratio;
-        if (final) {
+        if (at == GROWN) {
+            sh->peak_live = live > sh->peak_live ? live : sh->peak_live;
+            sh->peak_rss = rss > sh->peak_rss ? rss : sh->peak_rss;
+        } else {
+            uint64_t over = rss > sh->base_rss ? rss - sh->base_rss : 0;
+            double ratio = live ? (double)over / (double)live : 0;
+            sh->worst_ratio = ratio > sh->worst_ratio ? ratio : sh->worst_ratio;
+        }
+        if (at == FINAL) {
             sh->final_live = live;
             sh->final_rss = rss;
         }
@@ -134,19 +142,14 @@ static void worker(bench_thread *t)
         }
         ops += mine;
         sh->live[t->id] = live;
-        pthread_barrier_wait(&sh->phase);
-        if (t->id == 0) { /* the peak is here, after growth */
-            uint64_t all = total_live(sh, t->nthreads), rss = bench_rss_bytes();
-            sh->peak_live = all > sh->peak_live ? all : sh->peak_live;
-            sh->peak_rss = rss > sh->peak_rss ? rss : sh->peak_rss;
-        }
+        measure(t, sh, GROWN);
         n = release(e, n, p, &live);
         sh->live[t->id] = live;
-        measure(t, sh, false);
+        measure(t, sh, RELEASED);
     }
     n = release(e, n, FOREVER - 1, &live); /* all but the permanent set */
     sh->live[t->id] = live;
-    measure(t, sh, true);
+    measure(t, sh, FINAL);
     t->ops = ops;
     bench_stop(t);
 
