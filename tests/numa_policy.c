@@ -186,6 +186,47 @@ Test(topology, init_is_idempotent)
     cr_expect_eq(hk_numa_node_count(), 4, "a second init must not reload");
 }
 
+/* Slow paths of other threads run during init: they must get a valid node
+ * every time (node 0 until the tables are published, a real one after). */
+static int stop, bad_answers, reads;
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+        unsigned here = hk_numa_current_node();
+        unsigned pick = hk_numa_pick_node(here);
+        unsigned count = hk_numa_node_count();  /* read last: it only grows */
+        char local[64];
+
+        if (here >= count || pick >= count || hk_numa_bind(local, sizeof local, pick) != 0)
+            __atomic_add_fetch(&bad_answers, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&reads, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+Test(topology, init_while_others_read)
+{
+    pthread_t t[2];
+
+    hk_numa_reset_for_tests();
+    cr_assert_eq(hk_numa_set_policy("interleave"), 0);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, reader, NULL), 0);
+    while (__atomic_load_n(&reads, __ATOMIC_RELAXED) < 1000)
+        sched_yield();
+    cr_assert_eq(hk_numa_init("pack:2 numa:4 core:1 pu:1"), 0);
+    for (int after = __atomic_load_n(&reads, __ATOMIC_RELAXED);
+         __atomic_load_n(&reads, __ATOMIC_RELAXED) < after + 1000;)
+        sched_yield();
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    cr_expect_eq(bad_answers, 0, "%d of %d answers out of range", bad_answers, reads);
+    cr_expect_eq(hk_numa_node_count(), 8);
+}
+
 Test(topology, current_node_follows_the_cpu)
 {
     cpu_set_t set;

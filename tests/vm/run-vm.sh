@@ -5,8 +5,8 @@
 # usage: tests/vm/run-vm.sh [-c CONFIG]... [-b BINARY] [-t SECONDS] [-k]
 #   -c CONFIG  2x2 (2 nodes x 2 vCPUs) or 4x1 (4 nodes x 1 vCPU); repeatable;
 #              default: both
-#   -b BINARY  the ELF test program (default: tests/numa_vm_placement in the
-#              current directory, the top build directory under `make check`);
+#   -b BINARY  the ELF test program (default: tests/numa_vm_placement under
+#              $top_builddir, which make check sets, else under .);
 #              it is run as `BINARY --nodes N` and must exit 0 on success
 #   -t SECONDS timeout per boot (default 120, or $HAKMEM_VM_TIMEOUT)
 #   -k         keep the initramfs and the serial logs (prints where)
@@ -17,7 +17,7 @@
 set -u
 
 configs=
-binary=tests/numa_vm_placement
+binary=${top_builddir:-.}/tests/numa_vm_placement
 timeout_s=${HAKMEM_VM_TIMEOUT:-120}
 keep=no
 while getopts c:b:t:k opt; do
