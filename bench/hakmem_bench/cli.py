@@ -1,0 +1,103 @@
+"""Command line: sweep, ab, health, presets, summarize."""
+
+import argparse
+import os
+import sys
+
+from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, sweep
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _common(p, timeout=120):
+    p.add_argument('--bench-dir', metavar='DIR',
+                   help='where the workload programs are (default: $HAKMEM_BENCH_DIR, '
+                        'the build tree, the installed pkglibexecdir)')
+    p.add_argument('--lib', metavar='PATH',
+                   help='libhakmem.so to preload (default: $HAKMEM_LIB, the build tree, libdir)')
+    p.add_argument('--timeout', type=float, default=timeout, metavar='SECONDS',
+                   help=f'kill a run after this long and record it as failed (default {timeout})')
+
+
+def parser():
+    top = Parser(prog='hakmem-bench',
+                 description='Benchmark sweeps of hakmem against glibc, mimalloc, jemalloc '
+                             'and tcmalloc, all preloaded into the same workload programs.')
+    sub = top.add_subparsers(dest='cmd', metavar='COMMAND', parser_class=Parser)
+
+    s = sub.add_parser('sweep', help='workloads x threads x allocators x repeats -> DIR')
+    s.add_argument('--workloads', metavar='W,...',
+                   help=f'default: every built one of {",".join(WORKLOADS)}')
+    s.add_argument('--threads', metavar='N,...', help='default: powers of two up to 4 x cores')
+    s.add_argument('--allocators', metavar='A,...', help=f'default: {",".join(ALLOCATORS)}')
+    s.add_argument('--runs', type=int, default=5, help='repeats per point (default 5)')
+    s.add_argument('--out', metavar='DIR', help='default: results/<timestamp>')
+    s.add_argument('--quick', action='store_true', help='pass --quick to the workloads')
+    s.add_argument('--latency', action='store_true', help='pass --latency to the workloads')
+    s.add_argument('--workload-args', metavar="'[W:] ARGS'", action='append',
+                   help="more arguments for every workload, or with 'W:' for workload W "
+                        "only (repeatable), e.g. 'mixed: --iters 5000000'")
+    s.add_argument('--command', metavar="'PROG ARGS {threads}'",
+                   help='sweep your own program instead of the workloads')
+    s.add_argument('--name', help='the workload name of --command (default: its basename)')
+    s.add_argument('--note', help='a sentence for the summary, e.g. why --runs is below 5')
+    s.add_argument('--no-stats', action='store_true',
+                   help='do not set HAKMEM_STATS=json for hakmem runs')
+    _common(s)
+
+    a = sub.add_parser('ab', help='same-binary A/B of environment settings under hakmem')
+    a.add_argument('--env', action='append', metavar="'NAME=V[;NAME=V]'",
+                   help="one setting per --env, at least two; '-' for the defaults")
+    a.add_argument('--workload', default='mixed', help='default mixed')
+    a.add_argument('--threads', type=int, default=1, help='default 1')
+    a.add_argument('--runs', type=int, default=5, help='interleaved runs per setting (>= 5)')
+    a.add_argument('--threshold', type=float, default=0.02,
+                   help='smallest change that counts, as a fraction (default 0.02)')
+    a.add_argument('--quick', action='store_true', help='pass --quick to the workload')
+    a.add_argument('--workload-args', metavar='ARGS', action='append',
+                   help='more arguments for the workload (repeatable)')
+    a.add_argument('--command', metavar="'PROG ARGS {threads}'", help='A/B your own program')
+    a.add_argument('--out', metavar='DIR', help='also write the runs to DIR/results.csv')
+    _common(a)
+
+    h = sub.add_parser('health', help='every preset x workload at 1 and 4 threads, --quick')
+    _common(h, timeout=60)
+
+    sub.add_parser('presets', help='list the HAKMEM_PROFILE presets')
+
+    m = sub.add_parser('summarize', help='regenerate summary.md and plots from DIR/results.csv')
+    m.add_argument('dir', metavar='DIR')
+    return top
+
+
+def main(argv=None):
+    try:
+        opts = parser().parse_args(argv)
+        if opts.cmd == 'sweep':
+            return sweep.run(opts)
+        if opts.cmd == 'ab':
+            return ab.run(opts)
+        if opts.cmd == 'health':
+            return health.run(opts)
+        if opts.cmd == 'presets':
+            print('\n'.join(health.presets()))
+            return 0
+        if opts.cmd == 'summarize':
+            path = sweep.summarize(opts.dir, lambda s: print(s, file=sys.stderr))
+            print(path)
+            return 0
+        parser().print_help()
+        return 2
+    except UsageError as e:
+        print(f'hakmem-bench: {e}', file=sys.stderr)
+        print("hakmem-bench: try 'hakmem-bench COMMAND --help'", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f'hakmem-bench: {e}', file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

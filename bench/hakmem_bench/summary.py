@@ -1,0 +1,172 @@
+"""summary.md: per-workload tables, hakmem-vs-reference ratios, the setup header."""
+
+import os
+
+from . import ALLOCATORS, WORKLOADS, fmt, stats
+
+BASELINE = 'mimalloc'   # every ratio column is "to mimalloc", the fastest reference here
+
+
+def layout(rows):
+    """(workloads, threads, allocators) present in rows, in canonical order."""
+    return (stats.ordered([r['workload'] for r in rows], WORKLOADS),
+            sorted({r['threads'] for r in rows}),
+            stats.ordered([r['allocator'] for r in rows], ALLOCATORS))
+
+
+def threads_label(t, point):
+    return f'{t}*' if point and point['oversubscribed'] else str(t)
+
+
+def workload_table(points, workload, threads, allocators):
+    """The threads x allocator table of one workload, as Markdown."""
+    sel = {k: v for k, v in points.items() if k[0] == workload}
+    lat = any(p['p50_ns'] is not None for p in sel.values())
+    osc = any(p['os_calls_per_mop'] is not None for p in sel.values())
+    header = ['threads', 'allocator', 'ops/s (median)', 'spread (min–max)', 'CV',
+              f'vs {BASELINE}', 'peak RSS MiB', f'RSS vs {BASELINE}']
+    if lat:
+        header.append('p50 / p95 / p99 / p99.9 ns')
+    if osc:
+        header.append('OS calls/Mop')
+    header.append('ok/runs')
+    body = []
+    for t in threads:
+        base = sel.get((workload, t, BASELINE))
+        for a in allocators:
+            p = sel.get((workload, t, a))
+            if p is None:
+                continue
+            row = [threads_label(t, p), a, fmt.si(p['ops_per_sec']),
+                   f"{fmt.si(p['min'])}–{fmt.si(p['max'])}" if p['min'] is not None else fmt.DASH,
+                   fmt.pct(p['cv']),
+                   fmt.ratio(stats.ratio(p['ops_per_sec'], base and base['ops_per_sec'])),
+                   fmt.mib(p['maxrss_kb']),
+                   fmt.ratio(stats.ratio(p['maxrss_kb'], base and base['maxrss_kb']))]
+            if lat:
+                row.append(' / '.join(fmt.si(p[k]) for k in
+                                      ('p50_ns', 'p95_ns', 'p99_ns', 'p999_ns')))
+            if osc:
+                row.append(fmt.num(p['os_calls_per_mop']))
+            row.append(f"{p['ok']}/{p['runs']}")
+            body.append(row)
+    return fmt.table(header, body)
+
+
+def hakmem_ratios(points, workloads, threads, allocators, measure):
+    """{(workload, threads, ref): hakmem/ref} of a measure's medians."""
+    out = {}
+    for w in workloads:
+        for t in threads:
+            h = points.get((w, t, 'hakmem'))
+            for a in allocators:
+                ref = points.get((w, t, a))
+                if a != 'hakmem' and h and ref:
+                    out[(w, t, a)] = stats.ratio(h[measure], ref[measure])
+    return out
+
+
+def ratio_table(points, workloads, threads, allocators, measure):
+    refs = [a for a in allocators if a != 'hakmem']
+    ratios = hakmem_ratios(points, workloads, threads, allocators, measure)
+    body = []
+    for w in workloads:
+        for t in threads:
+            if (w, t, 'hakmem') in points:
+                body.append([w, threads_label(t, points[(w, t, 'hakmem')])] +
+                            [fmt.ratio(ratios.get((w, t, a))) for a in refs])
+    body.append(['geometric mean', 'all'] +
+                [fmt.ratio(stats.geomean([v for k, v in ratios.items() if k[2] == a]))
+                 for a in refs])
+    return fmt.table(['workload', 'threads'] + [f'vs {a}' for a in refs], body)
+
+
+def failures(rows):
+    bad = [r for r in rows if r['status'] != 'ok']
+    if not bad:
+        return f'None: all {len(rows)} runs exited 0 with check=ok.'
+    body = [[r['workload'], r['threads'], r['allocator'], r['run'], f"`{r['status']}`"]
+            for r in bad]
+    return (f'{len(bad)} of {len(rows)} runs failed; they are left out of the medians '
+            '(stderr of each is in logs/):\n\n' +
+            fmt.table(['workload', 'threads', 'allocator', 'run', 'status'], body))
+
+
+def setup(meta, rows):
+    m = meta.get('machine', {})
+    cores = m.get('cores', '?')
+    lines = ['| | |', '|:---|:---|']
+
+    def add(k, v):
+        if v not in (None, ''):
+            lines.append(f'| {k} | {v} |')
+    add('CPU', m.get('cpu'))
+    add('cores (os.cpu_count)', cores)
+    add('NUMA nodes', m.get('numa_nodes'))
+    add('kernel', m.get('kernel'))
+    for a, v in (meta.get('versions') or {}).items():
+        add(f'allocator {a}', f"{v} (`{meta.get('preloads', {}).get(a) or 'no preload'}`)")
+    add('command', f"`{meta['command']}`" if meta.get('command') else None)
+    for w, cmd in (meta.get('children') or {}).items():
+        add(f'run of {w}', f'`{cmd}`')
+    add('runs per point', meta.get('runs'))
+    add('timeout per run', f"{meta['timeout']} s" if meta.get('timeout') else None)
+    add('started', meta.get('started'))
+    add('finished', meta.get('finished'))
+    notes = []
+    runs = meta.get('runs') or max((r['run'] or 0 for r in rows), default=0)
+    if isinstance(runs, int) and runs < 5:
+        notes.append(f'Only {runs} run(s) per point, fewer than the 5 a median needs to be '
+                     'robust' + (f": {meta['note']}" if meta.get('note') else '.'))
+    elif meta.get('note'):
+        notes.append(meta['note'])
+    if any(r.get('oversubscribed') for r in rows):
+        notes.append(f'Thread counts marked `*` exceed the {cores} cores: those points '
+                     'oversubscribe the CPU and measure time-slicing as much as the allocator.')
+    notes.append('Allocators run interleaved within each repeat, the order rotated from '
+                 'one repeat to the next, so machine drift falls on all of them alike. '
+                 'Throughput: median of the ok runs; spread: min–max; CV: sample standard '
+                 'deviation / mean. Peak RSS: ru_maxrss of the child (median). '
+                 'Ratios divide medians.')
+    if meta and not meta.get('rusage_stub'):
+        notes.append('hakmem-bench-spawn was not found: peak RSS and faults include those '
+                     'of the forked Python interpreter (about 14 MiB), not just the workload.')
+    if not meta:
+        notes.append('No meta.json beside results.csv: machine facts unknown.')
+    return '\n'.join(lines) + '\n\n' + '\n'.join('- ' + n for n in notes)
+
+
+def plot_links(outdir, workload):
+    links = []
+    for kind in ('throughput', 'rss'):
+        rel = f'plots/{kind}-{workload}.png'
+        if os.path.isfile(os.path.join(outdir, rel)):
+            links.append(f'![{kind} of {workload}]({rel})')
+    return ' '.join(links)
+
+
+def render(rows, meta, outdir):
+    points = stats.aggregate(rows)
+    workloads, threads, allocators = layout(rows)
+    parts = [f"# hakmem-bench {meta.get('mode', 'sweep')} results", '',
+             '## Setup', '', setup(meta, rows), '', '## Failed runs', '', failures(rows)]
+    for w in workloads:
+        parts += ['', f'## Workload `{w}`', '']
+        links = plot_links(outdir, w)
+        if links:
+            parts += [links, '']
+        parts.append(workload_table(points, w, threads, allocators))
+    if 'hakmem' in allocators and len(allocators) > 1:
+        parts += ['', '## hakmem vs each reference', '',
+                  'Throughput, hakmem / reference (above 1: hakmem is faster):', '',
+                  ratio_table(points, workloads, threads, allocators, 'ops_per_sec'), '',
+                  'Peak RSS, hakmem / reference (below 1: hakmem uses less memory):', '',
+                  ratio_table(points, workloads, threads, allocators, 'maxrss_kb')]
+    return '\n'.join(parts) + '\n'
+
+
+def write(rows, meta, outdir):
+    path = os.path.join(outdir, 'summary.md')
+    with open(path, 'w') as f:
+        f.write(render(rows, meta, outdir))
+    return path

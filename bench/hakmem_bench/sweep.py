@@ -1,0 +1,202 @@
+"""The sweep: workloads x threads x allocators x repeats, interleaved, to results.csv."""
+
+import json
+import os
+import shlex
+import sys
+import time
+
+from . import UsageError, locate, machine, plot, results, runner, summary
+
+
+def default_threads(cores):
+    """Powers of two up to 4 x cores."""
+    out, t = [], 1
+    while t <= 4 * cores:
+        out.append(t)
+        t *= 2
+    return out
+
+
+def plan(workloads, threads, allocators, runs):
+    """Repeat-major order: every point runs once before any runs twice, and the
+    allocators of one point run back to back, their order rotated per repeat."""
+    items = []
+    for r in range(runs):
+        k = r % len(allocators)
+        order = allocators[k:] + allocators[:k]
+        for w in workloads:
+            for t in threads:
+                items += [(w, t, a, r + 1, pos) for pos, a in enumerate(order)]
+    return items
+
+
+def command_argv(template, threads):
+    return [arg.replace('{threads}', str(threads)) for arg in template]
+
+
+def workload_argv(bdir, w, threads, opts):
+    argv = [os.path.join(bdir, w), '--threads', str(threads)]
+    if opts.quick:
+        argv.append('--quick')
+    if opts.latency:
+        argv.append('--latency')
+    return argv + workload_args(opts.workload_args, w)
+
+
+def workload_args(specs, w):
+    """The extra arguments for workload w: every 'ARGS' spec, then every 'w: ARGS' one."""
+    common, own = [], []
+    for spec in specs or []:
+        name, sep, rest = spec.partition(':')
+        if sep and name.strip() and ' ' not in name.strip() and not name.startswith('-'):
+            if name.strip() == w:
+                own += shlex.split(rest)
+        else:
+            common += shlex.split(spec)
+    return common + own
+
+
+def _eta(seconds):
+    s = int(seconds + 0.5)
+    return f'{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}' if s >= 3600 else f'{s // 60:02d}:{s % 60:02d}'
+
+
+def _env_text(preload, stats):
+    parts = ([f'LD_PRELOAD={preload}'] if preload else []) + (['HAKMEM_STATS=json'] if stats else [])
+    return ' '.join(parts)
+
+
+def _write_meta(outdir, meta):
+    with open(os.path.join(outdir, 'meta.json'), 'w') as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+
+
+def _log_failure(outdir, w, t, a, r, row, log):
+    logs = os.path.join(outdir, 'logs')
+    os.makedirs(logs, exist_ok=True)
+    path = os.path.join(logs, f'{w}-t{t}-{a}-r{r}.stderr')
+    with open(path, 'w') as f:
+        f.write(row.get('_stderr', ''))
+    tail = (row.get('_stderr') or '').strip().splitlines()[-1:] or ['(no stderr)']
+    log(f"hakmem-bench: FAILED {w} threads={t} {a} run {r}: {row['status']}: "
+        f"{tail[0][:200]} (log: {path})")
+
+
+def select(names, valid, what):
+    """Split a comma list and reject names outside `valid` (UsageError, exit 2)."""
+    chosen = [n.strip() for n in names.split(',') if n.strip()]
+    bad = [n for n in chosen if n not in valid]
+    if bad:
+        raise UsageError(f"unknown {what}{'s' if len(bad) > 1 else ''}: {', '.join(bad)} "
+                         f"(valid: {', '.join(valid)})")
+    if not chosen:
+        raise UsageError(f'no {what} given (valid: {", ".join(valid)})')
+    return chosen
+
+
+def int_list(text, what):
+    try:
+        vals = [int(x) for x in text.split(',') if x.strip()]
+    except ValueError:
+        raise UsageError(f'{what}: expected comma-separated integers, got {text!r}')
+    if not vals or any(v < 1 for v in vals):
+        raise UsageError(f'{what}: expected positive integers, got {text!r}')
+    return vals
+
+
+def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
+    cores = os.cpu_count() or 1
+    from . import ALLOCATORS, WORKLOADS
+    allocs = select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
+    threads = int_list(opts.threads, '--threads') if opts.threads else default_threads(cores)
+    if opts.runs < 1:
+        raise UsageError('--runs: at least 1')
+    if opts.command:
+        template = shlex.split(opts.command)
+        if not template:
+            raise UsageError('--command: empty')
+        workloads = [opts.name or os.path.basename(template[0])]
+        bdir = None
+    else:
+        if opts.workloads:
+            workloads = select(opts.workloads, WORKLOADS, 'workload')
+        bdir = locate.bench_dir(opts.bench_dir)
+        have = locate.available_workloads(bdir)
+        if opts.workloads:
+            missing = [w for w in workloads if w not in have]
+            if missing:
+                raise UsageError(f"workload program(s) not built in {bdir}: {', '.join(missing)}")
+        else:
+            workloads = have
+    preloads = locate.resolve_allocators(allocs, opts.lib, log)
+    allocs = [a for a in allocs if a in preloads]
+    if not allocs:
+        raise UsageError('none of the requested allocators is available')
+
+    stub = locate.stub_or_warn(log)
+    outdir = opts.out or os.path.join('results', time.strftime('%Y%m%d-%H%M%S'))
+    os.makedirs(outdir, exist_ok=True)
+    stats_on = not opts.no_stats
+    children = {w: shlex.join(command_argv(template, 'THREADS') if opts.command
+                              else workload_argv(bdir, w, 'THREADS', opts)).replace('THREADS', '{threads}')
+                for w in workloads}
+    meta = {'mode': 'sweep', 'command': shlex.join(sys.argv), 'children': children,
+            'note': opts.note or '', 'runs': opts.runs, 'timeout': opts.timeout,
+            'threads': threads, 'workloads': workloads, 'allocators': allocs,
+            'preloads': preloads, 'versions': machine.allocator_versions(preloads),
+            'machine': machine.facts(), 'bench_dir': bdir, 'rusage_stub': stub,
+            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None}
+    _write_meta(outdir, meta)
+
+    items = plan(workloads, threads, allocs, opts.runs)
+    writer = results.Writer(os.path.join(outdir, 'results.csv'))
+    t0 = time.monotonic()
+    failed = 0
+    interrupted = False
+    try:
+        for i, (w, t, a, r, pos) in enumerate(items):
+            if i:
+                eta = _eta((time.monotonic() - t0) / i * (len(items) - i))
+            else:
+                eta = '--:--'
+            log(f'[{i + 1}/{len(items)}] {w} threads={t} {a} run {r}/{opts.runs} — ETA {eta}')
+            stats = stats_on and a == 'hakmem'
+            argv = command_argv(template, t) if opts.command else workload_argv(bdir, w, t, opts)
+            row = runner.measure(argv, runner.run_vars(preloads[a], stats=stats),
+                                 opts.timeout, stub, need_line=not opts.command)
+            row.update(workload=w, allocator=a, threads=t, run=r, order=pos,
+                       oversubscribed=int(t > cores), env=_env_text(preloads[a], stats))
+            if row['status'] != 'ok':
+                failed += 1
+                _log_failure(outdir, w, t, a, r, row, log)
+            if row.get('_hakmem') is not None:
+                meta.setdefault('hakmem_stats_version', row['_hakmem'])
+            writer.add(row)
+    except KeyboardInterrupt:
+        interrupted = True
+        log('hakmem-bench: interrupted: summarising the runs made so far')
+    finally:
+        writer.close()
+    meta['finished'] = time.strftime('%Y-%m-%d %H:%M:%S %z')
+    if interrupted:
+        meta['note'] = (meta['note'] + ' ' if meta['note'] else '') + 'Interrupted before the end.'
+    _write_meta(outdir, meta)
+    path = summarize(outdir, log)
+    log(f'hakmem-bench: {len(items)} runs planned, {failed} failed; summary: {path}')
+    if interrupted:
+        return 130
+    return 1 if failed else 0
+
+
+def summarize(outdir, log):
+    rows = results.read(os.path.join(outdir, 'results.csv'))
+    meta = {}
+    mpath = os.path.join(outdir, 'meta.json')
+    if os.path.isfile(mpath):
+        with open(mpath) as f:
+            meta = json.load(f)
+    if not rows:
+        raise UsageError(f'{outdir}/results.csv has no runs')
+    plot.render_all(rows, meta, outdir, log)
+    return summary.write(rows, meta, outdir)
