@@ -31,8 +31,7 @@ void bench_fail(const char *fmt, ...)
     _exit(3); /* other threads may still run: skip atexit handlers */
 }
 
-static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void usage_error(const char *fmt, ...)
+void bench_usage_error(const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: ", bench_name);
@@ -63,9 +62,9 @@ static long long parse_number(const char *key, const char *val, long long min)
     errno = 0;
     long long v = strtoll(val, &end, 0);
     if (errno || end == val || *end != '\0')
-        usage_error("%s: '%s' is not an integer", key, val);
+        bench_usage_error("%s: '%s' is not an integer", key, val);
     if (v < min)
-        usage_error("%s must be at least %lld", key, min);
+        bench_usage_error("%s must be at least %lld", key, min);
     return v;
 }
 
@@ -113,7 +112,7 @@ static bool set_option(bench_config *cfg, const char *key, size_t klen, const ch
             return true;
         long long n = parse_number("threads", val, 1);
         if (n > BENCH_MAX_THREADS)
-            usage_error("threads must be at most %d", BENCH_MAX_THREADS);
+            bench_usage_error("threads must be at most %d", BENCH_MAX_THREADS);
         cfg->threads = (int)n;
         return true;
     }
@@ -162,15 +161,15 @@ void bench_parse(bench_config *cfg, int argc, char **argv)
         else if (dashed && is_flag(key, klen))
             val = "1";
         else if (!dashed)
-            usage_error("unexpected argument '%s' (options are --KEY VALUE or KEY=VALUE)", arg);
+            bench_usage_error("unexpected argument '%s' (options are --KEY VALUE or KEY=VALUE)", arg);
         else if (!set_option(cfg, key, klen, NULL))
-            usage_error("unknown option '%s'", arg);
+            bench_usage_error("unknown option '%s'", arg);
         else if (i + 1 < argc)
             val = argv[++i];
         else
-            usage_error("%s needs a value", arg);
+            bench_usage_error("%s needs a value", arg);
         if (!set_option(cfg, key, klen, val))
-            usage_error("unknown option '%.*s'", (int)klen, key);
+            bench_usage_error("unknown option '%.*s'", (int)klen, key);
     }
     for (bench_knob *k = cfg->knobs; k && k->name; k++)
         if (!k->set)

@@ -60,6 +60,8 @@ typedef struct bench_config {
 
 /* Parses argv into cfg (exits 0 after --help, 2 on a usage error). */
 void bench_parse(bench_config *cfg, int argc, char **argv);
+/* Prints "<workload>: <message> (try --help)" on stderr and exits 2. */
+_Noreturn void bench_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Value of knob `name` (must exist). */
 long long bench_knob_value(const bench_config *cfg, const char *name);
 

@@ -94,9 +94,9 @@ int main(int argc, char **argv)
     nblocks = (size_t)bench_knob_value(&cfg, "blocks");
     uint64_t spawns = (uint64_t)bench_knob_value(&cfg, "spawns");
     if (lo > hi)
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     if (nblocks > 1024)
-        bench_fail("reason=usage blocks>1024");
+        bench_usage_error("blocks must be at most 1024");
     int live = cfg.threads;
 
     /* A worker takes out up to nblocks/2 before it adds as many, so the pool

@@ -18,7 +18,7 @@
 
 static bench_knob knobs[] = {
     BENCH_KNOB("phases", 8, 3, 1, "grow/release phases"),
-    BENCH_KNOB("blocks", 200000, 20000, 1, "blocks allocated per phase, total over threads"),
+    BENCH_KNOB("blocks", 200000, 12000, 1, "blocks allocated per phase, total over threads"),
     BENCH_KNOB("medium_pct", 5, 5, 0, "percent of blocks that are medium sized"),
     BENCH_KNOB("small_max", 256, 256, 16, "small blocks: 16..small_max bytes"),
     BENCH_KNOB("medium_max", 32768, 32768, 16, "medium blocks: small_max+1..medium_max bytes"),
@@ -168,9 +168,9 @@ int main(int argc, char **argv)
     sh->long_pm = (unsigned)bench_knob_value(&cfg, "long_permille");
     sh->keep_pm = (unsigned)bench_knob_value(&cfg, "keep_permille");
     if (sh->medium_max <= sh->small_max || sh->medium_max > UINT32_MAX)
-        bench_fail("reason=usage need small_max<medium_max<4GiB");
+        bench_usage_error("need small_max < medium_max < 4 GiB");
     if (sh->medium_pct > 100 || sh->long_pm + sh->keep_pm > 1000)
-        bench_fail("reason=usage need medium_pct<=100 and long_permille+keep_permille<=1000");
+        bench_usage_error("need medium_pct <= 100 and long_permille + keep_permille <= 1000");
     pthread_barrier_init(&sh->phase, NULL, (unsigned)cfg.threads);
 
     uint64_t per = (uint64_t)bench_knob_value(&cfg, "blocks") / (uint64_t)cfg.threads + 1;

@@ -9,7 +9,7 @@
 #include "bench.h"
 
 static bench_knob knobs[] = {
-    BENCH_KNOB("chains", 16, 6, 1, "growth chains, total over threads"),
+    BENCH_KNOB("chains", 16, 4, 1, "growth chains, total over threads"),
     BENCH_KNOB("min_size", 65536, 65536, 16, "chains start at min_size..4*min_size bytes"),
     BENCH_KNOB("max_size", 33554432, 4194304, 16, "chains end at this size"),
     BENCH_KNOB_END,
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
     size_t lo = (size_t)bench_knob_value(&cfg, "min_size");
     size_t hi = (size_t)bench_knob_value(&cfg, "max_size");
     if (lo > hi)
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     /* Operations per chain: malloc, one realloc per 1.5x step, free. */
     size_t steps = 2;
     for (size_t s = lo; s < hi; s += s / 2)

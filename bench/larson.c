@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         .hi = (size_t)bench_knob_value(&cfg, "max_size"),
     };
     if (sh.lo > sh.hi)
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     sh.slot = bench_aux_alloc(sh.nslots * sizeof *sh.slot);
 
     uint64_t per = (uint64_t)bench_knob_value(&cfg, "iters") / (uint64_t)cfg.threads + 1;

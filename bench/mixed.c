@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 {
     bench_parse(&cfg, argc, argv);
     if (bench_knob_value(&cfg, "min_size") > bench_knob_value(&cfg, "max_size"))
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     uint64_t per = (uint64_t)bench_knob_value(&cfg, "iters") / (uint64_t)cfg.threads + 1;
     bench_team team;
     bench_team_init(&team, &cfg, cfg.threads, NULL, per / BENCH_LAT_EVERY + 16);

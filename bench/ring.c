@@ -95,9 +95,9 @@ int main(int argc, char **argv)
         .iters = (uint64_t)bench_knob_value(&cfg, "iters"),
     };
     if (sh.lo > sh.hi)
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     if (sh.batch > BENCH_BATCH)
-        bench_fail("reason=usage batch>%d", BENCH_BATCH);
+        bench_usage_error("batch must be at most %d", BENCH_BATCH);
     int n = cfg.threads;
     sh.in = bench_aux_alloc(sizeof(bench_chan) * (size_t)n);
     for (int i = 0; i < n; i++)

@@ -123,7 +123,7 @@ int main(int argc, char **argv)
         .hi = (size_t)bench_knob_value(&cfg, "max_size"),
     };
     if (sh.lo > sh.hi)
-        bench_fail("reason=usage min_size>max_size");
+        bench_usage_error("min_size must not exceed max_size");
     sh.ch = bench_aux_alloc(sizeof(channel) * (size_t)sh.producers);
     for (int i = 0; i < sh.producers; i++) {
         bench_chan_init(&sh.ch[i].chan, (uint32_t)bench_knob_value(&cfg, "queue"));
