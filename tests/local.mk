@@ -1,1 +1,38 @@
-# Placeholder so automake runs; the owner of tests/local.mk replaces this file.
+# Correctness tests of the allocator core: the hak_ API at its edges
+# (Criterion), multi-threaded stress, fork, invalid frees, and real programs
+# under LD_PRELOAD.
+
+# Every test script (this fragment's and the others') finds the build and the
+# sources through these two, absolute so VPATH builds and distcheck work.
+AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir); \
+	export top_builddir top_srcdir;
+
+check_PROGRAMS += tests/api tests/mt_stress tests/fork tests/badfree
+TESTS += tests/api tests/mt_stress tests/fork tests/badfree.sh tests/sys/preload.sh
+EXTRA_DIST += tests/badfree.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+	tests/sys/prog.c
+
+# -no-install: real executables (no libtool wrapper scripts), so the fork
+# test's children and badfree's aborts are the programs themselves.
+tests_api_SOURCES = tests/api_sizeclass.c tests/api_malloc.c tests/api_realloc.c \
+	tests/api_align.c tests/api_usable.c tests/api_stats.c tests/testutil.h
+tests_api_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_api_LDADD = src/libhakmem.la $(CRITERION_LIBS)
+tests_api_LDFLAGS = -no-install
+
+tests_mt_stress_SOURCES = tests/mt_stress.c
+tests_mt_stress_CFLAGS = $(AM_CFLAGS) -pthread
+tests_mt_stress_LDADD = src/libhakmem.la
+tests_mt_stress_LDFLAGS = -no-install
+
+# -fno-builtin: these call malloc and free themselves, and the compiler must
+# not fold or drop those calls.
+tests_fork_SOURCES = tests/fork.c tests/testutil.h
+tests_fork_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_fork_LDADD = src/libhakmem.la
+tests_fork_LDFLAGS = -no-install
+
+tests_badfree_SOURCES = tests/badfree.c
+tests_badfree_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_badfree_LDADD = src/libhakmem.la
+tests_badfree_LDFLAGS = -no-install

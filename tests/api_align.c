@@ -1,0 +1,132 @@
+/* posix_memalign, aligned_alloc, memalign, valloc and pvalloc: alignment,
+ * usability and the EINVAL cases. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include "hakmem.h"
+#include "testutil.h"
+
+#define MAX_ALIGN ((size_t)4 << 20)
+
+/* For each alignment, blocks of sizes around it stay live together: each is
+ * aligned, covers its size, is filled over its whole usable size and keeps
+ * its pattern while its neighbours are written. */
+static void aligned_family(const char *name, void *(*alloc)(size_t, size_t), size_t from)
+{
+    for (size_t a = from; a <= MAX_ALIGN; a *= 2) {
+        size_t sizes[] = {0, 1, 7, a - 1, a, a + 1, 3 * a};
+        enum { N = sizeof sizes / sizeof sizes[0] };
+        void *p[N];
+        size_t u[N];
+        for (int i = 0; i < N; i++) {
+            p[i] = alloc(a, sizes[i]);
+            cr_assert_not_null(p[i], "%s(%zu, %zu) failed", name, a, sizes[i]);
+            cr_assert_eq((uintptr_t)p[i] % a, 0, "%s(%zu, %zu) = %p misaligned", name, a,
+                         sizes[i], p[i]);
+            u[i] = hak_malloc_usable_size(p[i]);
+            cr_assert_geq(u[i], sizes[i], "%s(%zu, %zu): usable %zu", name, a, sizes[i],
+                          u[i]);
+            tu_fill(p[i], u[i], a ^ (uint64_t)i);
+        }
+        for (int i = 0; i < N; i++) {
+            size_t bad = tu_check(p[i], u[i], a ^ (uint64_t)i);
+            cr_assert_eq(bad, (size_t)-1, "%s(%zu, %zu) = %p: byte %zu overwritten", name,
+                         a, sizes[i], p[i], bad);
+            hak_free(p[i]);
+        }
+    }
+}
+
+static void *via_posix_memalign(size_t a, size_t n)
+{
+    void *p = NULL;
+    int rc = hak_posix_memalign(&p, a, n);
+    cr_assert_eq(rc, 0, "posix_memalign(%zu, %zu) = %d", a, n, rc);
+    return p;
+}
+
+Test(align, posix_memalign_every_power_of_two)
+{
+    aligned_family("posix_memalign", via_posix_memalign, sizeof(void *));
+}
+
+Test(align, aligned_alloc_every_power_of_two)
+{
+    aligned_family("aligned_alloc", hak_aligned_alloc, 1);
+}
+
+Test(align, memalign_every_power_of_two)
+{
+    aligned_family("memalign", hak_memalign, 1);
+}
+
+/* Not a power of two, or (posix_memalign only) not a multiple of
+ * sizeof(void *): EINVAL, and *out is not written. */
+Test(align, posix_memalign_bad_alignment)
+{
+    const size_t bad[] = {0, 1, 3, sizeof(void *) / 2, 12, 24, 48, 100, 4095, 4097,
+                          (1 << 20) + 8, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        void *sentinel = (void *)(uintptr_t)0xdeadbeef;
+        void *out = sentinel;
+        int rc = hak_posix_memalign(&out, bad[i], 64);
+        cr_assert_eq(rc, EINVAL, "posix_memalign(alignment %zu) = %d, expected EINVAL",
+                     bad[i], rc);
+        cr_assert_eq(out, sentinel, "posix_memalign(alignment %zu) wrote *out = %p", bad[i],
+                     out);
+    }
+}
+
+Test(align, posix_memalign_impossible_size)
+{
+    void *sentinel = (void *)(uintptr_t)0xdeadbeef;
+    void *out = sentinel;
+    int rc = hak_posix_memalign(&out, 64, SIZE_MAX - 32);
+    cr_assert_eq(rc, ENOMEM, "posix_memalign(64, SIZE_MAX - 32) = %d, expected ENOMEM", rc);
+    cr_assert_eq(out, sentinel, "failed posix_memalign wrote *out = %p", out);
+}
+
+Test(align, aligned_alloc_bad_alignment)
+{
+    const size_t bad[] = {0, 3, 12, 24, 48, 100, 4095, 4097, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        void *p = hak_aligned_alloc(bad[i], 64);
+        cr_assert_null(p, "aligned_alloc(%zu, 64) = %p, expected NULL", bad[i], p);
+        cr_assert_eq(errno, EINVAL, "aligned_alloc(%zu, 64): errno %d, expected EINVAL",
+                     bad[i], errno);
+    }
+}
+
+Test(align, valloc_is_page_aligned)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t sizes[] = {0, 1, 100, page - 1, page, page + 1, 5 * page, 1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = hak_valloc(sizes[i]);
+        cr_assert_not_null(p, "valloc(%zu) failed", sizes[i]);
+        cr_assert_eq((uintptr_t)p % page, 0, "valloc(%zu) = %p", sizes[i], p);
+        cr_assert_geq(hak_malloc_usable_size(p), sizes[i]);
+        memset(p, 0x77, sizes[i]);
+        hak_free(p);
+    }
+}
+
+/* pvalloc rounds the size up to whole pages: all of them are usable. */
+Test(align, pvalloc_rounds_to_pages)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t sizes[] = {1, 100, page - 1, page, page + 1, 5 * page + 3, (1 << 20) + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t rounded = (sizes[i] + page - 1) / page * page;
+        void *p = hak_pvalloc(sizes[i]);
+        cr_assert_not_null(p, "pvalloc(%zu) failed", sizes[i]);
+        cr_assert_eq((uintptr_t)p % page, 0, "pvalloc(%zu) = %p", sizes[i], p);
+        size_t u = hak_malloc_usable_size(p);
+        cr_assert_geq(u, rounded, "pvalloc(%zu): usable %zu < %zu", sizes[i], u, rounded);
+        memset(p, 0x77, rounded);
+        hak_free(p);
+    }
+}

@@ -1,0 +1,179 @@
+/* malloc, calloc and the free family at their edges, as glibc defines them. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hakmem.h"
+#include "testutil.h"
+
+/* Sizes no allocator can serve; volatile so the compiler cannot fold the
+ * calls or warn about them. */
+static volatile size_t huge_sizes[] = {
+    SIZE_MAX, SIZE_MAX - 15, (size_t)PTRDIFF_MAX + 1, (size_t)PTRDIFF_MAX,
+};
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+Test(malloc, zero_size_is_unique_and_freeable)
+{
+    enum { N = 1000 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(0);
+        cr_assert_not_null(p[i], "malloc(0) #%d returned NULL", i);
+    }
+    qsort(p, N, sizeof p[0], cmp_ptr);
+    for (int i = 1; i < N; i++)
+        cr_assert_neq(p[i], p[i - 1], "malloc(0) returned %p twice", p[i]);
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+}
+
+Test(malloc, impossible_sizes_fail_with_enomem)
+{
+    for (size_t i = 0; i < sizeof huge_sizes / sizeof huge_sizes[0]; i++) {
+        errno = 0;
+        void *p = hak_malloc(huge_sizes[i]);
+        cr_assert_null(p, "malloc(%zu) returned %p", huge_sizes[i], p);
+        cr_assert_eq(errno, ENOMEM, "malloc(%zu): errno %d, expected ENOMEM",
+                     huge_sizes[i], errno);
+    }
+}
+
+Test(calloc, overflow_fails_with_enomem)
+{
+    static volatile size_t pairs[][2] = {
+        {SIZE_MAX / 2 + 1, 2}, {2, SIZE_MAX / 2 + 1}, {SIZE_MAX, SIZE_MAX},
+        {(size_t)1 << 32, (size_t)1 << 32}, {SIZE_MAX, 1}, {1, SIZE_MAX},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        errno = 0;
+        void *p = hak_calloc(pairs[i][0], pairs[i][1]);
+        cr_assert_null(p, "calloc(%zu, %zu) returned %p", pairs[i][0], pairs[i][1], p);
+        cr_assert_eq(errno, ENOMEM, "calloc(%zu, %zu): errno %d, expected ENOMEM",
+                     pairs[i][0], pairs[i][1], errno);
+    }
+}
+
+Test(calloc, zero_count_or_size_is_freeable)
+{
+    void *a = hak_calloc(0, 16), *b = hak_calloc(16, 0), *c = hak_calloc(0, 0);
+    cr_assert(a && b && c, "calloc with a zero factor returned NULL");
+    cr_assert(a != b && b != c && a != c, "calloc zero-size results are not unique");
+    hak_free(a);
+    hak_free(b);
+    hak_free(c);
+}
+
+/* Blocks are dirtied (0xAB over their whole usable size) and freed, then the
+ * same sizes come back from calloc: every byte asked for must be zero, round
+ * after round, whichever way the size is split into count * size. */
+static void calloc_after_dirty_reuse(size_t size, int blocks, int rounds)
+{
+    void **p = hak_malloc(blocks * sizeof *p);
+    cr_assert_not_null(p);
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < blocks; i++) {
+            p[i] = hak_malloc(size);
+            cr_assert_not_null(p[i], "malloc(%zu) failed", size);
+            memset(p[i], 0xAB, hak_malloc_usable_size(p[i]));
+        }
+        for (int i = 0; i < blocks; i++)
+            hak_free(p[i]);
+        for (int i = 0; i < blocks; i++) {
+            size_t n = (i & 1) && size % 8 == 0 ? size / 8 : size;
+            size_t m = size / n;
+            p[i] = hak_calloc(n, m);
+            cr_assert_not_null(p[i], "calloc(%zu, %zu) failed", n, m);
+            size_t bad = tu_first_nonzero(p[i], size);
+            cr_assert_eq(bad, (size_t)-1,
+                         "round %d: calloc(%zu, %zu) = %p has byte %zu = 0x%02x", r, n, m,
+                         p[i], bad, ((unsigned char *)p[i])[bad]);
+            memset(p[i], 0xAB, size);
+        }
+        for (int i = 0; i < blocks; i++)
+            hak_free(p[i]);
+    }
+    hak_free(p);
+}
+
+Test(calloc, zeroed_after_reuse_small)
+{
+    static const size_t sizes[] = {1, 8, 16, 24, 40, 64, 100, 128, 256, 512, 1000, 1024, 4000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        calloc_after_dirty_reuse(sizes[i], 512, 4);
+}
+
+Test(calloc, zeroed_after_reuse_medium)
+{
+    calloc_after_dirty_reuse(20 * 1024, 64, 4);
+    calloc_after_dirty_reuse(32 * 1024, 64, 4);
+}
+
+Test(calloc, zeroed_after_reuse_large)
+{
+    calloc_after_dirty_reuse(1 << 20, 8, 4);
+    calloc_after_dirty_reuse(8 << 20, 3, 4);
+}
+
+Test(free, null_is_a_no_op)
+{
+    hak_free(NULL);
+    hak_free_sized(NULL, 0);
+    hak_free_sized(NULL, 64);
+    hak_free_aligned_sized(NULL, 64, 64);
+}
+
+/* A leak shows as resident memory: each loop below would touch 400 MiB if
+ * the free did not give the block back. */
+#define LEAK_LIMIT (64u << 20)
+
+Test(free, free_sized_returns_memory)
+{
+    static const size_t sizes[] = {8, 100, 4096, 20000, 1 << 20};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s], iters = (400u << 20) / n;
+        if (iters > 200000)
+            iters = 200000;
+        size_t before = tu_rss();
+        for (size_t i = 0; i < iters; i++) {
+            void *p = hak_malloc(n);
+            cr_assert_not_null(p);
+            memset(p, 0x5A, n);
+            hak_free_sized(p, n);
+        }
+        size_t after = tu_rss();
+        cr_assert_lt(after, before + LEAK_LIMIT,
+                     "free_sized(%zu): RSS grew from %zu to %zu over %zu blocks", n, before,
+                     after, iters);
+    }
+}
+
+Test(free, free_aligned_sized_returns_memory)
+{
+    static const size_t aligns[] = {16, 64, 4096, 65536};
+    static const size_t sizes[] = {64, 4096, 1 << 20};
+    for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t al = aligns[a], n = sizes[s], iters = (400u << 20) / n;
+            if (iters > 100000)
+                iters = 100000;
+            size_t before = tu_rss();
+            for (size_t i = 0; i < iters; i++) {
+                void *p = hak_aligned_alloc(al, n);
+                cr_assert_not_null(p, "aligned_alloc(%zu, %zu) failed", al, n);
+                cr_assert_eq((uintptr_t)p % al, 0);
+                memset(p, 0x5A, n);
+                hak_free_aligned_sized(p, al, n);
+            }
+            size_t after = tu_rss();
+            cr_assert_lt(after, before + LEAK_LIMIT,
+                         "free_aligned_sized(%zu, %zu): RSS grew from %zu to %zu", al, n,
+                         before, after);
+        }
+}

@@ -1,0 +1,174 @@
+/* realloc and reallocarray: contents survive growth and shrinkage through
+ * every class into large blocks and back; failures leave the block alone. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include "hakmem.h"
+#include "testutil.h"
+
+#define SEED 0x7265616c6c6f63ull
+
+static volatile size_t size_max = SIZE_MAX;
+
+Test(realloc, null_pointer_is_malloc)
+{
+    static const size_t sizes[] = {0, 1, 100, 4096, 40000, 1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = hak_realloc(NULL, sizes[i]);
+        cr_assert_not_null(p, "realloc(NULL, %zu) returned NULL", sizes[i]);
+        cr_assert_geq(hak_malloc_usable_size(p), sizes[i]);
+        tu_fill(p, sizes[i], SEED);
+        hak_free(p);
+    }
+    errno = 0;
+    cr_assert_null(hak_realloc(NULL, size_max));
+    cr_assert_eq(errno, ENOMEM, "realloc(NULL, SIZE_MAX): errno %d", errno);
+}
+
+/* glibc frees the block on realloc(p, 0) and returns NULL (C23 leaves it
+ * implementation-defined; hakmem follows glibc).  A leak would show as
+ * resident memory: the loop touches 400 MiB. */
+Test(realloc, zero_size_frees_and_returns_null)
+{
+    size_t before = tu_rss();
+    for (int i = 0; i < 200000; i++) {
+        void *p = hak_malloc(2048);
+        cr_assert_not_null(p);
+        memset(p, 0x11, 2048);
+        void *q = hak_realloc(p, 0);
+        cr_assert_null(q, "realloc(%p, 0) returned %p, expected NULL", p, q);
+    }
+    size_t after = tu_rss();
+    cr_assert_lt(after, before + (64u << 20),
+                 "realloc(p, 0) does not free: RSS grew from %zu to %zu", before, after);
+}
+
+/* One step of a chain: the common prefix keeps its pattern, then the whole
+ * new block gets it. */
+static void *step(void *p, size_t old, size_t n)
+{
+    void *q = hak_realloc(p, n);
+    cr_assert_not_null(q, "realloc(%p, %zu -> %zu) failed", p, old, n);
+    size_t keep = old < n ? old : n;
+    size_t bad = tu_check(q, keep, SEED);
+    cr_assert_eq(bad, (size_t)-1, "realloc %zu -> %zu (%p -> %p): byte %zu lost", old, n,
+                 p, q, bad);
+    cr_assert_geq(hak_malloc_usable_size(q), n);
+    tu_fill(q, n, SEED);
+    return q;
+}
+
+static const size_t large_steps[] = {
+    40000, 65536, 100000, 262144, 262145, 1 << 20, 1536 * 1024, 3 << 20, 4 << 20,
+};
+#define NLARGE (sizeof large_steps / sizeof large_steps[0])
+
+/* 1 B up through every class (and one byte either side of it) to 4 MiB, then
+ * back down to 1 B.  With `pin`, a block of each size is allocated after
+ * each step so growing in place is often impossible and the block moves. */
+static void chain(int pin)
+{
+    unsigned count = hak_size_class_count();
+    void *pins[3 * 256 + 2 * NLARGE];
+    size_t npins = 0;
+    size_t cur = 1;
+    void *p = hak_malloc(1);
+    cr_assert_not_null(p);
+    tu_fill(p, 1, SEED);
+    for (int dir = 0; dir < 2; dir++) {
+        for (size_t k = 0; k < count + NLARGE; k++) {
+            size_t i = dir == 0 ? k : count + NLARGE - 1 - k;
+            size_t base = i < count ? hak_size_class_size(i) : large_steps[i - count];
+            size_t tries[3] = {base - 1, base, base + 1};
+            for (int t = 0; t < 3; t++) {
+                size_t n = tries[dir == 0 ? t : 2 - t];
+                if (n == 0)
+                    continue;
+                p = step(p, cur, n);
+                cur = n;
+                if (pin && t == 1 && npins < sizeof pins / sizeof pins[0]) {
+                    pins[npins] = hak_malloc(n);
+                    cr_assert_not_null(pins[npins]);
+                    npins++;
+                }
+            }
+        }
+    }
+    p = step(p, cur, 1);
+    hak_free(p);
+    for (size_t i = 0; i < npins; i++)
+        hak_free(pins[i]);
+}
+
+Test(realloc, chain_through_all_classes)
+{
+    chain(0);
+}
+
+Test(realloc, chain_with_neighbours_pinned)
+{
+    chain(1);
+}
+
+/* A request that cannot be met returns NULL, sets ENOMEM and leaves the old
+ * block where it was, with its contents, still freeable. */
+Test(realloc, failure_keeps_old_block)
+{
+    static const size_t sizes[] = {1, 48, 1000, 20000, 1 << 20};
+    static volatile size_t fail[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t f = 0; f < sizeof fail / sizeof fail[0]; f++) {
+            void *p = hak_malloc(sizes[i]);
+            cr_assert_not_null(p);
+            tu_fill(p, sizes[i], SEED);
+            size_t usable = hak_malloc_usable_size(p);
+            errno = 0;
+            void *q = hak_realloc(p, fail[f]);
+            cr_assert_null(q, "realloc(%p, %zu) returned %p", p, fail[f], q);
+            cr_assert_eq(errno, ENOMEM, "realloc(%zu -> %zu): errno %d", sizes[i], fail[f],
+                         errno);
+            cr_assert_eq(tu_check(p, sizes[i], SEED), (size_t)-1,
+                         "failed realloc changed the old block of %zu", sizes[i]);
+            cr_assert_eq(hak_malloc_usable_size(p), usable);
+            hak_free(p);
+        }
+}
+
+Test(reallocarray, grows_like_realloc)
+{
+    void *p = hak_reallocarray(NULL, 10, 10);
+    cr_assert_not_null(p);
+    tu_fill(p, 100, SEED);
+    p = hak_reallocarray(p, 1000, 100);
+    cr_assert_not_null(p);
+    cr_assert_eq(tu_check(p, 100, SEED), (size_t)-1, "reallocarray lost the contents");
+    cr_assert_geq(hak_malloc_usable_size(p), 100000);
+    tu_fill(p, 100000, SEED);
+    p = hak_reallocarray(p, 3, 7);
+    cr_assert_not_null(p);
+    cr_assert_eq(tu_check(p, 21, SEED), (size_t)-1, "reallocarray lost the contents");
+    hak_free(p);
+}
+
+Test(reallocarray, overflow_keeps_old_block)
+{
+    static volatile size_t pairs[][2] = {
+        {SIZE_MAX / 2 + 1, 2}, {2, SIZE_MAX / 2 + 1}, {(size_t)1 << 32, (size_t)1 << 32},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        void *p = hak_malloc(256);
+        cr_assert_not_null(p);
+        tu_fill(p, 256, SEED);
+        errno = 0;
+        void *q = hak_reallocarray(p, pairs[i][0], pairs[i][1]);
+        cr_assert_null(q, "reallocarray(p, %zu, %zu) returned %p", pairs[i][0], pairs[i][1],
+                       q);
+        cr_assert_eq(errno, ENOMEM, "reallocarray overflow: errno %d", errno);
+        cr_assert_eq(tu_check(p, 256, SEED), (size_t)-1, "overflowing reallocarray changed the block");
+        hak_free(p);
+    }
+    errno = 0;
+    cr_assert_null(hak_reallocarray(NULL, SIZE_MAX / 2 + 1, 2));
+    cr_assert_eq(errno, ENOMEM);
+}

@@ -1,0 +1,257 @@
+/* hak_stats_json: a well-formed JSON object with the documented fields,
+ * written with snprintf's contract, whose counters follow the program. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hakmem.h"
+
+/* A strict JSON validator (RFC 8259 grammar, no extensions): each function
+ * takes the text at a value and returns the text just past it, or NULL. */
+static const char *json_value(const char *p, int depth);
+
+static const char *ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (;;) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"')
+            return p;
+        if (c < 0x20)
+            return NULL;
+        if (c == '\\') {
+            c = (unsigned char)*p++;
+            if (c == 'u') {
+                for (int i = 0; i < 4; i++, p++)
+                    if (!*p || !strchr("0123456789abcdefABCDEF", *p))
+                        return NULL;
+            } else if (!c || !strchr("\"\\/bfnrt", c)) {
+                return NULL;
+            }
+        }
+    }
+}
+
+static const char *digits(const char *p)
+{
+    if (*p < '0' || *p > '9')
+        return NULL;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
+static const char *json_number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (!(p = digits(p)))
+        return NULL;
+    if (*p == '.' && !(p = digits(p + 1)))
+        return NULL;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(p = digits(p)))
+            return NULL;
+    }
+    return p;
+}
+
+/* Object or array: open, members separated by commas, close. */
+static const char *json_container(const char *p, int depth)
+{
+    char close = *p == '{' ? '}' : ']';
+    p = ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (close == '}') {
+            if (!(p = json_string(p)))
+                return NULL;
+            p = ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        if (!(p = json_value(p, depth + 1)))
+            return NULL;
+        p = ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+        p = ws(p);
+    }
+}
+
+static const char *json_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = ws(p);
+    switch (*p) {
+    case '{':
+    case '[':
+        return json_container(p, depth);
+    case '"':
+        return json_string(p);
+    case 't':
+        return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f':
+        return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n':
+        return strncmp(p, "null", 4) ? NULL : p + 4;
+    default:
+        return json_number(p);
+    }
+}
+
+static int json_valid(const char *s)
+{
+    const char *end = json_value(s, 0);
+    return end && *ws(end) == '\0';
+}
+
+/* The value of `key` among the members of the (valid) object at obj. */
+static const char *json_member(const char *obj, const char *key)
+{
+    const char *p = ws(obj);
+    if (*p != '{')
+        return NULL;
+    p = ws(p + 1);
+    size_t klen = strlen(key);
+    while (*p == '"') {
+        const char *k = p + 1, *after = json_string(p);
+        int match = (size_t)(after - k - 1) == klen && !strncmp(k, key, klen);
+        p = ws(ws(after) + 1);
+        if (match)
+            return p;
+        p = ws(json_value(p, 0));
+        if (*p == ',')
+            p = ws(p + 1);
+    }
+    return NULL;
+}
+
+/* A counter at the top level; LLONG_MIN when missing or not an integer. */
+static long long counter(const char *json, const char *key)
+{
+    const char *v = json_member(json, key);
+    char *end;
+    if (!v)
+        return LLONG_MIN;
+    long long n = strtoll(v, &end, 10);
+    return end == v ? LLONG_MIN : n;
+}
+
+static char big[1 << 16];
+
+static const char *snapshot(void)
+{
+    size_t n = hak_stats_json(big, sizeof big);
+    cr_assert_lt(n, sizeof big, "stats JSON of %zu bytes: raise the test's buffer", n);
+    cr_assert_eq(strlen(big), n, "returned length %zu but wrote %zu bytes", n, strlen(big));
+    return big;
+}
+
+Test(stats, json_is_well_formed)
+{
+    const char *j = snapshot();
+    cr_assert(json_valid(j), "not valid JSON: %s", j);
+    cr_assert(!strncmp(j, "{\"hakmem\":", 10), "does not start with {\"hakmem\": : %s", j);
+    const char *os = json_member(j, "os");
+    cr_assert(os && *os == '{', "no \"os\" object: %s", j);
+    static const char *os_keys[] = {"mmap", "munmap", "madvise"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_member(os, os_keys[i]);
+        cr_assert(v && json_number(v), "\"os\" has no number \"%s\": %s", os_keys[i], j);
+    }
+    static const char *keys[] = {"malloc",       "free",         "free_local",
+                                 "free_remote",  "bytes_in_use", "bytes_committed",
+                                 "peak_committed"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_assert_neq(counter(j, keys[i]), LLONG_MIN, "no integer \"%s\": %s", keys[i], j);
+    const char *nodes = json_member(j, "nodes");
+    cr_assert(nodes && *nodes == '[', "no \"nodes\" array: %s", j);
+    cr_assert(*ws(nodes + 1) == '{', "\"nodes\" holds no node object: %s", j);
+}
+
+/* Like snprintf: at most len bytes written, always NUL-terminated when
+ * len > 0, and the return value is the full length. */
+Test(stats, json_snprintf_contract)
+{
+    static char buf[1 << 16];
+    size_t full = strlen(snapshot());
+    const size_t lens[] = {0, 1, 2, 10, full / 2, full - 1, full, full + 1};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t len = lens[i];
+        memset(buf, 'X', sizeof buf);
+        size_t r = hak_stats_json(buf, len);
+        const char *now = snapshot();
+        cr_assert_eq(r, strlen(now), "len %zu: returned %zu, full length %zu", len, r,
+                     strlen(now));
+        if (len == 0) {
+            cr_assert_eq(buf[0], 'X', "len 0: wrote into the buffer");
+            continue;
+        }
+        size_t w = len - 1 < r ? len - 1 : r;
+        cr_assert_eq(buf[w], '\0', "len %zu: not NUL-terminated at %zu", len, w);
+        cr_assert(!strncmp(buf, now, w), "len %zu: not a prefix of the full object", len);
+        cr_assert_eq(buf[w + 1], 'X', "len %zu: wrote past the terminator", len);
+    }
+}
+
+/* 64 MiB of small blocks must show in the counters the build keeps (-1 means
+ * not counted); freeing them brings bytes_in_use back. */
+Test(stats, counters_follow_allocation)
+{
+    enum { BLOCK = 256, COUNT = (64 << 20) / BLOCK };
+    const char *j = snapshot();
+    long long committed0 = counter(j, "bytes_committed");
+    long long in_use0 = counter(j, "bytes_in_use");
+    long long mallocs0 = counter(j, "malloc");
+    if (committed0 == -1 && in_use0 == -1 && mallocs0 == -1)
+        cr_skip_test("this build counts neither bytes_committed, bytes_in_use nor malloc");
+    void **p = hak_malloc(COUNT * sizeof *p);
+    cr_assert_not_null(p);
+    for (int i = 0; i < COUNT; i++) {
+        p[i] = hak_malloc(BLOCK);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 1, BLOCK);
+    }
+    j = snapshot();
+    if (committed0 != -1) {
+        long long c = counter(j, "bytes_committed");
+        cr_assert_geq(c - committed0, 64ll << 20, "bytes_committed %lld -> %lld after 64 MiB",
+                      committed0, c);
+        long long peak = counter(j, "peak_committed");
+        if (peak != -1)
+            cr_assert_geq(peak, c, "peak_committed %lld below bytes_committed %lld", peak, c);
+    }
+    if (in_use0 != -1)
+        cr_assert_geq(counter(j, "bytes_in_use") - in_use0, 64ll << 20,
+                      "bytes_in_use %lld -> %lld after 64 MiB", in_use0,
+                      counter(j, "bytes_in_use"));
+    if (mallocs0 != -1)
+        cr_assert_geq(counter(j, "malloc") - mallocs0, COUNT, "malloc %lld -> %lld after %d",
+                      mallocs0, counter(j, "malloc"), COUNT);
+    for (int i = 0; i < COUNT; i++)
+        hak_free(p[i]);
+    hak_free(p);
+    if (in_use0 != -1) {
+        long long u = counter(snapshot(), "bytes_in_use");
+        cr_assert_lt(u - in_use0, 16ll << 20, "bytes_in_use %lld -> %lld after freeing all",
+                     in_use0, u);
+    }
+}

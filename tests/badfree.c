@@ -1,0 +1,81 @@
+/* Helper for badfree.sh: prints the pointer it is about to misuse, then
+ * misuses it as argv[1] says.  hakmem must abort with a message naming that
+ * pointer; reaching the end of main is a failure. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "hakmem.h"
+
+/* The malloc API is what programs use; sanitizer builds only have hak_*. */
+#ifdef HK_NO_OVERRIDE
+#define MALLOC hak_malloc
+#define FREE hak_free
+#define REALLOC hak_realloc
+#else
+#define MALLOC malloc
+#define FREE free
+#define REALLOC realloc
+#endif
+
+/* Hides where a pointer came from, so the compiler neither warns about nor
+ * optimises away the misuse. */
+static void *launder(void *p)
+{
+    void *volatile v = p;
+    return v;
+}
+
+static void *announce(void *p)
+{
+    printf("%p\n", p);
+    fflush(stdout);
+    return launder(p);
+}
+
+int main(int argc, char **argv)
+{
+    char stack[64];
+    const char *mode = argc > 1 ? argv[1] : "";
+    memset(stack, 0, sizeof stack);
+
+    if (!strcmp(mode, "stack")) {
+        FREE(announce(stack));
+    } else if (!strcmp(mode, "interior-small")) {
+        char *p = MALLOC(64);
+        FREE(announce(p + 16));
+    } else if (!strcmp(mode, "interior-large")) {
+        char *p = MALLOC(4 << 20);
+        FREE(announce(p + 3 * 4096));
+    } else if (!strcmp(mode, "mmap")) {
+        void *p = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return 2;
+        FREE(announce(p));
+    } else if (!strcmp(mode, "low-address")) {
+        FREE(announce((void *)(uintptr_t)0x1000));
+    } else if (!strcmp(mode, "realloc-stack")) {
+        launder(REALLOC(announce(stack), 100));
+    } else if (!strcmp(mode, "realloc-interior")) {
+        char *p = MALLOC(64);
+        launder(REALLOC(announce(p + 8), 100));
+    } else if (!strcmp(mode, "double-small")) {
+        void *p = MALLOC(32);
+        FREE(p);
+        FREE(announce(p));
+    } else if (!strcmp(mode, "double-large")) {
+        void *p = MALLOC(8 << 20);
+        FREE(p);
+        FREE(announce(p));
+    } else {
+        fprintf(stderr, "usage: badfree stack|interior-small|interior-large|mmap|low-address|"
+                        "realloc-stack|realloc-interior|double-small|double-large\n");
+        return 2;
+    }
+    printf("survived\n");
+    return 0;
+}

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Invalid and double frees: each must abort (SIGABRT) with hakmem's message
+# naming the very pointer the helper printed.
+helper=${top_builddir:-.}/tests/badfree
+[ -x "$helper" ] || { echo "badfree.sh: SKIP: helper $helper not built"; exit 77; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+ulimit -c 0 2>/dev/null # the aborts are expected: no core files
+
+failures=0
+# check MODE FUNCTION KINDS: KINDS is a |-separated list of accepted kinds.
+check() {
+    mode=$1 fn=$2 kinds=$3
+    "$helper" "$mode" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    ptr=$(head -n 1 "$tmp/out")
+    msg=$(grep -E "^hakmem: $fn: ($kinds) 0x[0-9a-fA-F]+" "$tmp/err" | head -n 1)
+    got=$(printf '%s\n' "$msg" | sed -n 's/.* 0x\([0-9a-fA-F]*\).*/\1/p')
+    want=$(printf '%s\n' "$ptr" | sed -n 's/^0x\([0-9a-fA-F]*\)$/\1/p')
+    if [ "$status" -ne 134 ]; then
+        reason="exit status $status, expected 134 (SIGABRT)"
+    elif [ -z "$msg" ]; then
+        reason="no 'hakmem: $fn: ($kinds) 0x...' line on stderr"
+    elif [ -z "$want" ] || [ $((0x$got)) -ne $((0x$want)) ]; then
+        reason="message names 0x$got, the pointer was $ptr"
+    else
+        echo "ok: $mode: $msg"
+        return
+    fi
+    failures=$((failures + 1))
+    echo "FAIL: $mode: $reason"
+    sed 's/^/  stdout: /' "$tmp/out"
+    sed 's/^/  stderr: /' "$tmp/err"
+}
+
+check stack free 'invalid pointer'
+check interior-small free 'invalid pointer'
+check interior-large free 'invalid pointer'
+check mmap free 'invalid pointer'
+check low-address free 'invalid pointer'
+check realloc-stack realloc 'invalid pointer'
+check realloc-interior realloc 'invalid pointer'
+check double-small free 'double free'
+# A freed large block may already be unmapped, and then it is simply not
+# hakmem's any more: either message tells the truth.
+check double-large free 'double free|invalid pointer'
+
+echo "badfree: $failures failed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,388 @@
+/* Multi-threaded stress through the hak_ API (so it also runs in sanitizer
+ * builds): blocks cross threads through lock-free and mutex queues, are
+ * realloc'ed on the way, and outlive the threads that made them.  Every
+ * block carries a pattern derived from its address and owner, checked by
+ * whoever frees it.  Exits 1 with a message on the first corruption. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "hakmem.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+/* TSan slows every access several times: fewer operations, same coverage. */
+#ifdef UNDER_TSAN
+#define SCALE 5
+#else
+#define SCALE 1
+#endif
+
+#define NTHREADS 4
+#define OPS (40000 / SCALE)
+/* Each scenario stops early past this many seconds (slow or loaded hosts). */
+#define SCENARIO_SECONDS 6
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double deadline;
+static atomic_long ops_done; /* reported: a deadline may cut a scenario short */
+
+static int past_deadline(void)
+{
+    return now() > deadline;
+}
+
+#define FAIL(...)                                                                          \
+    do {                                                                                   \
+        fprintf(stderr, "mt_stress: FAIL: " __VA_ARGS__);                                  \
+        fputc('\n', stderr);                                                               \
+        exit(1);                                                                           \
+    } while (0)
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+
+/* Mostly small sizes, log-uniform from 8 B to 64 KiB; 1 in 128 large
+ * (256 KiB - 4 MiB). */
+static size_t rnd_size(uint64_t *s)
+{
+    uint64_t r = rnd(s);
+    if (r % 128 == 0)
+        return (256u << 10) + (size_t)(r >> 8) % ((4u << 20) - (256u << 10));
+    size_t base = (size_t)8 << (r >> 8) % 13;
+    return base + (size_t)(r >> 20) % base;
+}
+
+static uint64_t seed_of(const void *p, unsigned owner)
+{
+    return ((uintptr_t)p * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)owner << 40) ^ owner;
+}
+
+/* Word-wise pattern: the 8 bytes at offset i (a multiple of 8) hold
+ * seed ^ i * odd constant; a tail holds the start of its word, so any prefix
+ * of a block carries the same bytes whatever the block's length.  Past
+ * 64 KiB only the first 64 bytes of each 4 KiB are patterned: large blocks
+ * would otherwise cost most of the run in memory bandwidth. */
+#define DENSE (64u << 10)
+
+static uint64_t pat_word(uint64_t seed, size_t i)
+{
+    return seed ^ (i * 0xD6E8FEB86659FD93ull);
+}
+
+static size_t pat_next(size_t i)
+{
+    i += 8;
+    return i >= DENSE && i % 4096 >= 64 ? (i | 4095) + 1 : i;
+}
+
+static void pat_fill(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i = pat_next(i)) {
+        uint64_t w = pat_word(seed, i);
+        memcpy(b + i, &w, n - i < 8 ? n - i : 8);
+    }
+}
+
+/* Offset of the first wrong byte, or (size_t)-1. */
+static size_t pat_check(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i = pat_next(i)) {
+        uint64_t w = pat_word(seed, i);
+        size_t len = n - i < 8 ? n - i : 8;
+        if (memcmp(b + i, &w, len))
+            for (size_t k = 0;; k++)
+                if (b[i + k] != ((const unsigned char *)&w)[k])
+                    return i + k;
+    }
+    return (size_t)-1;
+}
+
+struct block {
+    struct block *next; /* queue link */
+    void *p;
+    size_t size;
+    uint64_t seed;
+    unsigned owner;
+};
+
+static struct block *new_block(uint64_t *rs, unsigned owner)
+{
+    struct block *b = hak_malloc(sizeof *b);
+    if (!b)
+        FAIL("malloc(%zu) for a queue node returned NULL", sizeof *b);
+    b->size = rnd_size(rs);
+    b->p = hak_malloc(b->size);
+    if (!b->p)
+        FAIL("malloc(%zu) returned NULL", b->size);
+    b->owner = owner;
+    b->seed = seed_of(b->p, owner);
+    pat_fill(b->p, b->size, b->seed);
+    return b;
+}
+
+static void verify(const struct block *b, unsigned me, const char *where)
+{
+    size_t bad = pat_check(b->p, b->size, b->seed);
+    if (bad != (size_t)-1)
+        FAIL("%s: thread %u found block %p (%zu B, made by %u) corrupt at byte %zu", where, me,
+             b->p, b->size, b->owner, bad);
+}
+
+static void free_block(struct block *b, unsigned me, const char *where)
+{
+    verify(b, me, where);
+    hak_free(b->p);
+    hak_free(b);
+}
+
+/* ---- Lock-free multi-producer queue: push by CAS, the one consumer takes
+ * the whole list with an exchange (no ABA: nothing is popped singly). */
+struct lfq {
+    _Atomic(struct block *) head;
+    atomic_int pending;
+};
+
+static void lfq_push(struct lfq *q, struct block *b)
+{
+    struct block *h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    do
+        b->next = h;
+    while (!atomic_compare_exchange_weak_explicit(&q->head, &h, b, memory_order_release,
+                                                  memory_order_relaxed));
+    atomic_fetch_add_explicit(&q->pending, 1, memory_order_relaxed);
+}
+
+static struct block *lfq_take_all(struct lfq *q)
+{
+    return atomic_exchange_explicit(&q->head, NULL, memory_order_acquire);
+}
+
+/* ---- Mutex queue (FIFO) ---- */
+struct mq {
+    pthread_mutex_t lock;
+    struct block *head, *tail;
+    atomic_int pending; /* read without the lock to bound the backlog */
+};
+
+static void mq_push(struct mq *q, struct block *b)
+{
+    b->next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->tail)
+        q->tail->next = b;
+    else
+        q->head = b;
+    q->tail = b;
+    q->pending++;
+    pthread_mutex_unlock(&q->lock);
+}
+
+static struct block *mq_pop(struct mq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    struct block *b = q->head;
+    if (b) {
+        q->head = b->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->pending--;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return b;
+}
+
+static struct lfq lfqs[NTHREADS];
+static struct mq mqs[NTHREADS];
+static pthread_barrier_t barrier;
+
+#define BACKLOG 512 /* a queue this full gets no more blocks (bounds memory) */
+#define LOCAL 64
+
+/* Scenario 1: half the blocks go to the next thread's lock-free queue, half
+ * are kept in a local working set and freed locally; the queue is drained
+ * as it goes; hak_collect now and then. */
+static void *ring_lockfree(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg, next = (me + 1) % NTHREADS;
+    uint64_t rs = 0x1234567ull + me * 0x9E3779B97F4A7C15ull;
+    struct block *local[LOCAL] = {0};
+    for (int op = 0; op < OPS && !past_deadline(); op++) {
+        struct block *b = new_block(&rs, me);
+        if (rnd(&rs) & 1 &&
+            atomic_load_explicit(&lfqs[next].pending, memory_order_relaxed) < BACKLOG) {
+            lfq_push(&lfqs[next], b);
+        } else {
+            unsigned slot = (unsigned)(rnd(&rs) % LOCAL);
+            if (local[slot])
+                free_block(local[slot], me, "local free");
+            local[slot] = b;
+        }
+        if (op % 16 == 0) {
+            int n = 0;
+            for (struct block *r = lfq_take_all(&lfqs[me]), *nx; r; r = nx, n++) {
+                nx = r->next;
+                free_block(r, me, "lock-free queue");
+            }
+            atomic_fetch_sub_explicit(&lfqs[me].pending, n, memory_order_relaxed);
+        }
+        if (op % 2048 == 1024)
+            hak_collect();
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    for (int i = 0; i < LOCAL; i++)
+        if (local[i])
+            free_block(local[i], me, "local free");
+    pthread_barrier_wait(&barrier); /* no producer left: drain for good */
+    for (struct block *r = lfq_take_all(&lfqs[me]), *nx; r; r = nx) {
+        nx = r->next;
+        free_block(r, me, "lock-free queue drain");
+    }
+    return NULL;
+}
+
+/* Scenario 2: blocks travel around the ring through mutex queues; each hop
+ * checks the block, reallocs it to a new random size, checks the kept
+ * prefix, re-patterns it as its own and passes it on; after a few hops it is
+ * freed.  Realloc here mostly acts on blocks another thread allocated. */
+#define HOPS 6
+
+static void *ring_realloc(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg, next = (me + 1) % NTHREADS;
+    uint64_t rs = 0xabcdefull + me * 0x9E3779B97F4A7C15ull;
+    for (int op = 0; op < OPS && !past_deadline(); op++) {
+        if (mqs[next].pending < BACKLOG) {
+            struct block *b = new_block(&rs, me);
+            b->owner = 0; /* owner field counts hops here */
+            b->seed = seed_of(b->p, 0);
+            pat_fill(b->p, b->size, b->seed);
+            mq_push(&mqs[next], b);
+        }
+        for (struct block *b; (b = mq_pop(&mqs[me]));) {
+            verify(b, me, "realloc ring");
+            if (++b->owner == HOPS) {
+                free_block(b, me, "realloc ring end");
+                continue;
+            }
+            size_t n = rnd_size(&rs);
+            void *q = hak_realloc(b->p, n);
+            if (!q)
+                FAIL("realloc(%p, %zu -> %zu) returned NULL", b->p, b->size, n);
+            size_t keep = n < b->size ? n : b->size;
+            size_t bad = pat_check(q, keep, b->seed);
+            if (bad != (size_t)-1)
+                FAIL("realloc %zu -> %zu (%p -> %p) by thread %u lost byte %zu", b->size, n,
+                     b->p, q, me, bad);
+            b->p = q;
+            b->size = n;
+            b->seed = seed_of(q, b->owner);
+            pat_fill(q, n, b->seed);
+            mq_push(&mqs[next], b);
+        }
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    pthread_barrier_wait(&barrier);
+    for (struct block *b; (b = mq_pop(&mqs[me]));)
+        free_block(b, me, "realloc ring drain");
+    return NULL;
+}
+
+/* Scenario 3: threads come and go in waves; each leaves blocks behind in a
+ * shared graveyard and frees blocks left there by threads that have
+ * already exited. */
+#define GRAVE 4096
+#define WAVES (60 / SCALE)
+#define PER_THREAD 400
+
+static struct block *grave[GRAVE];
+static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *churn(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    uint64_t rs = 0x5555ull + me * 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < PER_THREAD; i++) {
+        struct block *b = new_block(&rs, me);
+        unsigned slot = (unsigned)(rnd(&rs) % GRAVE);
+        pthread_mutex_lock(&grave_lock);
+        struct block *old = grave[slot];
+        grave[slot] = b;
+        pthread_mutex_unlock(&grave_lock);
+        if (old)
+            free_block(old, me, "graveyard");
+        if (i % 100 == 50)
+            hak_collect();
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static void report(const char *name, double t0)
+{
+    printf("mt_stress: %s ok: %ld operations in %.1f s\n", name,
+           atomic_exchange(&ops_done, 0), now() - t0);
+}
+
+static void run(const char *name, void *(*fn)(void *), int nthreads, unsigned first_id)
+{
+    pthread_t t[NTHREADS];
+    for (int i = 0; i < nthreads; i++)
+        if (pthread_create(&t[i], NULL, fn, (void *)(uintptr_t)(first_id + i)))
+            FAIL("%s: pthread_create failed", name);
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(t[i], NULL);
+}
+
+int main(void)
+{
+    pthread_barrier_init(&barrier, NULL, NTHREADS);
+    for (int i = 0; i < NTHREADS; i++)
+        pthread_mutex_init(&mqs[i].lock, NULL);
+
+    double t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    run("lock-free ring", ring_lockfree, NTHREADS, 0);
+    report("lock-free ring", t0);
+
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    run("realloc ring", ring_realloc, NTHREADS, 0);
+    report("realloc ring", t0);
+
+    /* Waves of short-lived threads with distinct ids: most blocks a thread
+     * frees were made by a thread that has exited. */
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    unsigned id = 1;
+    for (int w = 0; w < WAVES && !past_deadline(); w++, id += NTHREADS)
+        run("churn", churn, NTHREADS, id);
+    for (int i = 0; i < GRAVE; i++)
+        if (grave[i])
+            free_block(grave[i], 0, "graveyard after all threads exited");
+    hak_collect();
+    report("thread churn", t0);
+    return 0;
+}

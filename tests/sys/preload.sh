@@ -1,0 +1,167 @@
+#!/bin/sh
+# Real programs print the same with LD_PRELOAD=libhakmem.so as without it:
+# python3, perl, sort, gcc, git, bash and tar, each on work that allocates a
+# lot.  A program that is not installed is skipped (and said so).
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-.}
+lib=$top_builddir/src/.libs/libhakmem.so
+data=$top_srcdir/tests/sys
+if [ ! -f "$lib" ]; then
+    echo "preload.sh: SKIP: $lib is not built (static-only build?)"
+    exit 77
+fi
+if grep -q '^#define HK_NO_OVERRIDE' "$top_builddir/config.h" 2>/dev/null; then
+    echo "preload.sh: SKIP: sanitizer build: libhakmem.so exports no malloc (HK_NO_OVERRIDE)"
+    exit 77
+fi
+lib=$(cd "$(dirname "$lib")" && pwd)/libhakmem.so
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+LIMIT=300 # seconds; a program still running then is hung
+
+ran=0 failed=0
+
+have() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "skip: $1 is not installed"
+    return 1
+}
+
+# same NAME CMD...: runs CMD twice, each in a fresh directory, without and
+# with hakmem; it must succeed, and stdout, stderr and exit status match.
+same() {
+    name=$1
+    shift
+    start=$(date +%s)
+    for mode in ref pre; do
+        mkdir "$tmp/$name.$mode"
+        if [ $mode = ref ]; then
+            (cd "$tmp/$name.$mode" && env -u LD_PRELOAD timeout $LIMIT "$@") \
+                >"$tmp/$name.$mode.out" 2>"$tmp/$name.$mode.err"
+        else
+            (cd "$tmp/$name.$mode" && LD_PRELOAD=$lib timeout $LIMIT "$@") \
+                >"$tmp/$name.$mode.out" 2>"$tmp/$name.$mode.err"
+        fi
+        echo $? >"$tmp/$name.$mode.status"
+    done
+    ran=$((ran + 1))
+    bad=
+    [ "$(cat "$tmp/$name.ref.status")" -eq 0 ] || bad=" (fails without hakmem too)"
+    for part in status out err; do
+        cmp -s "$tmp/$name.ref.$part" "$tmp/$name.pre.$part" || bad="$bad $part"
+    done
+    if [ -z "$bad" ]; then
+        echo "ok: $name ($(wc -l <"$tmp/$name.ref.out") lines, $(($(date +%s) - start)) s for both runs)"
+        return
+    fi
+    failed=$((failed + 1))
+    echo "FAIL: $name: differs in$bad (exit $(cat "$tmp/$name.ref.status") without, $(cat "$tmp/$name.pre.status") with hakmem)"
+    for part in out err; do
+        diff "$tmp/$name.ref.$part" "$tmp/$name.pre.$part" | head -n 20 | sed "s/^/  $part: /"
+    done
+}
+
+if have python3; then
+    # PYTHONMALLOC=malloc: every object through malloc, not Python's arenas.
+    same python env PYTHONMALLOC=malloc python3 "$data/work.py"
+fi
+
+if have perl; then
+    same perl perl "$data/work.pl"
+fi
+
+if have sort && have awk; then
+    awk 'BEGIN { srand(7); for (i = 0; i < 2000000; i++)
+        printf "%d w%x %s\n", int(rand() * 1e9), int(rand() * 65536), substr("abcdefghijklmnop", 1 + i % 16) }' \
+        >"$tmp/lines"
+    # A small buffer and two threads: sort spills and merges temporary files.
+    same sort sh -c 'LC_ALL=C sort --parallel=2 -S 48M -T . -k2,2 -k1,1n "$1" | md5sum;
+        LC_ALL=C sort -u -k3 "$1" | md5sum' sh "$tmp/lines"
+fi
+
+if have gcc; then
+    # No -g: debug info names the (different) working directories.
+    same gcc sh -c 'gcc -O2 -c -o prog.o "$1" && gcc -O2 -o prog prog.o && ./prog && md5sum prog.o' \
+        sh "$data/prog.c"
+fi
+
+if have git; then
+    cat >"$tmp/git.sh" <<'SCRIPT'
+set -e
+export HOME=$PWD GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=Ada GIT_COMMITTER_NAME=Ada \
+    GIT_AUTHOR_EMAIL=ada@example.invalid GIT_COMMITTER_EMAIL=ada@example.invalid \
+    GIT_AUTHOR_DATE='2024-01-01T00:00:00+0000' GIT_COMMITTER_DATE='2024-01-01T00:00:00+0000'
+git init -q -b main repo
+cd repo
+for i in $(seq 1 25); do
+    seq "$i" 7 3000 >"file$((i % 6)).txt"
+    printf 'line %s\n' $(seq 1 "$((i * 40))") >log.txt
+    git add -A
+    git commit -q -m "commit $i"
+done
+git checkout -q -b side HEAD~6
+seq 1 500 >side.txt
+git add side.txt
+git commit -q -m "side change"
+git checkout -q main
+git merge -q --no-edit side
+git log --graph --stat --format='%H %s'
+git diff HEAD~10 HEAD | md5sum
+git gc -q
+git fsck --strict --no-progress
+git count-objects -v | grep -E '^(count|in-pack|packs)'
+git rev-list --all --objects | wc -l
+SCRIPT
+    same git sh "$tmp/git.sh"
+fi
+
+if have bash; then
+    same bash bash -c 'declare -A h; s=; for ((i = 0; i < 30000; i++)); do
+            h[k$i]=$((i * i % 977)); s+=${i: -1}; done
+        a=(); for k in "${!h[@]}"; do a+=("$k=${h[$k]}"); done
+        printf "%s\n" "${a[@]}" | LC_ALL=C sort | md5sum
+        echo ${#h[@]} ${#s}
+        x=$(printf "%s," {1..20000}); IFS=,; set -- $x; echo ${#x} $#'
+fi
+
+if have tar; then
+    mkdir "$tmp/tree"
+    cp -R "$top_srcdir/tests" "$tmp/tree/src"
+    for d in $(seq 1 40); do
+        mkdir "$tmp/tree/d$d"
+        seq 1 $((d * 500)) >"$tmp/tree/d$d/numbers"
+        printf 'f%s\n' $(seq 1 "$d") >"$tmp/tree/d$d/names"
+    done
+    same tar sh -c 'tar -cf t.tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+            -C "$1" . && md5sum <t.tar && mkdir x && tar -xf t.tar -C x && diff -r "$1" x &&
+            echo extracted identical' sh "$tmp/tree"
+fi
+
+# HAKMEM_STATS=json: one JSON line on stderr at exit, from hakmem itself.
+# Only the interpreter is preloaded: not timeout, nor a launcher script
+# (pyenv) that would print lines of their own.
+if have python3; then
+    ran=$((ran + 1))
+    py=$(env -u LD_PRELOAD python3 -c 'import sys; print(sys.executable)')
+    timeout $LIMIT env HAKMEM_STATS=json PYTHONMALLOC=malloc LD_PRELOAD="$lib" "$py" -c 'print(len([str(i) for i in range(100000)]))' \
+        >"$tmp/stats.out" 2>"$tmp/stats.err"
+    if [ "$(grep -c '^{"hakmem":' "$tmp/stats.err")" -eq 1 ] &&
+        grep '^{"hakmem":' "$tmp/stats.err" >"$tmp/stats.json" &&
+        env -u LD_PRELOAD "$py" -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["malloc"] == -1 or s["malloc"] >= 100000, "malloc counter %s" % s["malloc"]
+for k in ("mmap", "munmap", "madvise"):
+    assert isinstance(s["os"][k], int), k
+' "$tmp/stats.json"; then
+        echo "ok: HAKMEM_STATS=json: $(cut -c 1-100 "$tmp/stats.json")..."
+    else
+        failed=$((failed + 1))
+        echo "FAIL: HAKMEM_STATS=json: not exactly one valid {\"hakmem\": JSON line on stderr"
+        sed 's/^/  stderr: /' "$tmp/stats.err" | head -n 10
+    fi
+fi
+
+echo "preload: $ran ran, $failed failed"
+[ "$ran" -gt 0 ] || exit 77
+[ "$failed" -eq 0 ]

@@ -1,0 +1,60 @@
+/* Helpers shared by the core allocator's tests: byte patterns that tell one
+ * block (or one owner) from another, and the process's resident size. */
+#ifndef HK_TESTUTIL_H
+#define HK_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* Byte i of a block filled for `seed`: mixes the offset with the seed so
+ * that a block written by a neighbour, or a shifted copy, does not match. */
+static inline unsigned char tu_byte(uint64_t seed, size_t i)
+{
+    uint64_t x = seed ^ (i * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    return (unsigned char)(x >> 56);
+}
+
+static inline void tu_fill(void *p, size_t n, uint64_t seed)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        b[i] = tu_byte(seed, i);
+}
+
+/* Offset of the first byte that differs from the pattern, or (size_t)-1. */
+static inline size_t tu_check(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != tu_byte(seed, i))
+            return i;
+    return (size_t)-1;
+}
+
+/* Offset of the first non-zero byte, or (size_t)-1. */
+static inline size_t tu_first_nonzero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i])
+            return i;
+    return (size_t)-1;
+}
+
+/* Resident set size in bytes (0 if /proc is not readable). */
+static inline size_t tu_rss(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+#endif
