@@ -29,6 +29,8 @@
 
 #define MAX_NODES 8
 #define MAX_BLOCKS 65536
+#define LARGE 8                 /* blocks above the biggest size class, per worker */
+#define LARGE_SIZE (256 * 1024)
 #define MiB (1024 * 1024)
 
 static unsigned nodes;                 /* as the kernel reports them */
@@ -121,6 +123,9 @@ struct worker {
     void *block[MAX_BLOCKS];
     void *page[MAX_BLOCKS];
     int status[MAX_BLOCKS];
+    void *large[LARGE];
+    void *lpage[LARGE];
+    int lstatus[LARGE];
 };
 static struct worker workers[MAX_NODES];
 static pthread_barrier_t barrier;
@@ -130,6 +135,14 @@ static void touch(struct worker *w)
 {
     for (size_t i = 0; i < w->n; i++)
         memset(w->block[i], 0xa5, bsize);
+    for (int i = 0; i < LARGE; i++)
+        if (w->large[i])
+            memset(w->large[i], 0x5a, LARGE_SIZE);
+}
+
+static void *last_page(void *block, size_t size)
+{
+    return (void *)(((uintptr_t)block + size - 1) & ~(uintptr_t)(page - 1));
 }
 
 static void *work(void *arg)
@@ -139,6 +152,8 @@ static void *work(void *arg)
     for (w->n = 0; w->n < MAX_BLOCKS && w->n * bsize < w->bytes; w->n++)
         if (!(w->block[w->n] = hak_malloc(bsize)))
             break;
+    for (int i = 0; i < LARGE; i++)
+        w->large[i] = hak_malloc(LARGE_SIZE);
     pthread_barrier_wait(&barrier);
     /* Touching another node's blocks from here tells binding from first
      * touch: a page the allocator has not written yet lands where its
@@ -179,21 +194,24 @@ static void run_workers(size_t bytes)
     for (unsigned i = 0; i < nodes; i++) {
         struct worker *w = &workers[i];
         for (size_t b = 0; b < w->n; b++)
-            w->page[b] = (void *)(((uintptr_t)w->block[b] + bsize - 1) & ~(uintptr_t)(page - 1));
+            w->page[b] = last_page(w->block[b], bsize);
         where(w->page, w->n, w->status);
+        for (int b = 0; b < LARGE; b++)
+            w->lpage[b] = last_page(w->large[b], LARGE_SIZE);  /* NULL: -EFAULT, counted as missing */
+        where(w->lpage, LARGE, w->lstatus);
     }
 }
 
-/* Resident sampled pages of w, and how many sit on each node. */
-static size_t census(const struct worker *w, size_t *on)
+/* Resident pages among n statuses, and how many sit on each node. */
+static size_t census(const int *status, size_t n, size_t *on)
 {
     size_t resident = 0;
 
     memset(on, 0, MAX_NODES * sizeof *on);
-    for (size_t b = 0; b < w->n; b++)
-        if (w->status[b] >= 0 && (unsigned)w->status[b] < MAX_NODES) {
+    for (size_t b = 0; b < n; b++)
+        if (status[b] >= 0 && (unsigned)status[b] < MAX_NODES) {
             resident++;
-            on[w->status[b]]++;
+            on[status[b]]++;
         }
     return resident;
 }
@@ -270,13 +288,17 @@ static void check_local(void)
     rotate = 1;
     run_workers(8 * MiB);
     for (unsigned i = 0; i < nodes; i++) {
-        size_t resident = census(&workers[i], on), r2, on2;
+        struct worker *w = &workers[i];
+        size_t resident = census(w->status, w->n, on), r2, on2;
 
         result(resident > 0 && on[i] * 100 >= resident * 99, "local",
                "node %u: %zu of %zu sampled pages local (%zu blocks of %zu B)",
-               i, on[i], resident, workers[i].n, bsize);
-        hk_numa_query_pages(workers[i].page, workers[i].n, i, &r2, &on2);
+               i, on[i], resident, w->n, bsize);
+        hk_numa_query_pages(w->page, w->n, i, &r2, &on2);
         result(r2 == resident && on2 == on[i], "local-query", "hk_numa_query_pages agrees: %zu, %zu", r2, on2);
+        resident = census(w->lstatus, LARGE, on);
+        result(resident == LARGE && on[i] == LARGE, "local-large", "node %u: %zu of %d blocks of %d KiB local",
+               i, on[i], LARGE, LARGE_SIZE >> 10);
     }
 }
 
@@ -290,9 +312,14 @@ static void check_node(unsigned k)
     rotate = 1;
     run_workers(8 * MiB);
     for (unsigned i = 0; i < nodes; i++) {
-        size_t resident = census(&workers[i], on);
+        struct worker *w = &workers[i];
+        size_t resident = census(w->status, w->n, on);
+
         result(resident > 0 && on[k] == resident, name, "thread on node %u: %zu of %zu sampled pages on node %u",
                i, on[k], resident, k);
+        resident = census(w->lstatus, LARGE, on);
+        result(resident == LARGE && on[k] == LARGE, name, "thread on node %u: %zu of %d blocks of %d KiB on node %u",
+               i, on[k], LARGE, LARGE_SIZE >> 10, k);
     }
 }
 
@@ -318,9 +345,9 @@ static void check_interleave(void)
     pthread_join(t, NULL);
     pthread_barrier_destroy(&barrier);
     for (size_t b = 0; b < workers[0].n; b++)
-        workers[0].page[b] = (void *)(((uintptr_t)workers[0].block[b] + bsize - 1) & ~(uintptr_t)(page - 1));
+        workers[0].page[b] = last_page(workers[0].block[b], bsize);
     where(workers[0].page, workers[0].n, workers[0].status);
-    resident = census(&workers[0], on);
+    resident = census(workers[0].status, workers[0].n, on);
     for (unsigned i = 0; i < nodes; i++) {
         double share = resident ? (double)on[i] / resident : 0;
         int fair = share >= 1.0 / nodes - 0.05 && share <= 1.0 / nodes + 0.05;
@@ -346,13 +373,17 @@ enum { OLD = 1000 };
 static struct {
     void *old[OLD];
     long long cross[2], rehomes[2];
-    int cpu;
+    int cpu, go;
 } mv;
 
 static void *rehome(void *arg)
 {
     struct worker *w = arg;
 
+    /* Acquire: pairs with the main thread's release once it has freed the
+     * thread attributes, so no free but ours falls in the measured window. */
+    while (!__atomic_load_n(&mv.go, __ATOMIC_ACQUIRE))
+        sched_yield();
     for (int i = 0; i < OLD; i++)
         memset(mv.old[i] = hak_malloc(256), 1, 256);
     mv.cross[0] = node_stat(0, "cross_node_frees");
@@ -376,12 +407,13 @@ static void check_rehome(void)
 
     w->bytes = 8 * MiB;
     start(&t, 0, rehome, w);
+    __atomic_store_n(&mv.go, 1, __ATOMIC_RELEASE);
     pthread_join(t, NULL);
     result(CPU_ISSET(mv.cpu, &node_cpus[1]), "rehome-moved", "runs on CPU %d after the move", mv.cpu);
     for (size_t b = 0; b < w->n; b++)
-        w->page[b] = (void *)(((uintptr_t)w->block[b] + bsize - 1) & ~(uintptr_t)(page - 1));
+        w->page[b] = last_page(w->block[b], bsize);
     where(w->page, w->n, w->status);
-    resident = census(w, on);
+    resident = census(w->status, w->n, on);
     result(resident > 0 && on[1] * 100 >= resident * 95, "rehome-new-blocks",
            "%zu of %zu sampled pages of the new blocks on node 1", on[1], resident);
     if (mv.cross[0] < 0 || mv.rehomes[0] < 0) {
