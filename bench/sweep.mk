@@ -1,1 +1,103 @@
-# Placeholder so automake runs; the owner of bench/sweep.mk replaces this file.
+# hakmem-bench, the sweep tool: installed script, its Python modules, its tests,
+# and the `make sweep` / `make paper` targets.  Paths are relative to the top.
+
+# The script is generated so that it knows where make install puts the
+# workload programs (pkglibexecdir), libhakmem (libdir) and its modules; when
+# run from a build tree it finds the workloads and the library there instead.
+bin_SCRIPTS += bench/hakmem-bench
+CLEANFILES += bench/hakmem-bench
+EXTRA_DIST += bench/hakmem-bench.in
+
+# The rusage stub: the workload's own peak RSS (see the source for why).
+pkglibexec_PROGRAMS += bench/hakmem-bench-spawn
+bench_hakmem_bench_spawn_SOURCES = bench/hakmem-bench-spawn.c
+
+hkbenchpydir = $(pkgdatadir)/python/hakmem_bench
+dist_hkbenchpy_DATA = \
+	bench/hakmem_bench/__init__.py \
+	bench/hakmem_bench/ab.py \
+	bench/hakmem_bench/cli.py \
+	bench/hakmem_bench/fmt.py \
+	bench/hakmem_bench/health.py \
+	bench/hakmem_bench/locate.py \
+	bench/hakmem_bench/machine.py \
+	bench/hakmem_bench/plot.py \
+	bench/hakmem_bench/results.py \
+	bench/hakmem_bench/runner.py \
+	bench/hakmem_bench/stats.py \
+	bench/hakmem_bench/summary.py \
+	bench/hakmem_bench/sweep.py
+
+hk_bench_edit = sed \
+	-e 's|@PYTHON3[@]|$(PYTHON3)|g' \
+	-e 's|@pkglibexecdir[@]|$(pkglibexecdir)|g' \
+	-e 's|@pkgdatadir[@]|$(pkgdatadir)|g' \
+	-e 's|@libdir[@]|$(libdir)|g' \
+	-e 's|@bindir[@]|$(bindir)|g' \
+	-e 's|@abs_top_srcdir[@]|$(abs_top_srcdir)|g' \
+	-e 's|@abs_top_builddir[@]|$(abs_top_builddir)|g' \
+	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
+
+bench/hakmem-bench: $(srcdir)/bench/hakmem-bench.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) bench && rm -f $@ $@.tmp && \
+	$(hk_bench_edit) $(srcdir)/bench/hakmem-bench.in > $@.tmp && \
+	chmod +x $@.tmp && mv $@.tmp $@
+
+# Tests of the tool itself, with a fake workload (no allocator timing).
+HK_SWEEP_TESTS = \
+	tests/sweep/test-summary \
+	tests/sweep/test-cli \
+	tests/sweep/test-e2e \
+	tests/sweep/test-paper
+TESTS += $(HK_SWEEP_TESTS)
+EXTRA_DIST += $(HK_SWEEP_TESTS) \
+	tests/sweep/sweeptest.py \
+	tests/sweep/fake-workload \
+	tests/sweep/fixture/results.csv \
+	tests/sweep/fixture/meta.json \
+	papers/gen_paper.py
+
+# make sweep: the short default sweep, under 5 minutes on 2 cores.  It keeps
+# the 5 interleaved runs per point and shortens the workloads instead (to
+# a fifth of their default work): 5 workloads x 4 thread counts x 5
+# allocators x 5 runs = 500 runs.
+HK_SWEEP_DIR = results/sweep-latest
+HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest \
+	--threads 1,2,4,8 --runs 5 \
+	--workload-args 'mixed: --iters 4000000' \
+	--workload-args 'larson: --iters 3000000' \
+	--workload-args 'xmalloc: --iters 1500000' \
+	--workload-args 'ring: --iters 3000000' \
+	--workload-args 'threadtest: --rounds 400'
+HK_SWEEP_NOTE = make sweep shortens every workload to about a fifth of its \
+	default work (the knobs are in the run lines above) so that 500 runs fit \
+	in about 5 minutes on 2 cores; run hakmem-bench sweep without them for \
+	the full-length workloads.
+
+# The sweep exits 1 when a run failed; the summary is printed regardless.
+sweep: all
+	@rm -rf $(HK_SWEEP_DIR)
+	@st=0; bench/hakmem-bench sweep $(HK_SWEEP_FLAGS) \
+	  --bench-dir $(abs_top_builddir)/bench \
+	  --lib $(abs_top_builddir)/src/.libs/libhakmem.so \
+	  --out $(HK_SWEEP_DIR) --note '$(HK_SWEEP_NOTE)' || st=$$?; \
+	if test -f $(HK_SWEEP_DIR)/summary.md; then \
+	  echo; cat $(HK_SWEEP_DIR)/summary.md; echo; \
+	  echo "summary: $(abs_top_builddir)/$(HK_SWEEP_DIR)/summary.md"; \
+	fi; exit $$st
+
+# make paper: papers/frontier.md from results/sweep-latest, sweeping first
+# unless that sweep is newer than every binary it measured.
+HK_PAPER_BINARIES = src/.libs/libhakmem.so bench/mixed bench/larson \
+	bench/xmalloc bench/ring bench/threadtest
+paper: all
+	@if test -f $(HK_SWEEP_DIR)/results.csv && \
+	    test -z "`find $(HK_PAPER_BINARIES) -newer $(HK_SWEEP_DIR)/results.csv 2>/dev/null`"; then \
+	  echo "paper: reusing $(HK_SWEEP_DIR) (newer than the binaries)"; \
+	else \
+	  $(MAKE) $(AM_MAKEFLAGS) sweep >/dev/null || \
+	    echo "paper: the sweep had failed runs; the paper lists them"; \
+	fi
+	$(PYTHON3) $(srcdir)/papers/gen_paper.py $(HK_SWEEP_DIR) $(srcdir)/papers
+
+.PHONY: sweep paper

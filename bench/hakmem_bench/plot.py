@@ -12,6 +12,8 @@ from . import stats, summary
 COLORS = {'hakmem': '#d62728', 'glibc': '#7f7f7f', 'mimalloc': '#1f77b4',
           'jemalloc': '#2ca02c', 'tcmalloc': '#ff7f0e'}
 EXTRA_COLORS = ('#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22')
+WORKLOAD_COLORS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
+                   '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf')
 
 
 def _color(name, i):
@@ -34,7 +36,7 @@ def _png_terminal(gnuplot):
             else 'png size 960,600 noenhanced')
 
 
-def _axes(threads, cores, values):
+def _axes(threads, cores, values, ratio=False):
     """x on a log2 scale with a tic per measured thread count, the core count marked."""
     lo, hi = min(threads), max(threads)
     lines = ['set logscale x 2',
@@ -42,7 +44,11 @@ def _axes(threads, cores, values):
              'set xtics (' + ', '.join(f'"{t}" {t}' for t in threads) + ')',
              'set grid', 'set key outside right top box', 'set xlabel "threads"']
     pos = [v for v in values if v and v > 0]
-    if pos and max(pos) / min(pos) > 30:
+    if ratio and pos:
+        # Ratios on a log scale: 0.5x and 2x lie equally far from parity.
+        lo_y, hi_y = min(min(pos), 1.0) / 1.25, max(max(pos), 1.0) * 1.25
+        lines += ['set logscale y 2', f'set yrange [{lo_y}:{hi_y}]', "set ytics format '%.2g×'"]
+    elif pos and max(pos) / min(pos) > 30:
         lines.append('set logscale y')
     else:
         lines.append('set yrange [0:*]')
@@ -121,13 +127,13 @@ def _ratio(gnuplot, term, plotdir, points, workloads, threads, cores):
                     f.write(f"{t} {ratios[(w, t, 'mimalloc')]}\n")
             f.write('\n\n')
     ts = [t for t in threads if any((w, t, 'mimalloc') in ratios for w in ws)]
-    body = _axes(ts, cores, [v for v in ratios.values() if v]) + [
+    body = _axes(ts, cores, [v for v in ratios.values() if v], ratio=True) + [
         "set title 'hakmem throughput relative to mimalloc (1 = parity)'",
         "set ylabel 'hakmem / mimalloc (median / median)'",
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 1.5 lc rgb 'black'",
         'plot ' + ', \\\n     '.join(
             f"'ratio-hakmem.dat' index {i} using 1:2 with linespoints lw 2 pt {_point(i)} "
-            f"lc {i + 1} title {_q(w)}" for i, w in enumerate(ws))]
+            f"lc rgb {_q(WORKLOAD_COLORS[i % len(WORKLOAD_COLORS)])} title {_q(w)}" for i, w in enumerate(ws))]
     return [('ratio', _render(gnuplot, term, plotdir, 'ratio-hakmem', body))]
 
 

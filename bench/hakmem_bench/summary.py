@@ -1,5 +1,6 @@
 """summary.md: per-workload tables, hakmem-vs-reference ratios, the setup header."""
 
+import json
 import os
 
 from . import ALLOCATORS, WORKLOADS, fmt, stats
@@ -106,6 +107,8 @@ def setup(meta, rows):
     add('kernel', m.get('kernel'))
     for a, v in (meta.get('versions') or {}).items():
         add(f'allocator {a}', f"{v} (`{meta.get('preloads', {}).get(a) or 'no preload'}`)")
+    if meta.get('hakmem_stats_version'):
+        add('hakmem build (its stats)', f"`{json.dumps(meta['hakmem_stats_version'])}`")
     add('command', f"`{meta['command']}`" if meta.get('command') else None)
     for w, cmd in (meta.get('children') or {}).items():
         add(f'run of {w}', f'`{cmd}`')
