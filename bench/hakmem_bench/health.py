@@ -1,4 +1,7 @@
-"""health: every HAKMEM_PROFILE preset over every workload, quick, at 1 and 4 threads."""
+"""health: every HAKMEM_PROFILE preset over every workload, quick, at 1 and 4 threads.
+
+A point passes when the workload exits 0 with check=ok and hakmem printed
+nothing of its own (no "hakmem: ..." line) on stderr."""
 
 import os
 import sys
@@ -52,9 +55,12 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                                      opts.timeout, stub)
                 status = row['status']
                 exit_code, check = exit_and_check(status)
-                ok = status == 'ok'
+                # A preset that makes hakmem complain (an unknown name, a
+                # bad value) is broken even when the workload passes.
+                said = [ln for ln in row['_stderr'].splitlines() if ln.startswith('hakmem:')]
+                ok = status == 'ok' and not said
                 bad += not ok
-                tail = '' if ok else (row['_stderr'].strip().splitlines() or [''])[-1][:120]
+                tail = '' if ok else (said or row['_stderr'].strip().splitlines() or [''])[-1][:120]
                 body.append([p, w, t, exit_code, check, f"{row['wall_s']:.2f}",
                              'PASS' if ok else 'FAIL ' + tail])
     print(f'health of {lib}: {len(names)} presets x {len(workloads)} workloads x threads '
