@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 
-from . import UsageError, locate, machine, plot, results, runner, summary
+from . import ALLOCATORS, WORKLOADS, UsageError, locate, machine, plot, results, runner, summary
 
 
 def default_threads(cores):
@@ -107,7 +107,6 @@ def int_list(text, what):
 
 def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     cores = os.cpu_count() or 1
-    from . import ALLOCATORS, WORKLOADS
     allocs = select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
     threads = int_list(opts.threads, '--threads') if opts.threads else default_threads(cores)
     if opts.runs < 1:
