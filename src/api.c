@@ -103,8 +103,8 @@ static void *alloc_aligned(size_t align, size_t size)
         if (p2 <= HK_SMALL_MAX)
             return hk_alloc(p2, false);
     }
-    void *p = hk_large_alloc(size, align, false);
-    return p;
+    struct hk_heap *h = hk_tls_heap;
+    return hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
 }
 
 static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

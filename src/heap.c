@@ -41,10 +41,13 @@ void hk_process_init(void)
     }
     if (ck_pr_cas_uint(&init_state, 0, 1)) {
         hk_options_init();
-        if (hk_numa_set_policy(hk_opt.numa) != 0)
-            hk_warn("HAKMEM_NUMA must be local, interleave, node:N or off; using local: ", hk_opt.numa);
-        const uint64_t *rnd = (const uint64_t *)getauxval(AT_RANDOM);
-        hk_cookie = (rnd ? rnd[0] ^ rnd[1] : (uintptr_t)&hk_cookie) | 1;
+        hk_numa_set_policy(hk_opt.numa);  /* reports a bad value itself */
+        /* AT_RANDOM: 16 random bytes from the kernel, not necessarily aligned. */
+        const void *rnd = (const void *)getauxval(AT_RANDOM);
+        uint64_t r[2] = { (uintptr_t)&hk_cookie, 0 };
+        if (rnd != NULL)
+            memcpy(r, rnd, sizeof r);
+        hk_cookie = (r[0] ^ r[1]) | 1;
         pthread_key_create(&heap_key, thread_exit_cb);
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);
@@ -449,7 +452,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
     if (ck_pr_load_ptr(&h->delayed.head) != NULL)
         delayed_process(h);
     if (size > HK_SMALL_MAX) {
-        void *p = hk_large_alloc(size, 0, zero);
+        void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
             HK_STAT_INC(h, large_alloc);
             HK_STAT_INC(h, malloc);

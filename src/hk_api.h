@@ -42,7 +42,7 @@ hk_inline void hk_free(void *p, const char *fn)
         if (hk_likely(ck_pr_load_64(&s->owner_tag) == (uint64_t)(uintptr_t)h)) {
             struct hk_block *b = p;
             uintptr_t key = s->free_key;
-            if (hk_likely(hk_slab_is_block(ss, s, p) && (key == 0 || b->key != key))) {
+            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(ss, s, p)) && (key == 0 || b->key != key))) {
                 if (key != 0)
                     b->key = key;
                 b->next = s->local_free;

@@ -50,15 +50,21 @@ _Static_assert(HK_UNITS == 32, "the unit bitmap of a SuperSlab is a uint32_t");
 _Static_assert((HK_SS_HDR_SIZE % HK_PAGE_SIZE) == 0, "slab areas start on a page");
 _Static_assert(HK_SS_HDR_SIZE >= HK_MAX_ALIGN_SMALL, "unit-0 slabs keep the natural alignment");
 
-/* Statistics on the hot path: OBSERVE builds always count, FAST builds never,
- * the standard build counts when HAKMEM_STATS is set. */
-#if defined(HK_OBSERVE) && HK_OBSERVE
-#define HK_COUNTING 1
-#elif defined(HK_FAST) && HK_FAST
+/* Build variants.  Standard: owner-local counters (one increment, no
+ * branch) and full pointer validation on free.  FAST: counters compiled out
+ * and free checks only the map and the double-free key.  OBSERVE: counters
+ * plus byte counts. */
+#if defined(HK_FAST) && HK_FAST
 #define HK_COUNTING 0
+#define HK_VALIDATE 0
 #else
-extern hk_hidden bool hk_counting;
-#define HK_COUNTING hk_counting
+#define HK_COUNTING 1
+#define HK_VALIDATE 1
+#endif
+#if defined(HK_OBSERVE) && HK_OBSERVE
+#define HK_COUNT_BYTES 1
+#else
+#define HK_COUNT_BYTES 0
 #endif
 
 #endif

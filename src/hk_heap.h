@@ -47,9 +47,17 @@ extern hk_hidden struct hk_heap hk_heap_empty;
 extern hk_hidden struct hk_slab hk_slab_empty;
 extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec")));
 
-/* Statistics counters of the owner (relaxed stores: readers sum them racily). */
-#define HK_STAT_INC(heap, field) \
-    do { if (HK_COUNTING) ck_pr_store_64(&(heap)->stats.field, (heap)->stats.field + 1); } while (0)
+/* Statistics counters, written by the owner only and summed racily by
+ * readers.  Plain increments; the TSan build makes them relaxed atomics so
+ * the reports' reads are not flagged. */
+#if defined(__SANITIZE_THREAD__)
+#define HK_STAT_ADD(heap, field, n) \
+    do { if (HK_COUNTING) __atomic_store_n(&(heap)->stats.field, \
+            __atomic_load_n(&(heap)->stats.field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED); } while (0)
+#else
+#define HK_STAT_ADD(heap, field, n) do { if (HK_COUNTING) (heap)->stats.field += (n); } while (0)
+#endif
+#define HK_STAT_INC(heap, field) HK_STAT_ADD(heap, field, 1)
 
 hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);

@@ -10,7 +10,9 @@
  * ones are served too, through the big-alignment registry. */
 #define HK_LARGE_MAX_OFFSET_ALIGN (HK_SS_SIZE / 2)
 
-void *hk_large_alloc(size_t size, size_t align, bool zero);
+/* A block for a thread homed on `home`: bound to the node the NUMA policy
+ * picks, before first touch. */
+void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home);
 void hk_large_free(struct hk_ss *ss, void *p, const char *fn);
 /* Usable size of p (validated, aborting with `fn` when p is not ours). */
 size_t hk_large_usable(struct hk_ss *ss, const void *p, const char *fn);

@@ -6,6 +6,7 @@
 #include "hk_options.h"
 #include "hk_error.h"
 #include "hk_heap.h"
+#include "hk_numa.h"
 #include <string.h>
 #include <errno.h>
 
@@ -28,12 +29,12 @@ static size_t block_offset(size_t align)
     return align > HK_PAGE_SIZE ? align : HK_PAGE_SIZE;
 }
 
-static struct hk_ss *cache_take(size_t need_map)
+static struct hk_ss *cache_take(size_t need_map, unsigned node)
 {
     for (int i = 0; i < CACHE_SLOTS; i++) {
         struct hk_ss *s = ck_pr_load_ptr(&cache[i]);
         /* Reuse a mapping that fits without wasting more than half of it. */
-        if (s == NULL || s->map_size < need_map || s->map_size / 2 > need_map)
+        if (s == NULL || s->map_size < need_map || s->map_size / 2 > need_map || s->node != node)
             continue;
         /* The CAS claims the slot; it also orders our header reads after the
          * freeing thread's writes (published by its CAS into the slot). */
@@ -101,7 +102,7 @@ static void unmap(struct hk_ss *s)
     hk_os_unmap(s, s->map_size);
 }
 
-void *hk_large_alloc(size_t size, size_t align, bool zero)
+void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
 {
     if (size > ((size_t)1 << HK_ADDR_BITS) / 2 || align > ((size_t)1 << 32)) {
         errno = ENOMEM;
@@ -110,7 +111,8 @@ void *hk_large_alloc(size_t size, size_t align, bool zero)
     size_t off = block_offset(align);
     size_t need = round_up(size ? size : 1, HK_PAGE_SIZE);
     size_t map = off + need;
-    struct hk_ss *s = align <= HK_PAGE_SIZE ? cache_take(map) : NULL;
+    unsigned node = hk_numa_pick_node(home);
+    struct hk_ss *s = align <= HK_PAGE_SIZE ? cache_take(map, node) : NULL;
     bool fresh = s == NULL;
     if (fresh) {
         /* Reserve room to grow by half in place: untouched pages cost
@@ -122,7 +124,9 @@ void *hk_large_alloc(size_t size, size_t align, bool zero)
             errno = ENOMEM;
             return NULL;
         }
+        hk_numa_bind(s, reserve, node);  /* before the header write touches it */
         s->kind = HK_SS_LARGE;
+        s->node = node;
         s->map_size = reserve;
         for (unsigned u = 0; u < HK_UNITS; u++)
             s->unit_slab[u] = &hk_slab_empty;

@@ -18,10 +18,6 @@ struct hk_options hk_opt = {
     .profile = NULL,
 };
 
-#if !(defined(HK_OBSERVE) && HK_OBSERVE) && !(defined(HK_FAST) && HK_FAST)
-bool hk_counting;
-#endif
-
 enum opt_kind { OPT_LONG, OPT_STR, OPT_STATS };
 
 struct opt_desc {
@@ -132,7 +128,4 @@ void hk_options_init(void)
             break;
         }
     }
-#if !(defined(HK_OBSERVE) && HK_OBSERVE) && !(defined(HK_FAST) && HK_FAST)
-    hk_counting = hk_opt.stats != HK_STATS_OFF;
-#endif
 }

@@ -65,6 +65,28 @@ static uint64_t slab_bytes_in_use(void)
     return n;
 }
 
+/* The placement check: sample pages of the node's live SuperSlabs (every
+ * 8th page of units in use, at most PLACEMENT_SAMPLES) and ask the kernel
+ * where they are. */
+#define PLACEMENT_SAMPLES 512
+
+static void placement(unsigned node, size_t *sampled, size_t *resident, size_t *on_node)
+{
+    void *pages[PLACEMENT_SAMPLES];
+    size_t n = 0;
+    for (struct hk_ss *ss = hk_ss_registry_head(); ss != NULL && n < PLACEMENT_SAMPLES; ss = ss->all_next) {
+        if (!ck_pr_load_32(&ss->live) || ss->kind != HK_SS_SMALL || ss->node != node)
+            continue;
+        for (size_t off = HK_SS_HDR_SIZE; off < HK_SS_SIZE && n < PLACEMENT_SAMPLES; off += 8 * HK_PAGE_SIZE)
+            if (ck_pr_load_ptr(&ss->unit_slab[off >> HK_UNIT_SHIFT]) != &hk_slab_empty)
+                pages[n++] = (char *)ss + off;
+    }
+    *sampled = n;
+    *resident = *on_node = 0;
+    if (n > 0)
+        hk_numa_query_pages(pages, n, node, resident, on_node);
+}
+
 static void field(struct hk_buf *b, const char *name, int64_t v, bool last)
 {
     hk_buf_str(b, "\"");
@@ -112,7 +134,18 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "bytes_committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed), false);
     field(&b, "peak_committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed), false);
     field(&b, "large_cached", (int64_t)hk_large_cached_bytes(), false);
-    hk_buf_str(&b, "\"nodes\":");
+    hk_buf_str(&b, "\"placement\":[");
+    for (unsigned i = 0; i < hk_numa_node_count(); i++) {
+        size_t sampled, resident, on_node;
+        placement(i, &sampled, &resident, &on_node);
+        hk_buf_str(&b, i ? ",{" : "{");
+        field(&b, "node", i, false);
+        field(&b, "sampled_pages", (int64_t)sampled, false);
+        field(&b, "resident", (int64_t)resident, false);
+        field(&b, "on_node", (int64_t)on_node, true);
+        hk_buf_str(&b, "}");
+    }
+    hk_buf_str(&b, "],\"nodes\":");
     size_t room = b.len < b.cap ? b.cap - b.len : 0;
     b.len += hk_numa_stats_json(room ? b.p + b.len : NULL, room);
     hk_buf_str(&b, "}");
