@@ -62,6 +62,47 @@ Test(align, memalign_every_power_of_two)
     aligned_family("memalign", hak_memalign, 1);
 }
 
+/* Alignments far beyond any size class (the block is tiny, the alignment
+ * is not): still aligned, usable and freeable, and realloc keeps contents. */
+Test(align, huge_alignments)
+{
+    for (size_t a = (size_t)16 << 20; a <= ((size_t)1 << 30); a *= 8) {
+        void *p = NULL;
+        int rc = hak_posix_memalign(&p, a, 100);
+        cr_assert_eq(rc, 0, "posix_memalign(%zu, 100) = %d", a, rc);
+        cr_assert_eq((uintptr_t)p % a, 0, "posix_memalign(%zu, 100) = %p", a, p);
+        tu_fill(p, 100, a);
+        p = hak_realloc(p, 200000);
+        cr_assert_not_null(p);
+        cr_assert_eq(tu_check(p, 100, a), (size_t)-1, "realloc of a %zu-aligned block", a);
+        hak_free(p);
+    }
+}
+
+/* Aligned blocks go through realloc like any other: contents kept both ways. */
+Test(align, realloc_of_aligned_blocks)
+{
+    for (size_t a = 16; a <= ((size_t)1 << 20); a *= 4) {
+        const size_t sizes[] = {1, 100, a + 1, 3 * a};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            void *p = hak_aligned_alloc(a, sizes[i]);
+            cr_assert_not_null(p);
+            tu_fill(p, sizes[i], a + i);
+            size_t grown = 2 * sizes[i] + 5000;
+            p = hak_realloc(p, grown);
+            cr_assert_not_null(p);
+            cr_assert_eq(tu_check(p, sizes[i], a + i), (size_t)-1,
+                         "growing a %zu-aligned block of %zu lost data", a, sizes[i]);
+            tu_fill(p, grown, a + i);
+            p = hak_realloc(p, sizes[i] / 2 + 1);
+            cr_assert_not_null(p);
+            cr_assert_eq(tu_check(p, sizes[i] / 2 + 1, a + i), (size_t)-1,
+                         "shrinking a %zu-aligned block lost data", a);
+            hak_free(p);
+        }
+    }
+}
+
 /* Not a power of two, or (posix_memalign only) not a multiple of
  * sizeof(void *): EINVAL, and *out is not written. */
 Test(align, posix_memalign_bad_alignment)

@@ -45,6 +45,30 @@ Test(malloc, impossible_sizes_fail_with_enomem)
     }
 }
 
+/* Sizes past 4 GiB (no 32-bit size fields): only the touched pages become
+ * resident.  An allocator may refuse for lack of memory, never for the size. */
+Test(malloc, blocks_past_4_gib)
+{
+    const size_t big = (size_t)5 << 30, page = 4096;
+    unsigned char *p = hak_malloc(big);
+    if (!p)
+        cr_skip_test("malloc(5 GiB) failed: the system does not overcommit that much");
+    cr_assert_geq(hak_malloc_usable_size(p), big);
+    p[0] = 1;
+    p[big / 2] = 2;
+    p[big - 1] = 3;
+    unsigned char *q = hak_realloc(p, big + ((size_t)1 << 30));
+    cr_assert_not_null(q, "realloc 5 GiB -> 6 GiB failed");
+    cr_assert(q[0] == 1 && q[big / 2] == 2 && q[big - 1] == 3, "realloc past 4 GiB lost data");
+    hak_free(q);
+    unsigned char *z = hak_calloc(big / page, page);
+    cr_assert_not_null(z, "calloc of 5 GiB failed");
+    for (size_t off = 0; off < big; off += big / 64)
+        cr_assert_eq(z[off], 0, "calloc(5 GiB): byte %zu not zero", off);
+    cr_assert_eq(z[big - 1], 0);
+    hak_free(z);
+}
+
 Test(calloc, overflow_fails_with_enomem)
 {
     static volatile size_t pairs[][2] = {

@@ -1,10 +1,12 @@
 /* Multi-threaded stress through the hak_ API (so it also runs in sanitizer
  * builds): blocks cross threads through lock-free and mutex queues, are
- * realloc'ed on the way, and outlive the threads that made them.  Every
+ * realloc'ed on the way, are freed by another thread than their maker's
+ * (and must come back to it), and outlive the threads that made them.  Every
  * block carries a pattern derived from its address and owner, checked by
  * whoever frees it.  Exits 1 with a message on the first corruption. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include "hakmem.h"
+#include "testutil.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
@@ -340,9 +343,62 @@ static void *churn(void *arg)
     return NULL;
 }
 
+/* Scenario 4: one thread allocates, another frees: 512 MiB pass from one to
+ * the other.  Unless remote frees come back to the allocating thread, the
+ * process's resident memory grows by about that much. */
+#define HANDOFF_BYTES (((size_t)512 << 20) / SCALE)
+#define HANDOFF_RSS_LIMIT ((size_t)128 << 20)
+
+static struct lfq handoff;
+static atomic_int handoff_done;
+
+static void *handoff_producer(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    uint64_t rs = 0x77ull;
+    for (size_t total = 0; total < HANDOFF_BYTES && !past_deadline();) {
+        if (atomic_load_explicit(&handoff.pending, memory_order_relaxed) >= BACKLOG) {
+            sched_yield();
+            continue;
+        }
+        struct block *b = hak_malloc(sizeof *b);
+        if (!b)
+            FAIL("malloc(%zu) for a queue node returned NULL", sizeof *b);
+        b->size = 16 + (size_t)rnd(&rs) % 2033;
+        b->p = hak_malloc(b->size);
+        if (!b->p)
+            FAIL("malloc(%zu) returned NULL", b->size);
+        b->owner = me;
+        b->seed = seed_of(b->p, me);
+        pat_fill(b->p, b->size, b->seed);
+        lfq_push(&handoff, b);
+        total += b->size;
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    atomic_store(&handoff_done, 1);
+    return NULL;
+}
+
+static void *handoff_consumer(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    for (;;) {
+        int done = atomic_load(&handoff_done), n = 0;
+        for (struct block *r = lfq_take_all(&handoff), *nx; r; r = nx, n++) {
+            nx = r->next;
+            free_block(r, me, "handoff");
+        }
+        atomic_fetch_sub_explicit(&handoff.pending, n, memory_order_relaxed);
+        if (done && n == 0)
+            return NULL;
+        if (n == 0)
+            sched_yield();
+    }
+}
+
 static void report(const char *name, double t0)
 {
-    printf("mt_stress: %s ok: %ld operations in %.1f s\n", name,
+    printf("mt_stress: %s ok: %ld blocks in %.1f s\n", name,
            atomic_exchange(&ops_done, 0), now() - t0);
 }
 
@@ -374,6 +430,21 @@ int main(void)
 
     /* Waves of short-lived threads with distinct ids: most blocks a thread
      * frees were made by a thread that has exited. */
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    size_t rss0 = tu_rss();
+    pthread_t prod, cons;
+    if (pthread_create(&prod, NULL, handoff_producer, (void *)1) ||
+        pthread_create(&cons, NULL, handoff_consumer, (void *)2))
+        FAIL("handoff: pthread_create failed");
+    pthread_join(prod, NULL);
+    pthread_join(cons, NULL);
+    size_t rss1 = tu_rss();
+    if (rss1 > rss0 + HANDOFF_RSS_LIMIT)
+        FAIL("handoff: resident memory grew from %zu to %zu MiB: remote frees are not reused",
+             rss0 >> 20, rss1 >> 20);
+    report("remote-free handoff", t0);
+
     t0 = now();
     deadline = t0 + SCENARIO_SECONDS;
     unsigned id = 1;
