@@ -1,7 +1,7 @@
 /* Heaps: one per thread.  The owner allocates from its current slab per
  * class; other slabs with free blocks wait on a per-class partial list; full
  * slabs are on no list at all: the first remote free into one hands the block
- * to the heap's delayed list, which brings the slab back into use. */
+ * to the heap's inbox, which brings the slab back into use. */
 #include "hk_heap.h"
 #include "hk_slab.h"
 #include "hk_large.h"
@@ -319,10 +319,11 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
         hk_slab_empty_owner(h, s);
 }
 
-static void delayed_process(struct hk_heap *h)
+static void inbox_process(struct hk_heap *h)
 {
-    /* batch_pop is one atomic exchange; we are the only consumer. */
-    struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->delayed);
+    /* batch_pop is one atomic exchange (the pushers' CAS released the
+     * chains' links to it); we are the only consumer. */
+    struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
     while (b != NULL) {
         struct hk_block *next = b->next;
         struct hk_ss *ss = hk_ss_of(b);
@@ -337,7 +338,7 @@ static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_blo
     if (hk_slab_push_remote_mpsc(s, first, last)) {
         /* We took the full slab's notification: the slab and its heap stay
          * put until the owner has seen these blocks. */
-        hk_chain_push_upmc(&s->ss->heap->delayed, first, last);
+        hk_chain_push_upmc(&s->ss->heap->inbox, first, last);
     }
 }
 
@@ -345,29 +346,37 @@ static void rbatch_flush(struct hk_heap *h)
 {
     for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
         struct hk_rbatch *r = &h->rbatch[i];
-        if (r->slab != NULL) {
-            remote_push(r->slab, r->head, r->tail);
-            r->slab = NULL;
+        if (r->dest != NULL) {
+            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+            r->dest = NULL;
             r->count = 0;
         }
     }
     h->rbatch_pending = 0;
 }
 
-static void free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
+/* A free of a block of another heap's slab (s, owned by `dest`). */
+void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    if (h == &hk_heap_empty || hk_opt.remote_batch <= 1) {
+    HK_STAT_INC(h, free_remote);
+    if (hk_unlikely(h == &hk_heap_empty || hk_opt.remote_batch <= 1)) {
+        if (s->node != (h == &hk_heap_empty ? hk_numa_current_node() : h->node))
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+        /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
         remote_push(s, b, b);
         return;
     }
-    /* Gather frees per destination slab: one CAS per batch instead of one per
-     * block.  Direct-mapped by slab address; a collision flushes. */
-    struct hk_rbatch *r = &h->rbatch[((uintptr_t)s >> 7) % HK_RBATCH_SLOTS];
-    if (r->slab != s) {
-        if (r->slab != NULL)
-            remote_push(r->slab, r->head, r->tail);
-        r->slab = s;
+    if (hk_unlikely(s->node != h->node))
+        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    /* Batch per destination heap: one CAS per batch instead of one per
+     * block, whatever slabs the blocks come from.  Direct-mapped by heap
+     * address; a collision flushes the older batch. */
+    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
+    if (r->dest != dest) {
+        if (r->dest != NULL)
+            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+        r->dest = dest;
         r->head = r->tail = b;
         b->next = NULL;
         r->count = 1;
@@ -375,12 +384,11 @@ static void free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
     } else {
         b->next = r->head;
         r->head = b;
-        r->count++;
-    }
-    if (r->count >= (uint32_t)hk_opt.remote_batch) {
-        remote_push(s, r->head, r->tail);
-        r->slab = NULL;
-        r->count = 0;
+        if (++r->count >= (uint32_t)hk_opt.remote_batch) {
+            hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
+            r->dest = NULL;
+            r->count = 0;
+        }
     }
 }
 
@@ -405,15 +413,14 @@ void hk_free_slow(void *p, const char *fn)
     if (hk_unlikely(s == &hk_slab_empty))
         hk_fatal_ptr(fn, "invalid pointer", p);
     struct hk_block *b = hk_slab_block_of(s, p, fn);
-    unsigned here = h == &hk_heap_empty ? hk_numa_current_node() : h->node;
-    if (hk_unlikely(s->node != here))
-        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-    if ((ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS) == (uint64_t)(uintptr_t)h) {
+    uint64_t owner = ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS;
+    if (owner == (uint64_t)(uintptr_t)h) {
+        if (s->node != h->node)
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
         HK_STAT_INC(h, free_local);
         free_local_slow(h, s, b);
     } else {
-        HK_STAT_INC(h, free_remote);
-        free_remote(h, s, b);
+        hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, b);
     }
 }
 
@@ -449,8 +456,8 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
 {
     if (h->rbatch_pending)
         rbatch_flush(h);
-    if (ck_pr_load_ptr(&h->delayed.head) != NULL)
-        delayed_process(h);
+    if (ck_pr_load_ptr(&h->inbox.head) != NULL)
+        inbox_process(h);
     if (size > HK_SMALL_MAX) {
         void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
@@ -527,7 +534,7 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 void hk_heap_collect(struct hk_heap *h)
 {
     rbatch_flush(h);
-    delayed_process(h);
+    inbox_process(h);
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *cur = h->cur[c];
         if (cur != &hk_slab_empty) {

@@ -39,7 +39,8 @@ hk_inline void hk_free(void *p, const char *fn)
         struct hk_heap *h = hk_tls_heap;
         /* Ours, not full, on our node: the owner's local free.  Relaxed
          * load: only the owner (us, if it matches) ever writes the tag. */
-        if (hk_likely(ck_pr_load_64(&s->owner_tag) == (uint64_t)(uintptr_t)h)) {
+        uint64_t tag = ck_pr_load_64(&s->owner_tag);
+        if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
             struct hk_block *b = p;
             uintptr_t key = s->free_key;
             if (hk_likely((!HK_VALIDATE || hk_slab_is_block(ss, s, p)) && (key == 0 || b->key != key))) {
@@ -50,6 +51,15 @@ hk_inline void hk_free(void *p, const char *fn)
                 HK_STAT_INC(h, free_local);
                 if (hk_unlikely(--s->used == 0))
                     hk_slab_empty_owner(h, s);
+                return;
+            }
+        } else {
+            /* Another heap's block: validate and batch it for its owner.
+             * (Our own slabs with a flag set take the slow path.) */
+            uint64_t owner = tag & ~HK_SLAB_FLAGS;
+            if (hk_likely(owner != 0 && owner != (uint64_t)(uintptr_t)h &&
+                          (!HK_VALIDATE || hk_slab_is_block(ss, s, p)))) {
+                hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, p);
                 return;
             }
         }

@@ -13,11 +13,12 @@ struct hk_heap_stats {
     uint64_t slab_new, slab_release;
 };
 
-/* Remote frees gathered per destination slab before one push (a message
- * batch, as in snmalloc): owner-only, flushed when full or on a slow path. */
+/* Remote frees gathered per destination heap before one push onto its
+ * inbox (message batches, as in snmalloc): owner-only state of the freeing
+ * heap, flushed when a batch is full, on our slow paths and at thread exit. */
 #define HK_RBATCH_SLOTS 8
 struct hk_rbatch {
-    struct hk_slab *slab;
+    struct hk_heap *dest;
     struct hk_block *head, *tail;
     uint32_t count;
 };
@@ -28,7 +29,10 @@ struct hk_heap {
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
     struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
     struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks */
-    ck_stack_t delayed __attribute__((aligned(16)));  /* blocks freed into our full slabs */
+    /* Blocks other threads freed: batches of any of our slabs, and the
+     * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
+     * takes everything with one exchange. */
+    ck_stack_t inbox __attribute__((aligned(16)));
     uint32_t node;                         /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
     struct hk_ss *avail;                   /* owned SuperSlabs with free units */
@@ -61,6 +65,7 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 
 hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
+hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
 void hk_heap_collect(struct hk_heap *heap);
 /* The owner's last block of s came back (fast path). */
 hk_hidden void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
@@ -72,7 +77,9 @@ void hk_process_init(void);
 hk_inline bool hk_slab_is_block(const struct hk_ss *ss, const struct hk_slab *s, const void *p)
 {
     uint64_t off = (uintptr_t)p - (uintptr_t)ss - s->start_off;
-    return off < s->carved && off * s->div_c < s->div_c;
+    /* Relaxed: other threads check blocks the owner carved before handing
+     * them over, so any value they read covers them. */
+    return off < ck_pr_load_32(&s->carved) && off * s->div_c < s->div_c;
 }
 
 /* p as a block of the slab, validated: aborts with `fn` in the message when

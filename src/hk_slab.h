@@ -21,7 +21,7 @@ void hk_slab_unfull_owner(struct hk_slab *slab);
 
 /* Push the chain first..last onto the slab's remote list.  Returns true when
  * the slab was flagged full: then the chain was NOT pushed and the caller must
- * hand it to the owning heap's delayed list (the slab cannot go away before
+ * hand it to the owning heap's inbox (the slab cannot go away before
  * the owner sees those blocks, since they still count as used). */
 bool hk_slab_push_remote_mpsc(struct hk_slab *slab, struct hk_block *first, struct hk_block *last);
 

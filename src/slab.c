@@ -69,7 +69,7 @@ static bool extend(struct hk_slab *s)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    s->carved += n * s->bsize;
+    ck_pr_store_32(&s->carved, s->carved + n * s->bsize);  /* read by remote validators */
     s->free_is_zero = s->fresh_zero;
     return true;
 }
@@ -135,7 +135,7 @@ void hk_slab_unfull_owner(struct hk_slab *s)
 {
     uint64_t old = ck_pr_load_64(&s->remote);
     /* Back to NONE keeping the list: WANT (nobody freed remotely yet) or
-     * NOTIFIED (a notification is in our delayed list; handled as a plain
+     * NOTIFIED (a notification is in our inbox; handled as a plain
      * local free when we get to it). */
     while (!ck_pr_cas_64_value(&s->remote, old, (old & ~HK_REMOTE_STATE), &old))
         ;
