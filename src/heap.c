@@ -359,6 +359,7 @@ static void rbatch_flush(struct hk_heap *h)
 void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     if (hk_unlikely(h == &hk_heap_empty || hk_opt.remote_batch <= 1)) {
         if (s->node != (h == &hk_heap_empty ? hk_numa_current_node() : h->node))
             ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
@@ -418,6 +419,7 @@ void hk_free_slow(void *p, const char *fn)
         if (s->node != h->node)
             ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
         HK_STAT_INC(h, free_local);
+        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
         free_local_slow(h, s, b);
     } else {
         hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, b);
@@ -476,6 +478,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
     s->free = b->next;
     s->used++;
     HK_STAT_INC(h, malloc);
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
         if (s->free_is_zero)
             b->next = NULL;

@@ -12,6 +12,7 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
     s->free = b->next;
     s->used++;
     HK_STAT_INC(h, malloc);
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
         if (s->free_is_zero)
             b->next = NULL;  /* the rest of a fresh block is still zero */
@@ -49,6 +50,7 @@ hk_inline void hk_free(void *p, const char *fn)
                 b->next = s->local_free;
                 s->local_free = b;
                 HK_STAT_INC(h, free_local);
+                HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
                 if (hk_unlikely(--s->used == 0))
                     hk_slab_empty_owner(h, s);
                 return;

@@ -11,6 +11,7 @@ struct hk_heap_stats {
     uint64_t malloc, free_local, free_remote;  /* frees = local + remote + large */
     uint64_t large_alloc, large_free;
     uint64_t slab_new, slab_release;
+    uint64_t small_bytes_alloc, small_bytes_freed;  /* OBSERVE builds only */
 };
 
 /* Remote frees gathered per destination heap before one push onto its
@@ -62,6 +63,7 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 #define HK_STAT_ADD(heap, field, n) do { if (HK_COUNTING) (heap)->stats.field += (n); } while (0)
 #endif
 #define HK_STAT_INC(heap, field) HK_STAT_ADD(heap, field, 1)
+#define HK_STAT_BYTES(heap, field, n) do { if (HK_COUNT_BYTES) HK_STAT_ADD(heap, field, n); } while (0)
 
 hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);

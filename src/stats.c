@@ -54,6 +54,8 @@ static void sum_heaps(struct hk_heap_stats *t)
         t->large_free += ck_pr_load_64(&h->stats.large_free);
         t->slab_new += ck_pr_load_64(&h->stats.slab_new);
         t->slab_release += ck_pr_load_64(&h->stats.slab_release);
+        t->small_bytes_alloc += ck_pr_load_64(&h->stats.small_bytes_alloc);
+        t->small_bytes_freed += ck_pr_load_64(&h->stats.small_bytes_freed);
     }
 }
 
@@ -131,6 +133,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "slabs_made", C(t.slab_new), false);
     field(&b, "slabs_released", C(t.slab_release), false);
     field(&b, "bytes_in_use", (int64_t)(slab_bytes_in_use() + hk_large_live_bytes()), false);
+    field(&b, "small_bytes_live", HK_COUNT_BYTES ? (int64_t)(t.small_bytes_alloc - t.small_bytes_freed) : -1, false);
     field(&b, "bytes_committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed), false);
     field(&b, "peak_committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed), false);
     field(&b, "large_cached", (int64_t)hk_large_cached_bytes(), false);
