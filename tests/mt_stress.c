@@ -1,7 +1,8 @@
 /* Multi-threaded stress through the hak_ API (so it also runs in sanitizer
  * builds): blocks cross threads through lock-free and mutex queues, are
  * realloc'ed on the way, are freed by another thread than their maker's
- * (and must come back to it), and outlive the threads that made them.  Every
+ * (and must come back to it), churn as large blocks in all threads at once,
+ * and outlive the threads that made them.  Every
  * block carries a pattern derived from its address and owner, checked by
  * whoever frees it.  Exits 1 with a message on the first corruption. */
 #define _GNU_SOURCE
@@ -396,6 +397,46 @@ static void *handoff_consumer(void *arg)
     }
 }
 
+/* Scenario 5: large blocks only (just past the biggest class up to 4 MiB),
+ * many alive per thread, so freed mappings are cached, reused and unmapped
+ * by all threads at once. */
+#define LARGE_KEEP 32
+#define LARGE_OPS (250000 / SCALE)
+
+static void *large_churn(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    uint64_t rs = 0x4c41524745ull + me * 0x9E3779B97F4A7C15ull;
+    size_t max_class = hak_size_class_size(hak_size_class_count() - 1);
+    struct block *keep[LARGE_KEEP] = {0};
+    for (int op = 0; op < LARGE_OPS && !past_deadline(); op++) {
+        unsigned k = (unsigned)(rnd(&rs) % LARGE_KEEP);
+        if (keep[k])
+            free_block(keep[k], me, "large churn");
+        struct block *b = keep[k] = hak_malloc(sizeof *b);
+        if (!b)
+            FAIL("malloc(%zu) for a queue node returned NULL", sizeof *b);
+        uint64_t r = rnd(&rs);
+        size_t n = r & 1 ? max_class + 1 + (size_t)(r >> 8) % (2 * max_class)
+                         : (256u << 10) + (size_t)(r >> 8) % (4u << 20);
+        b->p = hak_malloc(n);
+        if (!b->p)
+            FAIL("malloc(%zu) returned NULL", n);
+        /* Only the first 256 bytes carry the pattern (and the last byte is
+         * written): the point is the mappings' turnover, as fast as it goes. */
+        ((char *)b->p)[n - 1] = 1;
+        b->size = 256;
+        b->owner = me;
+        b->seed = seed_of(b->p, me);
+        pat_fill(b->p, b->size, b->seed);
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    for (int k = 0; k < LARGE_KEEP; k++)
+        if (keep[k])
+            free_block(keep[k], me, "large churn");
+    return NULL;
+}
+
 static void report(const char *name, double t0)
 {
     printf("mt_stress: %s ok: %ld blocks in %.1f s\n", name,
@@ -444,6 +485,11 @@ int main(void)
         FAIL("handoff: resident memory grew from %zu to %zu MiB: remote frees are not reused",
              rss0 >> 20, rss1 >> 20);
     report("remote-free handoff", t0);
+
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    run("large churn", large_churn, NTHREADS, 0);
+    report("large churn", t0);
 
     t0 = now();
     deadline = t0 + SCENARIO_SECONDS;
