@@ -37,6 +37,8 @@ static void *announce(void *p)
     return launder(p);
 }
 
+static char global[64];
+
 int main(int argc, char **argv)
 {
     char stack[64];
@@ -45,6 +47,8 @@ int main(int argc, char **argv)
 
     if (!strcmp(mode, "stack")) {
         FREE(announce(stack));
+    } else if (!strcmp(mode, "global")) {
+        FREE(announce(global + 16));
     } else if (!strcmp(mode, "interior-small")) {
         char *p = MALLOC(64);
         FREE(announce(p + 16));
@@ -72,7 +76,7 @@ int main(int argc, char **argv)
         FREE(p);
         FREE(announce(p));
     } else {
-        fprintf(stderr, "usage: badfree stack|interior-small|interior-large|mmap|low-address|"
+        fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|double-small|double-large\n");
         return 2;
     }

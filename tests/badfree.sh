@@ -34,6 +34,7 @@ check() {
 }
 
 check stack free 'invalid pointer'
+check global free 'invalid pointer'
 check interior-small free 'invalid pointer'
 check interior-large free 'invalid pointer'
 check mmap free 'invalid pointer'
