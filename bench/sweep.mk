@@ -57,21 +57,21 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/fixture/meta.json \
 	papers/gen_paper.py
 
-# make sweep: the short default sweep, under 5 minutes on 2 cores.  It keeps
+# make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
-# a fifth of their default work): 5 workloads x 4 thread counts x 5
+# a third of their default work): 5 workloads x 4 thread counts x 5
 # allocators x 5 runs = 500 runs.
 HK_SWEEP_DIR = results/sweep-latest
 HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest \
 	--threads 1,2,4,8 --runs 5 \
-	--workload-args 'mixed: --iters 4000000' \
-	--workload-args 'larson: --iters 3000000' \
-	--workload-args 'xmalloc: --iters 1500000' \
-	--workload-args 'ring: --iters 3000000' \
-	--workload-args 'threadtest: --rounds 400'
-HK_SWEEP_NOTE = make sweep shortens every workload to about a fifth of its \
+	--workload-args 'mixed: --iters 6000000' \
+	--workload-args 'larson: --iters 5000000' \
+	--workload-args 'xmalloc: --iters 3000000' \
+	--workload-args 'ring: --iters 5000000' \
+	--workload-args 'threadtest: --rounds 600'
+HK_SWEEP_NOTE = make sweep shortens every workload to about a third of its \
 	default work (the knobs are in the run lines above) so that 500 runs fit \
-	in about 5 minutes on 2 cores; run hakmem-bench sweep without them for \
+	in 2 to 5 minutes on 2 cores (depending on the load); run hakmem-bench sweep without them for \
 	the full-length workloads.
 
 # The sweep exits 1 when a run failed; the summary is printed regardless.

@@ -44,7 +44,25 @@ def copy_figures(rdir, pdir):
 
 
 def pct_diff(r):
-    return f'{abs(r - 1) * 100:.0f}%'
+    d = abs(r - 1) * 100
+    return f'{d:.1f}%' if d < 10 else f'{d:.0f}%'
+
+
+def plural(n, word):
+    return f'{n} {word}' + ('' if n == 1 else 's')
+
+
+def clear_leads(points, workloads, threads, allocs):
+    """Points whose leader's min exceeds every other allocator's max."""
+    n = 0
+    for w in workloads:
+        for t in threads:
+            ps = [points[(w, t, a)] for a in allocs
+                  if (w, t, a) in points and points[(w, t, a)]['ops_per_sec']]
+            if len(ps) > 1:
+                best = max(ps, key=lambda p: p['ops_per_sec'])
+                n += all(best['min'] > p['max'] for p in ps if p is not best)
+    return n
 
 
 def leader_sentence(points, w, t, allocs):
@@ -74,13 +92,13 @@ def workload_findings(points, w, threads, allocs):
         if s:
             over = ' (oversubscribed)' if any(points.get((w, t, a), {}).get('oversubscribed')
                                                for a in allocs) else ''
-            lines.append(f'- {t} thread{"s" if t > 1 else ""}{over}: {s}.')
+            lines.append(f'- {plural(t, "thread")}{over}: {s}.')
     rss = [(points[(w, t, a)]['maxrss_kb'], a, t) for t in threads for a in allocs
            if (w, t, a) in points and points[(w, t, a)]['maxrss_kb']]
     if rss:
         lo, hi = min(rss), max(rss)
-        lines.append(f'- Peak RSS ranges from {fmt.mib(lo[0])} MiB ({lo[1]}, {lo[2]} threads) '
-                     f'to {fmt.mib(hi[0])} MiB ({hi[1]}, {hi[2]} threads).')
+        lines.append(f'- Peak RSS ranges from {fmt.mib(lo[0])} MiB ({lo[1]}, {plural(lo[2], "thread")}) '
+                     f'to {fmt.mib(hi[0])} MiB ({hi[1]}, {plural(hi[2], "thread")}).')
     osc = [points[(w, t, 'hakmem')]['os_calls_per_mop'] for t in threads
            if (w, t, 'hakmem') in points and points[(w, t, 'hakmem')]['os_calls_per_mop'] is not None]
     if osc:
@@ -113,7 +131,10 @@ def headline(points, rows, workloads, threads, allocs, cores):
     total = sum(leads.values())
     out.append('- Fastest allocator per (workload, threads) point: ' +
                ', '.join(f'{a} {n} of {total}' for a, n in
-                         sorted(leads.items(), key=lambda x: -x[1])) + '.')
+                         sorted(leads.items(), key=lambda x: -x[1])) +
+               f'. At {clear_leads(points, workloads, threads, allocs)} of the {total} points '
+               'the leader\'s slowest run beat every other allocator\'s fastest run; '
+               'elsewhere the run ranges overlap and the order is not settled.')
     bad = [r for r in rows if r['status'] != 'ok']
     if bad:
         who = sorted({(r['allocator'], r['workload']) for r in bad})
@@ -139,8 +160,8 @@ def render(rows, meta, figures):
          '## Findings', '']
     p += headline(points, rows, workloads, threads, allocs, cores)
     p += ['', '## Setup and method', '',
-          f"One machine: {m.get('cpu', '?')}, {cores} cores, {m.get('numa_nodes', '?')} NUMA "
-          f"node(s), {m.get('kernel', '?')}. "
+          f"One machine: {m.get('cpu', '?')}, {plural(cores, 'core')}, "
+          f"{plural(m.get('numa_nodes', 0), 'NUMA node')}, {m.get('kernel', '?')}. "
           + (f"With {cores} cores, the points at {', '.join(map(str, over))} threads "
              'oversubscribe the CPU: they measure how an allocator copes with time-slicing '
              '(lock holders preempted, remote frees queued) more than parallel scaling. '
@@ -151,8 +172,8 @@ def render(rows, meta, figures):
           'All allocators run the same workload binaries; the reference allocators are '
           'preloaded (`LD_PRELOAD`), glibc is the default. In each repeat every allocator runs '
           'once per point, back to back, the order rotated from one repeat to the next, so '
-          f'slow drift of the machine falls on all of them alike. Each point has {runs} '
-          'run(s); tables give the median, the min–max spread and the coefficient of '
+          f'slow drift of the machine falls on all of them alike. Each point has '
+          f'{plural(runs, "run")}; tables give the median, the min–max spread and the coefficient of '
           f'variation (median CV over all points: {fmt.pct(stats.median(cvs))}). Only ratios '
           'of medians from the same sweep are compared. Peak RSS is the workload process\'s '
           '`ru_maxrss`, taken by a small fork/exec stub so the Python driver\'s own memory is '
@@ -187,9 +208,9 @@ def render(rows, meta, figures):
               summary.ratio_table(points, workloads, threads, allocs, 'maxrss_kb'), '']
     p += ['## Failed runs', '', summary.failures(rows), '',
           '## Limits of this study', '',
-          f'- {cores} cores and {m.get("numa_nodes", "?")} NUMA node(s): the scaling and NUMA '
+          f'- {plural(cores, "core")} and {plural(m.get("numa_nodes", 0), "NUMA node")}: the scaling and NUMA '
           'claims a many-core, multi-socket machine could test are out of reach here.',
-          f'- {runs} run(s) per point' + (' (fewer than the 5 the method asks for)' if runs < 5 else '') +
+          f'- {plural(runs, "run")} per point' + (' (fewer than the 5 the method asks for)' if runs < 5 else '') +
           '; whole-process timings on this shared virtual machine move by tens of percent '
           'between runs, so differences inside the spreads above are not findings.',
           '- The workloads are synthetic (random sizes, producer/consumer, rings, '
