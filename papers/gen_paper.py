@@ -162,7 +162,7 @@ def render(rows, meta, figures):
     p += ['', '## Setup and method', '',
           f"One machine: {m.get('cpu', '?')}, {plural(cores, 'core')}, "
           f"{plural(m.get('numa_nodes', 0), 'NUMA node')}, {m.get('kernel', '?')}. "
-          + (f"With {cores} cores, the points at {', '.join(map(str, over))} threads "
+          + (f"With {plural(cores, 'core')}, the points at {' and '.join(map(str, over))} threads "
              'oversubscribe the CPU: they measure how an allocator copes with time-slicing '
              '(lock holders preempted, remote frees queued) more than parallel scaling. '
              if over else '')
