@@ -145,6 +145,18 @@ def headline(points, rows, workloads, threads, allocs, cores):
     return out
 
 
+def load_sentence(meta, cores):
+    """What else the machine was doing, from the load average the sweep recorded."""
+    a, b = meta.get('load_start'), meta.get('load_end')
+    if a is None:
+        return ''
+    busy = max(a, b or 0) > 0.5 * (cores or 1)
+    return (f'The 1-minute load average was {a} when the sweep started and {b} when it '
+            f'ended, on {plural(cores, "core")}: ' +
+            ('other work was competing for the CPU, which widens every spread below.'
+             if busy else 'the machine was otherwise quiet.')) + '\n'
+
+
 def render(rows, meta, figures):
     points = stats.aggregate(rows)
     workloads, threads, allocs = summary.layout(rows)
@@ -169,6 +181,7 @@ def render(rows, meta, figures):
           + ('With a single NUMA node, none of hakmem\'s NUMA placement is exercised here: '
              'every allocation is node-local whatever the policy.' if m.get('numa_nodes') == 1 else ''),
           '',
+          load_sentence(meta, cores),
           'All allocators run the same workload binaries; the reference allocators are '
           'preloaded (`LD_PRELOAD`), glibc is the default. In each repeat every allocator runs '
           'once per point, back to back, the order rotated from one repeat to the next, so '

@@ -116,6 +116,8 @@ def setup(meta, rows):
     add('timeout per run', f"{meta['timeout']} s" if meta.get('timeout') else None)
     add('started', meta.get('started'))
     add('finished', meta.get('finished'))
+    if meta.get('load_start') is not None:
+        add('1-min load average, start / end', f"{meta['load_start']} / {meta.get('load_end', '?')}")
     notes = []
     runs = meta.get('runs') or max((r['run'] or 0 for r in rows), default=0)
     if isinstance(runs, int) and runs < 5:

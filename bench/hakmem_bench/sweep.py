@@ -145,7 +145,8 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
             'threads': threads, 'workloads': workloads, 'allocators': allocs,
             'preloads': preloads, 'versions': machine.allocator_versions(preloads),
             'machine': machine.facts(), 'bench_dir': bdir, 'rusage_stub': stub,
-            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None}
+            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None,
+            'load_start': round(os.getloadavg()[0], 2)}
     _write_meta(outdir, meta)
 
     items = plan(workloads, threads, allocs, opts.runs)
@@ -178,6 +179,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     finally:
         writer.close()
     meta['finished'] = time.strftime('%Y-%m-%d %H:%M:%S %z')
+    meta['load_end'] = round(os.getloadavg()[0], 2)
     if interrupted:
         meta['note'] = (meta['note'] + ' ' if meta['note'] else '') + 'Interrupted before the end.'
     _write_meta(outdir, meta)
