@@ -200,21 +200,85 @@ static void empty_trim(struct hk_heap *h, bool all)
     }
 }
 
+/* Units of a partly used SuperSlab, freed and not reused within the delay,
+ * are decommitted: RSS follows the live set, not its high-water mark. */
+static void purge_units(struct hk_ss *ss)
+{
+    uint32_t m = ss->free_units & ss->dirty_units;
+    while (m != 0) {
+        unsigned lo = (unsigned)__builtin_ctz(m), hi = lo;
+        while (hi + 1 < HK_UNITS && (m >> (hi + 1)) & 1)
+            hi++;
+        uintptr_t start = (uintptr_t)ss + ((uintptr_t)lo << HK_UNIT_SHIFT);
+        if (lo == 0)
+            start += HK_SS_HDR_SIZE;
+        hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
+        uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
+        ss->dirty_units &= ~run;
+        m &= ~run;
+    }
+}
+
+static void purge_remove(struct hk_heap *h, struct hk_ss *ss)
+{
+    for (struct hk_ss **link = &h->purge; *link != NULL; link = &(*link)->purge_next) {
+        if (*link == ss) {
+            *link = ss->purge_next;
+            break;
+        }
+    }
+    ss->in_purge = 0;
+}
+
+static void purge_run(struct hk_heap *h, bool all)
+{
+    uint64_t now = hk_os_now_ms();
+    struct hk_ss **link = &h->purge;
+    while (*link != NULL) {
+        struct hk_ss *ss = *link;
+        if (all || now - ss->purge_since_ms >= (uint64_t)hk_opt.decommit_delay_ms) {
+            *link = ss->purge_next;
+            ss->in_purge = 0;
+            purge_units(ss);
+        } else {
+            link = &ss->purge_next;
+        }
+    }
+}
+
+/* Time-driven memory return, run on the heap's slab-level slow paths (there
+ * is no background thread: an idle heap keeps what it has until it is used,
+ * collected or its thread exits). */
+static void heap_maintain(struct hk_heap *h)
+{
+    if (h->purge != NULL)
+        purge_run(h, false);
+    if (h->empty != NULL)
+        empty_trim(h, false);
+}
+
 static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
 {
     ss->free_units |= mask;
     if (ss->free_units != 0xffffffffu) {
         if (!ss->in_avail)
             avail_push(h, ss);
+        if (!ss->in_purge && (ss->dirty_units & mask)) {
+            ss->in_purge = 1;
+            ss->purge_since_ms = hk_os_now_ms();
+            ss->purge_next = h->purge;
+            h->purge = ss;
+        }
         return;
     }
+    if (ss->in_purge)
+        purge_remove(h, ss);
     if (ss->in_avail)
         avail_remove(h, ss);
     ss->empty_since_ms = hk_os_now_ms();
     ss->next = h->empty;
     h->empty = ss;
     h->empty_count++;
-    empty_trim(h, false);
 }
 
 static void slab_release(struct hk_heap *h, struct hk_slab *s)
@@ -236,6 +300,7 @@ static void slab_release(struct hk_heap *h, struct hk_slab *s)
         ss->dirty_units &= ~mask;
     }
     ss_unit_free(h, ss, mask);
+    heap_maintain(h);
 }
 
 /* A slab whose blocks are all back: keep it if it is the current one. */
@@ -256,6 +321,7 @@ static unsigned find_run(uint32_t free, unsigned n)
 static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
 {
     unsigned n = hk_class_units[cls];
+    heap_maintain(h);
     unsigned now_node = hk_numa_current_node();
     if (hk_unlikely(now_node != h->node)) {
         rehome(h, now_node);  /* the thread migrated: new slabs come from its new node */
@@ -555,6 +621,7 @@ void hk_heap_collect(struct hk_heap *h)
                 slab_release(h, s);
         }
     }
+    purge_run(h, true);
     empty_trim(h, true);
 }
 

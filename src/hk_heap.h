@@ -38,6 +38,7 @@ struct hk_heap {
     uint32_t state;                        /* HK_HEAP_* */
     struct hk_ss *avail;                   /* owned SuperSlabs with free units */
     struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
+    struct hk_ss *purge;                   /* SuperSlabs with free units still committed */
     uint32_t empty_count;
     uint32_t rbatch_pending;
     struct hk_rbatch rbatch[HK_RBATCH_SLOTS];

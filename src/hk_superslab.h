@@ -69,6 +69,9 @@ struct hk_ss {
     ck_stack_entry_t pool_entry;   /* node pool or heap cache */
     struct hk_ss *all_next;        /* registry of every SuperSlab ever made */
     uint64_t empty_since_ms;
+    struct hk_ss *purge_next;      /* heap's list of SuperSlabs with dirty free units */
+    uint64_t purge_since_ms;
+    uint32_t in_purge;
     /* Large blocks (kind HK_SS_LARGE) */
     size_t map_size;               /* bytes mapped from the header on */
     size_t large_size;             /* usable bytes of the block */

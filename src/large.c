@@ -15,7 +15,14 @@
 
 enum { LARGE_LIVE = 1, LARGE_CACHED = 2 };
 
-static struct hk_ss *cache[CACHE_SLOTS];
+/* Cached mappings: base | size in 64 KiB units << 6 | node.  A taker must
+ * judge an entry without touching it (another thread may claim and unmap it
+ * first), and the base is SuperSlab-aligned, so the low 21 bits carry what
+ * the judging needs. */
+static uint64_t cache[CACHE_SLOTS];
+#define SLOT_NODE_BITS 6
+#define SLOT_MAX_UNITS ((HK_SS_SIZE >> SLOT_NODE_BITS) - 1)
+_Static_assert(HK_MAX_NODES <= (1 << SLOT_NODE_BITS), "a node index fits the slot's low bits");
 static uint64_t cache_bytes;
 static uint64_t live_bytes;  /* mapped bytes of blocks in use */
 /* Blocks aligned to more than half a SuperSlab start on a chunk boundary
@@ -32,13 +39,15 @@ static size_t block_offset(size_t align)
 static struct hk_ss *cache_take(size_t need_map, unsigned node)
 {
     for (int i = 0; i < CACHE_SLOTS; i++) {
-        struct hk_ss *s = ck_pr_load_ptr(&cache[i]);
+        uint64_t w = ck_pr_load_64(&cache[i]);
+        size_t size = (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) << 16;  /* rounded down */
         /* Reuse a mapping that fits without wasting more than half of it. */
-        if (s == NULL || s->map_size < need_map || s->map_size / 2 > need_map || s->node != node)
+        if (w == 0 || size < need_map || size / 2 > need_map || (w & ((1u << SLOT_NODE_BITS) - 1)) != node)
             continue;
         /* The CAS claims the slot; it also orders our header reads after the
          * freeing thread's writes (published by its CAS into the slot). */
-        if (ck_pr_cas_ptr(&cache[i], s, NULL)) {
+        if (ck_pr_cas_64(&cache[i], w, 0)) {
+            struct hk_ss *s = (struct hk_ss *)(uintptr_t)(w & ~(uint64_t)HK_SS_MASK);
             ck_pr_sub_64(&cache_bytes, s->map_size);  /* statistic/limit: relaxed */
             return s;
         }
@@ -49,14 +58,16 @@ static struct hk_ss *cache_take(size_t need_map, unsigned node)
 static bool cache_put(struct hk_ss *s)
 {
     uint64_t limit = (uint64_t)hk_opt.large_cache_mb << 20;
-    if (ck_pr_load_64(&cache_bytes) + s->map_size > limit)
+    uint64_t units = s->map_size >> 16;
+    if (units > SLOT_MAX_UNITS || ck_pr_load_64(&cache_bytes) + s->map_size > limit)
         return false;
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        if (ck_pr_load_ptr(&cache[i]) == NULL && ck_pr_cas_ptr(&cache[i], NULL, s)) {
-            ck_pr_add_64(&cache_bytes, s->map_size);
+    uint64_t w = (uint64_t)(uintptr_t)s | units << SLOT_NODE_BITS | s->node;
+    /* Count before publishing: a taker subtracts only what was added. */
+    ck_pr_add_64(&cache_bytes, s->map_size);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (ck_pr_load_64(&cache[i]) == 0 && ck_pr_cas_64(&cache[i], 0, w))
             return true;
-        }
-    }
+    ck_pr_sub_64(&cache_bytes, s->map_size);
     return false;
 }
 

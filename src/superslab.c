@@ -50,6 +50,8 @@ static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
     ss->in_avail = 0;
     ss->prev = ss->next = NULL;
     ss->empty_since_ms = 0;
+    ss->in_purge = 0;
+    ss->purge_next = NULL;
     ck_pr_store_32(&ss->live, 1);
 }
 
