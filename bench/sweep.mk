@@ -70,7 +70,7 @@ HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest \
 	--workload-args 'ring: --iters 5000000' \
 	--workload-args 'threadtest: --rounds 600'
 HK_SWEEP_NOTE = make sweep shortens every workload to about a third of its \
-	default work (the knobs are on each workload's run line) so that 500 runs fit \
+	default work (the knobs are on the run line of each workload) so that 500 runs fit \
 	in 2 to 5 minutes on 2 cores (depending on the load); run hakmem-bench sweep without them for \
 	the full-length workloads.
 
