@@ -1,6 +1,6 @@
 # The allocator core, bottom-up: OS -> SuperSlab -> slab -> heap -> API.
 HAKMEM_CORE_SOURCES = \
-	src/hk_config.h \
+	src/hk_config.h src/hk_tsan.h \
 	src/options.c src/hk_options.h \
 	src/error.c src/hk_error.h \
 	src/os.c src/hk_os.h \
