@@ -1,0 +1,1 @@
+# Placeholder: the fuzzer engineer replaces this fragment.
