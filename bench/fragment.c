@@ -2,15 +2,19 @@
  * Each phase grows (every thread allocates its share of `blocks`, mostly small
  * with some medium ones, every byte written so RSS reflects them) and then
  * releases: short-lived blocks die in the phase that made them, long-lived ones
- * one to three phases later, and a small set of small blocks (keep_permille)
- * lives to the end, scattered over the memory the phases used. After each
+ * one to three phases later, and a small set of small blocks of the first
+ * phase (keep_permille) lives to the end, as a program's start-up state does.
+ * (Kept blocks spread over every phase would pin every slab of every
+ * allocator, and no allocator could show memory going back.) After each
  * release the resident set is compared with the bytes still live; after the
  * last phase everything but the permanent set is freed and measured once more.
  *
  * Reported: live_bytes and rss_bytes at the end, base_rss_bytes (RSS before the
  * first phase: binary, libraries, harness arrays), peak_rss_bytes (VmHWM or the
  * largest RSS sampled after a growth phase), peak_live_bytes, rss_over_live =
- * (rss - base) / live at the end and worst_rss_over_live over all release
+ * (rss - base) / live at the end, settled_rss_bytes and settled_rss_over_live after
+ * settle_ms of light churn (allocators that return memory with a delay, on
+ * activity, show it there) and worst_rss_over_live over all release
  * points. One operation = one malloc (each block is freed once). */
 #include "bench.h"
 
@@ -23,7 +27,8 @@ static bench_knob knobs[] = {
     BENCH_KNOB("small_max", 256, 256, 16, "small blocks: 16..small_max bytes"),
     BENCH_KNOB("medium_max", 32768, 32768, 16, "medium blocks: small_max+1..medium_max bytes"),
     BENCH_KNOB("long_permille", 100, 100, 0, "per mille of blocks living 1-3 more phases"),
-    BENCH_KNOB("keep_permille", 10, 10, 0, "per mille of blocks (small) living to the end"),
+    BENCH_KNOB("keep_permille", 10, 10, 0, "per mille of the first phase's blocks (small) living to the end"),
+    BENCH_KNOB("settle_ms", 1000, 400, 0, "light churn after the last release, then RSS again"),
     BENCH_KNOB_END,
 };
 
@@ -49,7 +54,8 @@ typedef struct shared {
     size_t small_max, medium_max;
     unsigned medium_pct, long_pm, keep_pm;
     uint64_t live[BENCH_MAX_THREADS]; /* each thread's live bytes at a barrier */
-    uint64_t base_rss, peak_live, peak_rss, final_live, final_rss;
+    uint64_t base_rss, peak_live, peak_rss, final_live, final_rss, settled_rss;
+    uint64_t settle_ns;
     double worst_ratio;
 } shared;
 
@@ -61,7 +67,7 @@ static uint64_t total_live(const shared *sh, int n)
     return sum;
 }
 
-enum point { GROWN, RELEASED, FINAL };
+enum point { GROWN, RELEASED, FINAL, SETTLED };
 
 /* Thread 0 records the RSS and the live bytes while the others wait between
  * two barriers: after growth (the peaks), after each release and at the end. */
@@ -82,6 +88,8 @@ static void measure(bench_thread *t, shared *sh, enum point at)
             sh->final_live = live;
             sh->final_rss = rss;
         }
+        if (at == SETTLED)
+            sh->settled_rss = rss;
     }
     pthread_barrier_wait(&sh->phase);
 }
@@ -122,7 +130,7 @@ static void worker(bench_thread *t)
         for (uint64_t j = 0; j < mine; j++) {
             uint32_t slot = (uint32_t)(j % 1000), death = p;
             bool medium = bench_rng_below(&t->rng, 100) < sh->medium_pct;
-            if (slot < sh->keep_pm) {
+            if (slot < sh->keep_pm && p == 0) {
                 death = FOREVER;
                 medium = false;
             } else if (slot < sh->keep_pm + sh->long_pm) {
@@ -153,6 +161,22 @@ static void worker(bench_thread *t)
     t->ops = ops;
     bench_stop(t);
 
+    /* Settle: a trickle of small short-lived blocks, as a program that goes
+     * on running would make, before the last measurement. */
+    void *ring[64] = { 0 };
+    uint64_t end = bench_now_ns() + sh->settle_ns;
+    for (uint64_t k = 0; sh->settle_ns && (k & 255 || bench_now_ns() < end); k++) {
+        void **slot = &ring[k % 64];
+        if (*slot)
+            free(*slot);
+        size_t size = bench_rng_range(&t->rng, 16, sh->small_max);
+        *slot = bench_malloc(size);
+        memset(*slot, 0x5a, size);
+    }
+    for (int k = 0; k < 64; k++)
+        free(ring[k]);
+    measure(t, sh, SETTLED);
+
     release(e, n, FOREVER, &live);
     bench_aux_free(e, cap * sizeof(entry));
 }
@@ -167,6 +191,7 @@ int main(int argc, char **argv)
     sh->medium_pct = (unsigned)bench_knob_value(&cfg, "medium_pct");
     sh->long_pm = (unsigned)bench_knob_value(&cfg, "long_permille");
     sh->keep_pm = (unsigned)bench_knob_value(&cfg, "keep_permille");
+    sh->settle_ns = (uint64_t)bench_knob_value(&cfg, "settle_ms") * 1000000u;
     if (sh->medium_max <= sh->small_max || sh->medium_max > UINT32_MAX)
         bench_usage_error("need small_max < medium_max < 4 GiB");
     if (sh->medium_pct > 100 || sh->long_pm + sh->keep_pm > 1000)
@@ -191,6 +216,11 @@ int main(int argc, char **argv)
                                      (double)sh->final_live
                                : 0.0);
     bench_extra(&r, "worst_rss_over_live", "%.3f", sh->worst_ratio);
+    bench_extra(&r, "settled_rss_bytes", "%" PRIu64, sh->settled_rss);
+    bench_extra(&r, "settled_rss_over_live", "%.3f",
+                sh->final_live ? (double)(sh->settled_rss > sh->base_rss ? sh->settled_rss - sh->base_rss : 0) /
+                                     (double)sh->final_live
+                               : 0.0);
     bench_team_report(&team, &r);
     bench_team_destroy(&team);
     pthread_barrier_destroy(&sh->phase);

@@ -75,6 +75,7 @@ static struct hk_heap *heap_new(void)
         h->cur[c] = &hk_slab_empty;
     for (unsigned i = 0; i <= HK_LUT_MAX / 8; i++)
         h->direct[i] = &hk_slab_empty;
+    h->tick = HK_TICK;
     struct hk_heap *head;
     do {
         head = ck_pr_load_ptr(&heap_registry);
@@ -255,6 +256,13 @@ static void heap_maintain(struct hk_heap *h)
         purge_run(h, false);
     if (h->empty != NULL)
         empty_trim(h, false);
+}
+
+void hk_heap_tick(struct hk_heap *h)
+{
+    h->tick = HK_TICK;
+    if (h->purge != NULL || h->empty != NULL)
+        heap_maintain(h);
 }
 
 static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
@@ -524,6 +532,10 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
 {
     if (h->rbatch_pending)
         rbatch_flush(h);
+    /* Every refill is a chance to hand back memory whose delay has passed:
+     * a program that keeps running returns it even without slab turnover. */
+    if (hk_unlikely(h->purge != NULL || h->empty != NULL))
+        heap_maintain(h);
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
         inbox_process(h);
     if (size > HK_SMALL_MAX) {

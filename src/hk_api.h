@@ -12,6 +12,8 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
     s->free = b->next;
     s->used++;
     HK_STAT_INC(h, malloc);
+    if (hk_unlikely(--h->tick == 0))
+        hk_heap_tick(h);
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
         if (s->free_is_zero)

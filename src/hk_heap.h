@@ -24,7 +24,11 @@ struct hk_rbatch {
     uint32_t count;
 };
 
+/* Allocations between two looks at time-driven work (memory return). */
+#define HK_TICK 4096
+
 struct hk_heap {
+    int32_t tick;                          /* counts allocations down to the next look */
     /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
      * dependent load less than class lookup + cur[] on the hottest path. */
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
@@ -68,6 +72,8 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 
 hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
+/* The allocation ticker ran out: time-driven work, then the next period. */
+hk_hidden void hk_heap_tick(struct hk_heap *heap);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
 void hk_heap_collect(struct hk_heap *heap);
 /* The owner's last block of s came back (fast path). */
