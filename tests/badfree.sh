@@ -8,6 +8,11 @@ trap 'rm -rf "$tmp"' EXIT
 ulimit -c 0 2>/dev/null # the aborts are expected: no core files
 
 failures=0
+# The FAST build checks only the SuperSlab map and the double-free key on
+# free (HK_VALIDATE 0 in src/hk_config.h): a pointer into the middle of a
+# small block goes unnoticed there by design.
+fast=
+grep -q '^#define HK_FAST 1' "${top_builddir:-.}/config.h" 2>/dev/null && fast=yes
 # check MODE FUNCTION KINDS: KINDS is a |-separated list of accepted kinds.
 check() {
     mode=$1 fn=$2 kinds=$3
@@ -35,7 +40,11 @@ check() {
 
 check stack free 'invalid pointer'
 check global free 'invalid pointer'
-check interior-small free 'invalid pointer'
+if [ -n "$fast" ]; then
+    echo "skip: interior-small: FAST build, free does not validate block boundaries"
+else
+    check interior-small free 'invalid pointer'
+fi
 check interior-large free 'invalid pointer'
 check mmap free 'invalid pointer'
 check low-address free 'invalid pointer'
