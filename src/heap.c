@@ -430,12 +430,30 @@ static void rbatch_flush(struct hk_heap *h)
 }
 
 /* A free of a block of another heap's slab (s, owned by `dest`). */
+static struct hk_heap *thread_heap(void);
+
 void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
+    /* A thread that only frees (a consumer) gets a heap too: its frees are
+     * then batched and counted like anyone's. */
+    if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
+        struct hk_heap *t = thread_heap();
+        if (t != NULL)
+            h = t;
+    }
+    if (hk_unlikely(h == &hk_heap_empty)) {
+        /* Thread teardown, after our destructor: the block goes straight to
+         * its slab (the shared empty heap keeps no counters). */
+        if (s->node != hk_numa_current_node())
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+        b->next = NULL;
+        remote_push(s, b, b);
+        return;
+    }
     HK_STAT_INC(h, free_remote);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(h == &hk_heap_empty || hk_opt.remote_batch <= 1)) {
-        if (s->node != (h == &hk_heap_empty ? hk_numa_current_node() : h->node))
+    if (hk_unlikely(hk_opt.remote_batch <= 1)) {
+        if (s->node != h->node)
             ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
         /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
@@ -481,7 +499,8 @@ void hk_free_slow(void *p, const char *fn)
     struct hk_heap *h = hk_tls_heap;
     if (ss->kind == HK_SS_LARGE) {
         hk_large_free(ss, p, fn);
-        HK_STAT_INC(h, large_free);
+        if (h != &hk_heap_empty)
+            HK_STAT_INC(h, large_free);
         return;
     }
     struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
