@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -70,14 +71,15 @@ static long long parse_number(const char *key, const char *val, long long min)
 
 static void print_usage(const bench_config *cfg)
 {
-    printf("usage: %s [--threads N] [--quick] [--latency] [--full-check] [--seed N]"
-           " [--KNOB N | KNOB=N ...]\n\n%s\n\n",
+    printf("usage: %s [--threads N] [--quick] [--latency] [--full-check] [--pin-nodes]"
+           " [--seed N] [--KNOB N | KNOB=N ...]\n\n%s\n\n",
            cfg->workload, cfg->summary);
     printf("common options:\n"
            "  --threads N    threads (default 1)\n"
            "  --quick        small run for tests (under 0.2 s)\n"
            "  --latency      time every %dth operation, report p50/p95/p99/p999 in ns\n"
            "  --full-check   fill and verify whole blocks, not just their ends\n"
+           "  --pin-nodes    pin thread i to the CPUs of NUMA node i %% nodes\n"
            "  --seed N       random seed (default 42)\n"
            "  --help         this text\n\n",
            BENCH_LAT_EVERY);
@@ -100,6 +102,7 @@ static bool set_option(bench_config *cfg, const char *key, size_t klen, const ch
         {"quick", offsetof(bench_config, quick)},
         {"latency", offsetof(bench_config, latency)},
         {"full_check", offsetof(bench_config, full_check)},
+        {"pin_nodes", offsetof(bench_config, pin_nodes)},
     };
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (name_eq(flags[i].name, key, klen)) {
@@ -135,8 +138,11 @@ static bool set_option(bench_config *cfg, const char *key, size_t klen, const ch
 static bool is_flag(const char *key, size_t klen)
 {
     return name_eq("quick", key, klen) || name_eq("latency", key, klen) ||
-           name_eq("full_check", key, klen) || name_eq("help", key, klen);
+           name_eq("full_check", key, klen) || name_eq("pin_nodes", key, klen) ||
+           name_eq("help", key, klen);
 }
+
+static void pin_setup(void);
 
 void bench_parse(bench_config *cfg, int argc, char **argv)
 {
@@ -174,6 +180,8 @@ void bench_parse(bench_config *cfg, int argc, char **argv)
     for (bench_knob *k = cfg->knobs; k && k->name; k++)
         if (!k->set)
             k->value = cfg->quick ? k->quick : k->def;
+    if (cfg->pin_nodes)
+        pin_setup();
 }
 
 long long bench_knob_value(const bench_config *cfg, const char *name)
@@ -254,6 +262,7 @@ static void (*team_fn)(bench_thread *);
 
 static void *team_main(void *arg)
 {
+    bench_pin_thread(((bench_thread *)arg)->id);
     team_fn(arg);
     return NULL;
 }
@@ -410,18 +419,85 @@ bool bench_chan_pop(bench_chan *c, bench_batch *b)
 
 /* ---- /proc readers (read(2) into a stack buffer: stdio would malloc) ---------------------- */
 
-static size_t read_proc(const char *path, char *buf, size_t size)
+/* Reads a small file into buf (NUL-terminated); -1 when it cannot be opened. */
+static ssize_t read_text(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        bench_fail("reason=cannot-open path=%s errno=%d", path, errno);
+        return -1;
     size_t len = 0;
     ssize_t n;
     while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
         len += (size_t)n;
     close(fd);
     buf[len] = '\0';
-    return len;
+    return (ssize_t)len;
+}
+
+static size_t read_proc(const char *path, char *buf, size_t size)
+{
+    ssize_t len = read_text(path, buf, size);
+    if (len < 0)
+        bench_fail("reason=cannot-open path=%s errno=%d", path, errno);
+    return (size_t)len;
+}
+
+/* ---- NUMA pinning (--pin-nodes) ------------------------------------------------------------ */
+
+#define BENCH_MAX_NODES 64
+
+static cpu_set_t pin_cpus[BENCH_MAX_NODES]; /* CPUs of each node that has any */
+static int pin_count;                       /* 0: pinning off */
+static _Atomic uint64_t pin_used;           /* bit k: a thread runs on pin_cpus[k] */
+
+/* Adds the numbers of a sysfs list such as "0-1,4,6-7" to set. */
+static void parse_list(const char *s, cpu_set_t *set)
+{
+    while (*s >= '0' && *s <= '9') {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (*end == '-')
+            b = strtol(end + 1, &end, 10);
+        for (long c = a; c <= b && c < CPU_SETSIZE; c++)
+            CPU_SET((int)c, set);
+        s = end + (*end == ',');
+    }
+}
+
+/* The nodes and their CPUs, read once before any thread starts. Memory-only
+ * nodes have no CPU to run on and are left out. */
+static void pin_setup(void)
+{
+    char buf[4096], path[64];
+    cpu_set_t online;
+    CPU_ZERO(&online);
+    if (read_text("/sys/devices/system/node/online", buf, sizeof buf) >= 0)
+        parse_list(buf, &online);
+    for (int n = 0; n < CPU_SETSIZE && pin_count < BENCH_MAX_NODES; n++) {
+        if (!CPU_ISSET(n, &online))
+            continue;
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/cpulist", n);
+        CPU_ZERO(&pin_cpus[pin_count]);
+        if (read_text(path, buf, sizeof buf) >= 0)
+            parse_list(buf, &pin_cpus[pin_count]);
+        if (CPU_COUNT(&pin_cpus[pin_count]) > 0)
+            pin_count++;
+    }
+    if (pin_count == 0) { /* a kernel without NUMA sysfs: one node, our CPUs */
+        if (sched_getaffinity(0, sizeof pin_cpus[0], &pin_cpus[0]))
+            bench_fail("reason=sched_getaffinity errno=%d", errno);
+        pin_count = 1;
+    }
+}
+
+void bench_pin_thread(int id)
+{
+    if (pin_count == 0)
+        return;
+    int k = id % pin_count;
+    if (sched_setaffinity(0, sizeof pin_cpus[k], &pin_cpus[k]))
+        bench_fail("reason=pin-failed thread=%d node_index=%d errno=%d", id, k, errno);
+    atomic_fetch_or(&pin_used, (uint64_t)1 << k);
 }
 
 uint64_t bench_rss_bytes(void)
@@ -488,6 +564,8 @@ void bench_report(const bench_config *cfg, int threads, uint64_t ops, double sec
         bench_aux_free(all, (n ? n : 1) * sizeof(uint64_t));
     }
     printf("%.*s", (int)r->len, r->extra);
+    if (cfg->pin_nodes)
+        printf(" pinned_nodes=%d", __builtin_popcountll(atomic_load(&pin_used)));
     /* The knobs make each line self-describing for the sweep's CSV. */
     for (const bench_knob *k = cfg->knobs; k && k->name; k++)
         printf(" %s=%lld", k->name, k->value);

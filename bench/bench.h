@@ -55,6 +55,7 @@ typedef struct bench_config {
     bool quick;           /* --quick: tiny run for tests */
     bool latency;         /* --latency: sample per-operation latency */
     bool full_check;      /* --full-check: fill and verify whole blocks */
+    bool pin_nodes;       /* --pin-nodes: thread i runs on the CPUs of NUMA node i % nodes */
     uint64_t seed;        /* --seed */
 } bench_config;
 
@@ -216,6 +217,13 @@ uint64_t bench_team_ops(const bench_team *team);
 
 void bench_start(bench_thread *t);
 void bench_stop(bench_thread *t);
+
+/* Under --pin-nodes, binds the calling thread to the CPUs of NUMA node
+ * id % nodes (nodes with CPUs, from /sys/devices/system/node); else nothing.
+ * Team threads call it before the workload runs; a workload that starts its
+ * own threads calls it first thing in them. The result line then says on how
+ * many nodes threads were pinned (pinned_nodes=N). */
+void bench_pin_thread(int id);
 
 /* ---- latency sampling ----------------------------------------------------------- */
 
