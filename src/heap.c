@@ -189,7 +189,10 @@ static void empty_trim(struct hk_heap *h, bool all)
     unsigned kept = 0;
     while (*link != NULL) {
         struct hk_ss *ss = *link;
-        bool old = now - ss->empty_since_ms >= (uint64_t)hk_opt.decommit_delay_ms;
+        /* The newest empty SuperSlab stays whatever its age (steady churn
+         * keeps reusing it); older ones go after the delay, any beyond the
+         * cache at once. */
+        bool old = kept > 0 && now - ss->empty_since_ms >= (uint64_t)hk_opt.decommit_delay_ms;
         if (all || old || kept >= (unsigned)hk_opt.heap_ss_cache) {
             *link = ss->next;
             h->empty_count--;
@@ -231,8 +234,20 @@ static void purge_remove(struct hk_heap *h, struct hk_ss *ss)
     ss->in_purge = 0;
 }
 
+/* Free units a heap keeps committed whatever their age (2 MiB): steady
+ * churn then costs no madvise and no page faults (the syscall budget); only
+ * the excess of a real shrink goes back. */
+#define PURGE_KEEP_UNITS 32u
+
 static void purge_run(struct hk_heap *h, bool all)
 {
+    if (!all) {
+        unsigned dirty = 0;
+        for (struct hk_ss *ss = h->purge; ss != NULL; ss = ss->purge_next)
+            dirty += (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
+        if (dirty <= PURGE_KEEP_UNITS)
+            return;
+    }
     uint64_t now = hk_os_now_ms();
     struct hk_ss **link = &h->purge;
     while (*link != NULL) {
