@@ -5,7 +5,8 @@
 # bench.c/bench.h is the shared harness (options, threads, result line).
 pkglibexec_PROGRAMS = \
 	bench/mixed bench/larson bench/xmalloc bench/ring bench/threadtest \
-	bench/cache-scratch bench/cache-thrash bench/churn bench/fragment bench/large
+	bench/cache-scratch bench/cache-thrash bench/churn bench/fragment bench/large \
+	bench/soak
 
 hk_bench_harness = bench/bench.c bench/bench.h
 hk_bench_cflags = $(AM_CFLAGS) -pthread
@@ -61,3 +62,15 @@ bench_large_SOURCES = bench/large.c $(hk_bench_harness)
 bench_large_CFLAGS = $(hk_bench_cflags)
 bench_large_LDFLAGS = $(hk_bench_ldflags)
 bench_large_LDADD = $(hk_bench_libs)
+
+# The long run of a fixed working set (see bench/soak.c); `make soak` runs it
+# for SOAK_SECONDS (600) under hakmem and reports RSS and throughput drift.
+bench_soak_SOURCES = bench/soak.c
+bench_soak_CFLAGS = $(hk_bench_cflags)
+bench_soak_LDFLAGS = $(hk_bench_ldflags)
+
+SOAK_SECONDS = 600
+soak: bench/soak src/libhakmem.la
+	LD_PRELOAD=$(abs_top_builddir)/src/.libs/libhakmem.so bench/soak --threads 2 \
+	  --seconds $(SOAK_SECONDS) --check
+.PHONY: soak
