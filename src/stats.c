@@ -43,10 +43,12 @@ void hk_buf_finish(struct hk_buf *b)
         b->p[b->len < b->cap ? b->len : b->cap - 1] = '\0';
 }
 
-static void sum_heaps(struct hk_heap_stats *t)
+static unsigned sum_heaps(struct hk_heap_stats *t)
 {
+    unsigned heaps = 0;
     memset(t, 0, sizeof *t);
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
+        heaps++;
         t->malloc += ck_pr_load_64(&h->stats.malloc);
         t->free_local += ck_pr_load_64(&h->stats.free_local);
         t->free_remote += ck_pr_load_64(&h->stats.free_remote);
@@ -57,6 +59,7 @@ static void sum_heaps(struct hk_heap_stats *t)
         t->small_bytes_alloc += ck_pr_load_64(&h->stats.small_bytes_alloc);
         t->small_bytes_freed += ck_pr_load_64(&h->stats.small_bytes_freed);
     }
+    return heaps;
 }
 
 static uint64_t slab_bytes_in_use(void)
@@ -115,7 +118,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     struct hk_buf b = { buf, len, 0 };
     struct hk_heap_stats t;
     bool counted = HK_COUNTING;
-    sum_heaps(&t);
+    unsigned heaps = sum_heaps(&t);
 #define C(x) (counted ? (int64_t)(x) : -1)
     hk_buf_str(&b, "{\"hakmem\":{\"version\":\"" PACKAGE_VERSION "\",\"variant\":\"");
     hk_buf_str(&b, variant());
@@ -124,6 +127,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "munmap", (int64_t)ck_pr_load_64(&hk_os_stats.munmap), false);
     field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), true);
     hk_buf_str(&b, "},");
+    field(&b, "heaps", heaps, false);  /* ever made: the peak of live threads, as exited ones are reused */
     field(&b, "malloc", C(t.malloc), false);
     field(&b, "free", C(t.free_local + t.free_remote + t.large_free), false);
     field(&b, "free_local", C(t.free_local), false);

@@ -36,3 +36,12 @@ tests_badfree_SOURCES = tests/badfree.c
 tests_badfree_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_badfree_LDADD = src/libhakmem.la
 tests_badfree_LDFLAGS = -no-install
+
+# 100,000 short-lived threads: RSS bounded after the first thousand, heaps
+# reused, nothing left in use once every block is freed (~15 s).
+check_PROGRAMS += tests/lifecycle
+TESTS += tests/lifecycle
+tests_lifecycle_SOURCES = tests/lifecycle.c
+tests_lifecycle_CFLAGS = $(AM_CFLAGS) -pthread
+tests_lifecycle_LDADD = src/libhakmem.la
+tests_lifecycle_LDFLAGS = -no-install
