@@ -141,6 +141,62 @@ Test(align, aligned_alloc_bad_alignment)
     }
 }
 
+/* As in glibc (and hakmem(3)): memalign rounds an alignment that is not a
+ * power of two up to the next one; past half the address space, EINVAL. */
+Test(align, memalign_rounds_alignment_up)
+{
+    const size_t odd[] = {3, 12, 24, 48, 100, 4095, 4097, 65535};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        size_t pow2 = 1;
+        while (pow2 < odd[i])
+            pow2 *= 2;
+        void *p = hak_memalign(odd[i], 64);
+        cr_assert_not_null(p, "memalign(%zu, 64) failed", odd[i]);
+        cr_assert_eq((uintptr_t)p % pow2, 0, "memalign(%zu, 64) = %p not %zu-aligned", odd[i],
+                     p, pow2);
+        cr_assert_geq(hak_malloc_usable_size(p), 64);
+        memset(p, 0x3C, 64);
+        hak_free(p);
+    }
+    errno = 0;
+    void *p = hak_memalign(SIZE_MAX / 2 + 2, 64);
+    cr_assert_null(p, "memalign(SIZE_MAX / 2 + 2, 64) = %p", p);
+    cr_assert_eq(errno, EINVAL, "memalign(SIZE_MAX / 2 + 2, 64): errno %d", errno);
+}
+
+/* Sizes that cannot be met, including ones whose rounding up to the
+ * alignment or to a page would wrap around to a small number. */
+Test(align, impossible_sizes_fail_with_enomem)
+{
+    static volatile size_t sizes[] = {SIZE_MAX, SIZE_MAX - 100, SIZE_MAX - 4096,
+                                      (size_t)PTRDIFF_MAX + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        struct {
+            const char *name;
+            void *p;
+        } r[4];
+        errno = 0;
+        r[0].name = "aligned_alloc(4096, n)", r[0].p = hak_aligned_alloc(4096, n);
+        int e0 = errno;
+        errno = 0;
+        r[1].name = "memalign(64, n)", r[1].p = hak_memalign(64, n);
+        int e1 = errno;
+        errno = 0;
+        r[2].name = "valloc(n)", r[2].p = hak_valloc(n);
+        int e2 = errno;
+        errno = 0;
+        r[3].name = "pvalloc(n)", r[3].p = hak_pvalloc(n);
+        int e3 = errno;
+        int e[4] = {e0, e1, e2, e3};
+        for (int k = 0; k < 4; k++) {
+            cr_assert_null(r[k].p, "%s with n = %zu returned %p", r[k].name, n, r[k].p);
+            cr_assert_eq(e[k], ENOMEM, "%s with n = %zu: errno %d, expected ENOMEM",
+                         r[k].name, n, e[k]);
+        }
+    }
+}
+
 Test(align, valloc_is_page_aligned)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
