@@ -1,10 +1,10 @@
-"""Command line: sweep, ab, health, presets, summarize."""
+"""Command line: sweep, ab, numa, health, presets, summarize."""
 
 import argparse
 import os
 import sys
 
-from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, sweep
+from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, numa_study, sweep
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +63,33 @@ def parser():
     a.add_argument('--out', metavar='DIR', help='also write the runs to DIR/results.csv')
     _common(a)
 
+    n = sub.add_parser(
+        'numa', help='NUMA placement study: per HAKMEM_NUMA policy, placement and cross-node traffic',
+        description='Runs one multi-threaded workload under hakmem with its threads pinned per '
+                    'NUMA node (--pin-nodes: thread i on node i mod nodes), once per HAKMEM_NUMA '
+                    'policy in every repeat (interleaved), with HAKMEM_STATS=json.  Per policy: '
+                    'throughput, placement share (of the sampled resident pages of each '
+                    "node's SuperSlabs, the share the kernel reports on that node), "
+                    'SuperSlabs per node, cross-node and remote frees per million operations, '
+                    'rehomes.  Writes DIR/numa.csv (one row per run) and DIR/numa.md (one row '
+                    'per policy) and prints the table.  On a one-node machine the numbers are '
+                    'trivial (it says so): run it inside a multi-node kernel, e.g. the VMs of '
+                    'tests/vm/run-vm.sh.  Exit 0, 1 when a run failed, 2 on a usage error.')
+    n.add_argument('--workload', default='larson', help='default larson')
+    n.add_argument('--threads', type=int, help='default 2 x NUMA nodes, at least 2')
+    n.add_argument('--policies', default=numa_study.DEFAULT_POLICIES, metavar='P,...',
+                   help=f'HAKMEM_NUMA values: local, interleave, off, node:N '
+                        f'(default {numa_study.DEFAULT_POLICIES})')
+    n.add_argument('--runs', type=int, default=3, help='runs per policy (default 3)')
+    n.add_argument('--out', metavar='DIR', help='default: results/numa-<timestamp>')
+    n.add_argument('--quick', action='store_true', help='pass --quick to the workload')
+    n.add_argument('--workload-args', metavar='ARGS', action='append',
+                   help='more arguments for the workload (repeatable)')
+    n.add_argument('--from-log', metavar='FILE',
+                   help='make the tables from the log of tests/vm/numa-study-vm.sh (a study '
+                        'run inside multi-node VMs) instead of running the workload here')
+    _common(n)
+
     h = sub.add_parser('health', help='every preset x workload at 1 and 4 threads, --quick')
     _common(h, timeout=60)
 
@@ -80,6 +107,8 @@ def main(argv=None):
             return sweep.run(opts)
         if opts.cmd == 'ab':
             return ab.run(opts)
+        if opts.cmd == 'numa':
+            return numa_study.run(opts)
         if opts.cmd == 'health':
             return health.run(opts)
         if opts.cmd == 'presets':
