@@ -21,6 +21,7 @@ dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/health.py \
 	bench/hakmem_bench/locate.py \
 	bench/hakmem_bench/machine.py \
+	bench/hakmem_bench/numa_study.py \
 	bench/hakmem_bench/plot.py \
 	bench/hakmem_bench/results.py \
 	bench/hakmem_bench/runner.py \
@@ -48,13 +49,18 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-summary \
 	tests/sweep/test-cli \
 	tests/sweep/test-e2e \
-	tests/sweep/test-paper
+	tests/sweep/test-paper \
+	tests/sweep/test-numa
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \
 	tests/sweep/fake-workload \
 	tests/sweep/fixture/results.csv \
 	tests/sweep/fixture/meta.json \
+	tests/sweep/fake-numa-workload \
+	tests/sweep/fixture/numa-vm-2x2.txt \
+	tests/vm/numa-study-vm.sh \
+	tests/vm/numa-study-driver.c \
 	papers/gen_paper.py
 
 # make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
