@@ -24,13 +24,20 @@ __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) 
 /* Set once this thread's heap was handed back at thread exit. */
 static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
 
+/* Heaps of exited threads, adopted oldest first so that every abandoned heap
+ * (and the remote frees waiting in its inbox) gets a new owner in turn: a
+ * two-stack queue.  Exiting threads push onto `abandoned`; adopters pop from
+ * `adoptable` and, when it is empty, move the whole of `abandoned` over
+ * (one exchange, then pushes newest first so the oldest ends on top). */
 static ck_stack_t abandoned __attribute__((aligned(16)));
+static ck_stack_t adoptable __attribute__((aligned(16)));
 static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
 
 static void thread_exit_cb(void *arg);
 static void rehome(struct hk_heap *h, unsigned node);
+static void sweep_abandoned(unsigned max);
 
 void hk_process_init(void)
 {
@@ -85,13 +92,36 @@ static struct hk_heap *heap_new(void)
     return h;
 }
 
+/* Take an abandoned heap, oldest first; NULL when there is none. */
+static struct hk_heap *pop_abandoned(void)
+{
+    /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are never
+     * unmapped, so reading an entry's next link is always safe.  `adoptable`
+     * only ever sees push_upmc and pop_mpmc, `abandoned` push_upmc and
+     * batch_pop_upmc: no stack mixes batch pops with generation pops. */
+    ck_stack_entry_t *e = ck_stack_pop_mpmc(&adoptable);
+    if (e == NULL) {
+        /* Newest first: we take the oldest (the last), the others go over
+         * newest first so that the oldest of them ends on top. */
+        ck_stack_entry_t *moved = ck_stack_batch_pop_upmc(&abandoned);
+        if (moved != NULL) {
+            for (e = moved; e->next != NULL; e = e->next)
+                ;
+            while (moved != e) {
+                ck_stack_entry_t *next = moved->next;
+                ck_stack_push_upmc(&adoptable, moved);
+                moved = next;
+            }
+        }
+    }
+    return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
+}
+
 static struct hk_heap *heap_acquire(void)
 {
-    /* Adopt the most recently abandoned heap first: its memory is warm.
-     * pop_mpmc's generation counter makes the pop ABA-safe; heaps are never
-     * unmapped, so reading an entry's next link is always safe. */
-    ck_stack_entry_t *e = ck_stack_pop_mpmc(&abandoned);
-    struct hk_heap *h = e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : heap_new();
+    struct hk_heap *h = pop_abandoned();
+    if (h == NULL)
+        h = heap_new();
     if (h == NULL)
         return NULL;
     unsigned node = hk_numa_current_node();
@@ -375,6 +405,9 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
         }
     }
     if (ss == NULL) {
+        /* Growing: first let one abandoned heap give back what waits in it
+         * (lazy reclaim; its SuperSlabs may then come from the pool). */
+        sweep_abandoned(1);
         ss = hk_ss_acquire(h, hk_numa_pick_node(h->node));
         if (ss == NULL)
             return NULL;
@@ -646,7 +679,7 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 
 /* ---- collection and thread exit ---- */
 
-void hk_heap_collect(struct hk_heap *h)
+void hk_heap_collect(struct hk_heap *h, bool release_all)
 {
     rbatch_flush(h);
     inbox_process(h);
@@ -667,13 +700,19 @@ void hk_heap_collect(struct hk_heap *h)
                 slab_release(h, s);
         }
     }
-    purge_run(h, true);
-    empty_trim(h, true);
+    if (release_all) {
+        purge_run(h, true);
+        empty_trim(h, true);
+    } else {
+        heap_maintain(h);
+    }
 }
 
 static void heap_abandon(struct hk_heap *h)
 {
-    hk_heap_collect(h);
+    /* Everything free goes back: an abandoned heap may wait long for its
+     * adopter (about 0.4 madvise per exiting thread under thread churn). */
+    hk_heap_collect(h, true);
     /* Current slabs join the partial lists so the adopter finds them. */
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *s = h->cur[c];
@@ -688,6 +727,21 @@ static void heap_abandon(struct hk_heap *h)
     ck_stack_push_upmc(&abandoned, &h->abandon_entry);
 }
 
+/* Collect up to `max` abandoned heaps for their absent owners: the remote
+ * frees waiting in their inboxes go back to their slabs, and what is empty
+ * goes back to the pools and the OS.  Popping a heap makes us its only user
+ * (as an adopter would be); it goes back to the queue afterwards. */
+static void sweep_abandoned(unsigned max)
+{
+    for (unsigned i = 0; i < max; i++) {
+        struct hk_heap *a = pop_abandoned();
+        if (a == NULL)
+            return;
+        hk_heap_collect(a, true);
+        ck_stack_push_upmc(&abandoned, &a->abandon_entry);  /* releases our writes to the next user */
+    }
+}
+
 static void thread_exit_cb(void *arg)
 {
     struct hk_heap *h = arg;
@@ -699,5 +753,9 @@ void hak_collect(void)
 {
     struct hk_heap *h = hk_tls_heap;
     if (h != &hk_heap_empty)
-        hk_heap_collect(h);
+        hk_heap_collect(h, true);
+    unsigned heaps = 0;
+    for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
+        heaps++;
+    sweep_abandoned(heaps);
 }

@@ -75,7 +75,9 @@ hk_hidden void hk_free_slow(void *p, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
-void hk_heap_collect(struct hk_heap *heap);
+/* Flush, process the inbox, release empty slabs; release_all also gives
+ * back the committed reserve at once (hak_collect), else the delay rules. */
+void hk_heap_collect(struct hk_heap *heap, bool release_all);
 /* The owner's last block of s came back (fast path). */
 hk_hidden void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
 struct hk_heap *hk_heap_registry_head(void);
