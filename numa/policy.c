@@ -189,8 +189,10 @@ int hk_numa_bind(void *addr, size_t len, unsigned node)
      * could sit elsewhere while the per-node statistics and the node pools
      * say otherwise.  BIND makes the placement a guarantee (the price: a
      * full node reclaims or OOMs instead of spilling over).  The kernel reads
-     * maxnode - 1 bits, hence the + 1. */
-    if (syscall(SYS_mbind, addr, len, MPOL_BIND, mask, (unsigned long)HK_MAX_OS_NODE + 1, 0UL) == 0)
+     * maxnode - 1 bits, hence the + 1.  MPOL_MF_MOVE: a fresh mapping has no
+     * pages to move; a SuperSlab made before the topology was known (the
+     * first allocations, hwloc's own) has, and they follow it. */
+    if (syscall(SYS_mbind, addr, len, MPOL_BIND, mask, (unsigned long)HK_MAX_OS_NODE + 1, (unsigned long)MPOL_MF_MOVE) == 0)
         return 0;
     /* Relaxed: a statistic read at report time. */
     ck_pr_inc_64(&bind_failures[node]);

@@ -179,6 +179,7 @@ __attribute__((constructor)) static void hk_init_ctor(void)
     hk_process_init();
     hk_stats_init();
     hk_numa_init(hk_opt.topology);
+    hk_heap_numa_ready();
 }
 
 #ifndef HK_NO_OVERRIDE

@@ -749,6 +749,41 @@ static void thread_exit_cb(void *arg)
         heap_abandon(h);
 }
 
+/* Called once the NUMA topology is known (from the library constructor,
+ * usually before any other thread exists): the caller's SuperSlabs, made
+ * while every node looked like node 0 and bound to nothing, are labelled,
+ * bound and moved as the policy says, and the heap homes on its real node. */
+void hk_heap_numa_ready(void)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (h == &hk_heap_empty || hk_numa_node_count() == 1)
+        return;
+    unsigned home = hk_numa_current_node();
+    for (struct hk_ss *ss = hk_ss_registry_head(); ss != NULL; ss = ss->all_next) {
+        if (ck_pr_load_ptr(&ss->heap) != h || ss->kind != HK_SS_SMALL)
+            continue;
+        unsigned from = ss->node, to = hk_numa_pick_node(home);
+        uint64_t in_use = 0;
+        for (unsigned u = 0; u < HK_UNITS; u++) {
+            struct hk_slab *s = ss->unit_slab[u];
+            if (s == &ss->slabs[u]) {
+                in_use += (uint64_t)s->units << HK_UNIT_SHIFT;
+                s->node = (uint8_t)to;
+            }
+        }
+        ss->node = to;
+        hk_numa_bind(ss, HK_SS_SIZE, to);
+        /* Statistics move with it (relaxed adds). */
+        ck_pr_dec_64(&hk_node_stats[from].superslabs);
+        ck_pr_inc_64(&hk_node_stats[to].superslabs);
+        ck_pr_sub_64(&hk_node_stats[from].bytes_committed, HK_SS_SIZE);
+        ck_pr_add_64(&hk_node_stats[to].bytes_committed, HK_SS_SIZE);
+        ck_pr_sub_64(&hk_node_stats[from].bytes_in_use, in_use);
+        ck_pr_add_64(&hk_node_stats[to].bytes_in_use, in_use);
+    }
+    rehome(h, home);
+}
+
 void hak_collect(void)
 {
     struct hk_heap *h = hk_tls_heap;

@@ -82,6 +82,8 @@ void hk_heap_collect(struct hk_heap *heap, bool release_all);
 hk_hidden void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
+/* The topology just became known: place the caller's early SuperSlabs. */
+void hk_heap_numa_ready(void);
 
 /* p is the start of a block the slab (of SuperSlab ss) has carved, not
  * necessarily live. */
