@@ -85,10 +85,15 @@ static void *worker(void *arg)
             size_t size = 16 + (size_t)((x >> 32) % (uint64_t)(o.max_size - 15));
             if (ws[i] != NULL) {
                 if ((x & 7) == 0) {
-                    /* Hand it to the next thread, free what was waiting there. */
+                    /* Hand it to the next thread (taking back one it did not
+                     * collect yet), and free what the previous thread left
+                     * for us: a remote free. */
                     void *old = atomic_exchange(&handoff[(id + 1) % o.threads], ws[i]);
                     if (old != NULL)
                         check_and_free(old);
+                    void *mine = atomic_exchange(&handoff[id], NULL);
+                    if (mine != NULL)
+                        check_and_free(mine);
                 } else {
                     check_and_free(ws[i]);
                 }
