@@ -34,7 +34,7 @@
 #define NTHREADS 4
 #define OPS (40000 / SCALE)
 /* Each scenario stops early past this many seconds (slow or loaded hosts). */
-#define SCENARIO_SECONDS 6
+#define SCENARIO_SECONDS 4
 
 static double now(void)
 {
