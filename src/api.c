@@ -58,8 +58,11 @@ hk_public void *hak_realloc(void *p, size_t size)
     size_t have = usable(p, "realloc");
     bool large = have > HK_SMALL_MAX;
     if (size <= have) {
-        if (!large && (size > have / 2 || have <= 16))
-            return p;  /* the class still fits without wasting half of it */
+        /* In place when the class still fits without wasting half of it, and
+         * the block is aligned as malloc would align this size (16 for a
+         * multiple of 16: a 24-byte block shrunk to 16 must move). */
+        if (!large && (size > have / 2 || have <= 16) && ((size & 15) != 0 || ((uintptr_t)p & 15) == 0))
+            return p;
         if (large && size > HK_SMALL_MAX)
             return hk_large_resize(hk_ss_of(p), p, size);
     } else if (large) {
@@ -104,7 +107,12 @@ static void *alloc_aligned(size_t align, size_t size)
             return hk_alloc(p2, false);
     }
     struct hk_heap *h = hk_tls_heap;
-    return hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
+    void *p = hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
+    if (p != NULL && h != &hk_heap_empty) {
+        HK_STAT_INC(h, large_alloc);
+        HK_STAT_INC(h, malloc);
+    }
+    return p;
 }
 
 static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

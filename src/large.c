@@ -15,7 +15,7 @@
 
 enum { LARGE_LIVE = 1, LARGE_CACHED = 2 };
 
-/* Cached mappings: base | size in 64 KiB units << 6 | node.  A taker must
+/* Cached mappings: base | size in pages << 6 | node (mappings up to 128 MiB).  A taker must
  * judge an entry without touching it (another thread may claim and unmap it
  * first), and the base is SuperSlab-aligned, so the low 21 bits carry what
  * the judging needs. */
@@ -40,7 +40,7 @@ static struct hk_ss *cache_take(size_t need_map, unsigned node)
 {
     for (int i = 0; i < CACHE_SLOTS; i++) {
         uint64_t w = ck_pr_load_64(&cache[i]);
-        size_t size = (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) << 16;  /* rounded down */
+        size_t size = (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) * HK_PAGE_SIZE;
         /* Reuse a mapping that fits without wasting more than half of it. */
         if (w == 0 || size < need_map || size / 2 > need_map || (w & ((1u << SLOT_NODE_BITS) - 1)) != node)
             continue;
@@ -58,7 +58,7 @@ static struct hk_ss *cache_take(size_t need_map, unsigned node)
 static bool cache_put(struct hk_ss *s)
 {
     uint64_t limit = (uint64_t)hk_opt.large_cache_mb << 20;
-    uint64_t units = s->map_size >> 16;
+    uint64_t units = s->map_size / HK_PAGE_SIZE;  /* map sizes are whole pages */
     if (units > SLOT_MAX_UNITS || ck_pr_load_64(&cache_bytes) + s->map_size > limit)
         return false;
     uint64_t w = (uint64_t)(uintptr_t)s | units << SLOT_NODE_BITS | s->node;
