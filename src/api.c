@@ -106,7 +106,7 @@ static void *alloc_aligned(size_t align, size_t size)
         if (p2 <= HK_SMALL_MAX)
             return hk_alloc(p2, false);
     }
-    struct hk_heap *h = hk_tls_heap;
+    struct hk_heap *h = hk_heap_get();
     void *p = hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
     if (p != NULL && h != &hk_heap_empty) {
         HK_STAT_INC(h, large_alloc);

@@ -480,15 +480,23 @@ static void rbatch_flush(struct hk_heap *h)
 /* A free of a block of another heap's slab (s, owned by `dest`). */
 static struct hk_heap *thread_heap(void);
 
-void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+struct hk_heap *hk_heap_get(void)
 {
-    /* A thread that only frees (a consumer) gets a heap too: its frees are
-     * then batched and counted like anyone's. */
+    struct hk_heap *h = hk_tls_heap;
     if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
         struct hk_heap *t = thread_heap();
         if (t != NULL)
             h = t;
     }
+    return h;
+}
+
+void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    /* A thread that only frees (a consumer) gets a heap too: its frees are
+     * then batched and counted like anyone's. */
+    if (hk_unlikely(h == &hk_heap_empty))
+        h = hk_heap_get();
     if (hk_unlikely(h == &hk_heap_empty)) {
         /* Thread teardown, after our destructor: the block goes straight to
          * its slab (the shared empty heap keeps no counters). */

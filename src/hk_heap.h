@@ -74,6 +74,9 @@ hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
+/* The caller's heap, set up if the thread has none yet (the shared empty
+ * heap only during thread teardown or when out of memory). */
+hk_hidden struct hk_heap *hk_heap_get(void);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
 /* Flush, process the inbox, release empty slabs; release_all also gives
  * back the committed reserve at once (hak_collect), else the delay rules. */
