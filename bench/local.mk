@@ -65,9 +65,10 @@ bench_large_LDADD = $(hk_bench_libs)
 
 # The long run of a fixed working set (see bench/soak.c); `make soak` runs it
 # for SOAK_SECONDS (600) under hakmem and reports RSS and throughput drift.
-bench_soak_SOURCES = bench/soak.c
+bench_soak_SOURCES = bench/soak.c $(hk_bench_harness)
 bench_soak_CFLAGS = $(hk_bench_cflags)
 bench_soak_LDFLAGS = $(hk_bench_ldflags)
+bench_soak_LDADD = $(hk_bench_libs)
 
 SOAK_SECONDS = 600
 soak: bench/soak src/libhakmem.la

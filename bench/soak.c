@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 struct opts {
     int threads, seconds, interval_ms, ws, max_size, check;
     double max_rss_drift, max_tput_drift;
@@ -33,18 +35,6 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static long rss_kib(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* Blocks carry their size and a tag derived from it at both ends. */
@@ -156,7 +146,7 @@ int main(int argc, char **argv)
         double tnow = now_s();
         unsigned long n = atomic_load(&ops);
         tput[s] = (double)(n - last_ops) / (tnow - last);
-        rss[s] = (double)rss_kib();
+        rss[s] = (double)(bench_rss_bytes() / 1024);
         fprintf(stderr, "soak: t=%.0fs ops/s=%.0f rss_kib=%.0f\n", tnow - start, tput[s], rss[s]);
         last = tnow;
         last_ops = n;

@@ -35,15 +35,6 @@ void hk_numa_policy_reset(void);
 /* mbind(2) calls that failed, per node (the kernel or a seccomp filter refused). */
 uint64_t hk_numa_bind_failures(unsigned node);
 
-/* fmt.c: snprintf-contract text building without stdio or allocation. */
-struct hk_fmt {
-    char *buf;
-    size_t cap;
-    size_t len;  /* length the whole text needs, may exceed cap */
-};
-void hk_fmt_str(struct hk_fmt *f, const char *s);
-void hk_fmt_u64(struct hk_fmt *f, uint64_t v);
-size_t hk_fmt_end(struct hk_fmt *f);  /* NUL-terminates (truncating), returns len */
-void hk_fmt_write(const struct hk_fmt *f, int fd);  /* what fits, with write(2) */
+#include "hk_buf.h"  /* text without stdio, shared with the core */
 
 #endif

@@ -2,4 +2,4 @@
 # Built into src/libhakmem.la together with $(HAKMEM_CORE_SOURCES).
 HAKMEM_NUMA_SOURCES = \
 	numa/hk_numa.h numa/hk_numa_int.h \
-	numa/topology.c numa/policy.c numa/placement.c numa/stats.c numa/fmt.c
+	numa/topology.c numa/policy.c numa/placement.c numa/stats.c

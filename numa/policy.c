@@ -23,13 +23,13 @@ static uint64_t bind_failures[HK_MAX_NODES];
 
 static void set(enum hk_numa_policy p, unsigned node)
 {
-    struct hk_fmt f = { policy_name, sizeof policy_name, 0 };
+    struct hk_buf f = { policy_name, sizeof policy_name, 0 };
     static const char *const names[] = { "local", "interleave", "node:", "off" };
 
-    hk_fmt_str(&f, names[p]);
+    hk_buf_str(&f, names[p]);
     if (p == HK_NUMA_NODE)
-        hk_fmt_u64(&f, node);
-    hk_fmt_end(&f);
+        hk_buf_u64(&f, node);
+    hk_buf_finish(&f);
     ck_pr_store_uint(&policy_node, node);
     ck_pr_store_uint(&policy, p);
 }
@@ -37,32 +37,32 @@ static void set(enum hk_numa_policy p, unsigned node)
 static void complain(const char *value, const char *why)
 {
     char buf[256];
-    struct hk_fmt f = { buf, sizeof buf, 0 };
+    struct hk_buf f = { buf, sizeof buf, 0 };
 
-    hk_fmt_str(&f, "hakmem: HAKMEM_NUMA=");
-    hk_fmt_str(&f, value);
-    hk_fmt_str(&f, ": ");
-    hk_fmt_str(&f, why);
-    hk_fmt_str(&f, ": using local\n");
-    hk_fmt_write(&f, 2);
+    hk_buf_str(&f, "hakmem: HAKMEM_NUMA=");
+    hk_buf_str(&f, value);
+    hk_buf_str(&f, ": ");
+    hk_buf_str(&f, why);
+    hk_buf_str(&f, ": using local\n");
+    hk_buf_write(&f, 2);
 }
 
 static void complain_range(unsigned node, unsigned nodes)
 {
     char buf[128], val[32];
-    struct hk_fmt f = { buf, sizeof buf, 0 }, v = { val, sizeof val, 0 };
+    struct hk_buf f = { buf, sizeof buf, 0 }, v = { val, sizeof val, 0 };
 
-    hk_fmt_str(&v, "node:");
-    hk_fmt_u64(&v, node);
-    hk_fmt_end(&v);
-    hk_fmt_str(&f, "the machine has ");
-    hk_fmt_u64(&f, nodes);
-    hk_fmt_str(&f, nodes == 1 ? " NUMA node (node:0)" : " NUMA nodes (node:0 to node:");
+    hk_buf_str(&v, "node:");
+    hk_buf_u64(&v, node);
+    hk_buf_finish(&v);
+    hk_buf_str(&f, "the machine has ");
+    hk_buf_u64(&f, nodes);
+    hk_buf_str(&f, nodes == 1 ? " NUMA node (node:0)" : " NUMA nodes (node:0 to node:");
     if (nodes > 1) {
-        hk_fmt_u64(&f, nodes - 1);
-        hk_fmt_str(&f, ")");
+        hk_buf_u64(&f, nodes - 1);
+        hk_buf_str(&f, ")");
     }
-    hk_fmt_end(&f);
+    hk_buf_finish(&f);
     complain(val, buf);
 }
 

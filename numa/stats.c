@@ -13,26 +13,26 @@ static uint64_t get(const uint64_t *counter)
     return ck_pr_load_64((uint64_t *)counter);
 }
 
-static void field(struct hk_fmt *f, const char *name, uint64_t v)
+static void field(struct hk_buf *f, const char *name, uint64_t v)
 {
-    hk_fmt_str(f, name);
-    hk_fmt_u64(f, v);
+    hk_buf_str(f, name);
+    hk_buf_u64(f, v);
 }
 
 size_t hk_numa_stats_json(char *buf, size_t len)
 {
-    struct hk_fmt f = { buf, len, 0 };
+    struct hk_buf f = { buf, len, 0 };
     unsigned n = hk_numa_node_count();
     int synthetic = hk_numa_ready() && hk_topo.synthetic;
 
-    hk_fmt_str(&f, "[");
+    hk_buf_str(&f, "[");
     for (unsigned i = 0; i < n; i++) {
         const struct hk_node_stats *s = &hk_node_stats[i];
 
         field(&f, i ? ",{\"node\":" : "{\"node\":", i);
         field(&f, ",\"os_index\":", hk_numa_node_os_index(i));
         field(&f, ",\"cpus\":", hk_numa_ready() ? hk_topo.cpus[i] : 0);
-        hk_fmt_str(&f, ",\"distance\":[");
+        hk_buf_str(&f, ",\"distance\":[");
         for (unsigned j = 0; j < n; j++)
             field(&f, j ? "," : "", hk_numa_distance(i, j));
         field(&f, "],\"superslabs\":", get(&s->superslabs));
@@ -41,30 +41,30 @@ size_t hk_numa_stats_json(char *buf, size_t len)
         field(&f, ",\"cross_node_frees\":", get(&s->cross_node_frees));
         field(&f, ",\"rehomes\":", get(&s->rehomes));
         field(&f, ",\"bind_failures\":", hk_numa_bind_failures(i));
-        hk_fmt_str(&f, ",\"policy\":\"");
-        hk_fmt_str(&f, hk_numa_policy_name());
-        hk_fmt_str(&f, synthetic ? "\",\"synthetic\":true}" : "\",\"synthetic\":false}");
+        hk_buf_str(&f, ",\"policy\":\"");
+        hk_buf_str(&f, hk_numa_policy_name());
+        hk_buf_str(&f, synthetic ? "\",\"synthetic\":true}" : "\",\"synthetic\":false}");
     }
-    hk_fmt_str(&f, "]");
-    return hk_fmt_end(&f);
+    hk_buf_str(&f, "]");
+    return hk_buf_finish(&f);
 }
 
 void hk_numa_stats_print(int fd)
 {
     unsigned n = hk_numa_node_count();
     char buf[512];
-    struct hk_fmt f = { buf, sizeof buf, 0 };
+    struct hk_buf f = { buf, sizeof buf, 0 };
 
-    hk_fmt_str(&f, "hakmem: numa: policy ");
-    hk_fmt_str(&f, hk_numa_policy_name());
+    hk_buf_str(&f, "hakmem: numa: policy ");
+    hk_buf_str(&f, hk_numa_policy_name());
     field(&f, ", ", n);
-    hk_fmt_str(&f, n == 1 ? " node" : " nodes");
+    hk_buf_str(&f, n == 1 ? " node" : " nodes");
     if (hk_numa_ready() && hk_topo.synthetic)
-        hk_fmt_str(&f, " (synthetic topology: memory not bound)");
+        hk_buf_str(&f, " (synthetic topology: memory not bound)");
     else if (n == 1 || hk_numa_policy() == HK_NUMA_OFF)
-        hk_fmt_str(&f, " (memory not bound)");
-    hk_fmt_str(&f, "\n");
-    hk_fmt_write(&f, fd);
+        hk_buf_str(&f, " (memory not bound)");
+    hk_buf_str(&f, "\n");
+    hk_buf_write(&f, fd);
     for (unsigned i = 0; i < n; i++) {
         const struct hk_node_stats *s = &hk_node_stats[i];
         uint64_t failures = hk_numa_bind_failures(i);
@@ -78,12 +78,12 @@ void hk_numa_stats_print(int fd)
         field(&f, " KiB committed, ", get(&s->bytes_in_use) >> 10);
         field(&f, " KiB in use, ", get(&s->cross_node_frees));
         field(&f, " cross-node frees, ", get(&s->rehomes));
-        hk_fmt_str(&f, " rehomes");
+        hk_buf_str(&f, " rehomes");
         if (failures) {
             field(&f, ", ", failures);
-            hk_fmt_str(&f, " failed mbind calls");
+            hk_buf_str(&f, " failed mbind calls");
         }
-        hk_fmt_str(&f, "\n");
-        hk_fmt_write(&f, fd);
+        hk_buf_str(&f, "\n");
+        hk_buf_write(&f, fd);
     }
 }

@@ -32,14 +32,14 @@ int hk_numa_ready(void)
 static void say(const char *a, const char *b, const char *c)
 {
     char buf[512];
-    struct hk_fmt f = { buf, sizeof buf, 0 };
+    struct hk_buf f = { buf, sizeof buf, 0 };
 
-    hk_fmt_str(&f, "hakmem: ");
-    hk_fmt_str(&f, a);
-    hk_fmt_str(&f, b);
-    hk_fmt_str(&f, c);
-    hk_fmt_str(&f, "\n");
-    hk_fmt_write(&f, 2);
+    hk_buf_str(&f, "hakmem: ");
+    hk_buf_str(&f, a);
+    hk_buf_str(&f, b);
+    hk_buf_str(&f, c);
+    hk_buf_str(&f, "\n");
+    hk_buf_write(&f, 2);
 }
 
 /* desc: NULL for this machine, else an XML file path or a synthetic string. */

@@ -3,6 +3,7 @@ HAKMEM_CORE_SOURCES = \
 	src/hk_config.h src/hk_tsan.h \
 	src/options.c src/hk_options.h \
 	src/error.c src/hk_error.h \
+	src/buf.c src/hk_buf.h \
 	src/os.c src/hk_os.h \
 	src/sizeclass.c src/hk_sizeclass.h \
 	src/superslab.c src/hk_superslab.h \

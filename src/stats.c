@@ -2,6 +2,7 @@
  * heap ever made, summed at report time (racy reads of relaxed counters). */
 #include "hakmem.h"
 #include "hk_stats.h"
+#include "hk_buf.h"
 #include "hk_heap.h"
 #include "hk_os.h"
 #include "hk_large.h"
@@ -10,38 +11,6 @@
 #include "hk_numa.h"
 #include <string.h>
 #include <fcntl.h>
-
-void hk_buf_str(struct hk_buf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->len < b->cap) {
-        size_t room = b->cap - b->len;
-        memcpy(b->p + b->len, s, n < room ? n : room);
-    }
-    b->len += n;
-}
-
-void hk_buf_u64(struct hk_buf *b, uint64_t v)
-{
-    char tmp[24];
-    hk_utoa(tmp, v);
-    hk_buf_str(b, tmp);
-}
-
-void hk_buf_i64(struct hk_buf *b, int64_t v)
-{
-    if (v < 0) {
-        hk_buf_str(b, "-");
-        v = -v;
-    }
-    hk_buf_u64(b, (uint64_t)v);
-}
-
-void hk_buf_finish(struct hk_buf *b)
-{
-    if (b->cap > 0)
-        b->p[b->len < b->cap ? b->len : b->cap - 1] = '\0';
-}
 
 static unsigned sum_heaps(struct hk_heap_stats *t)
 {
