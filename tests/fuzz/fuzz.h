@@ -45,8 +45,9 @@ void fz_run_op(struct fz_thread *t, const uint8_t op[FZ_OP_BYTES]);
 void fz_free_all(struct fz_thread *t);
 /* Check and free the blocks left in the mailboxes (from the calling thread). */
 void fz_drain_boxes(struct fz_thread *t);
-/* The process-wide malloc and free counters agree (all blocks are freed). */
-void fz_check_counters(struct fz_thread *t);
+/* With every block freed and every thread collected since: the malloc and
+ * free counters agree and no byte is in use. */
+void fz_check_idle(struct fz_thread *t);
 
 /* Print "fuzz_api: ..." and abort: libFuzzer reports the input. */
 __attribute__((noreturn, format(printf, 1, 2))) void fz_fail(const char *fmt, ...);

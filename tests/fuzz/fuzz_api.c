@@ -4,7 +4,9 @@
  * persistent workers, all at once.  The header says, per worker, who frees
  * its blocks at the end (itself, or the main thread: remote frees), and
  * whether it exits after the input (its heap is abandoned with blocks still
- * live, and the next worker adopts it). */
+ * live, for hak_collect's sweep or the next worker to take over).  Once
+ * every block is freed, every thread collects, and the allocator must hold
+ * no block in use. */
 #include "fuzz.h"
 #include "hakmem.h"
 #include <pthread.h>
@@ -18,6 +20,7 @@ static struct fz_thread th[FZ_THREADS];
 static struct worker {
     pthread_t tid;
     bool alive;
+    bool collect;  /* this round: only hak_collect, after the main thread's frees */
     unsigned mode;
     sem_t go, done;
 } wk[FZ_THREADS];  /* [0] stands for the main thread and is unused */
@@ -42,6 +45,11 @@ static void *worker_main(void *arg)
     for (;;) {
         while (sem_wait(&w->go) != 0)
             ;  /* EINTR */
+        if (w->collect) {
+            hak_collect();
+            sem_post(&w->done);
+            continue;
+        }
         run_ops(t);
         if (!(w->mode & LEAVE))
             fz_free_all(t);
@@ -71,6 +79,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void wait_done(struct worker *w)
+{
+    while (sem_wait(&w->done) != 0)
+        ;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -79,6 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     input_len = size;
     for (unsigned i = 1; i < FZ_THREADS; i++) {
         wk[i].mode = (data[0] >> (2 * (i - 1))) & 3;
+        wk[i].collect = false;
         if (!wk[i].alive)
             start(&wk[i]);
         sem_post(&wk[i].go);
@@ -89,8 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pthread_join(wk[i].tid, NULL);
             wk[i].alive = false;
         } else {
-            while (sem_wait(&wk[i].done) != 0)
-                ;
+            wait_done(&wk[i]);
         }
     }
     /* What the workers left and what the mailboxes hold: remote frees. */
@@ -98,6 +112,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fz_free_all(&th[i]);
     fz_drain_boxes(&th[0]);
     hak_collect();
-    fz_check_counters(&th[0]);
+    for (unsigned i = 1; i < FZ_THREADS; i++) {
+        if (wk[i].alive) {
+            wk[i].collect = true;
+            sem_post(&wk[i].go);
+            wait_done(&wk[i]);
+        }
+    }
+    fz_check_idle(&th[0]);
     return 0;
 }

@@ -388,12 +388,16 @@ static long long counter(const char *json, const char *key)
     return strtoll(s + strlen(key), NULL, 10);
 }
 
-void fz_check_counters(struct fz_thread *t)
+void fz_check_idle(struct fz_thread *t)
 {
     stats(t, 0);
     long long m = counter(t->json, "\"malloc\":"), f = counter(t->json, "\"free\":");
     if (m >= 0 && f >= 0 && m != f)
         fz_fail("every block is freed, yet the stats count %lld mallocs and %lld frees: %s", m, f, t->json);
+    long long used = counter(t->json, "\"bytes_in_use\":");
+    if (used != 0)
+        fz_fail("every block is freed and every heap collected, yet %lld bytes are in use: %s", used,
+                t->json);
 }
 
 /* ---- operations ---- */
