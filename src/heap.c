@@ -24,13 +24,12 @@ __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) 
 /* Set once this thread's heap was handed back at thread exit. */
 static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
 
-/* Heaps of exited threads, adopted oldest first so that every abandoned heap
- * (and the remote frees waiting in its inbox) gets a new owner in turn: a
- * two-stack queue.  Exiting threads push onto `abandoned`; adopters pop from
- * `adoptable` and, when it is empty, move the whole of `abandoned` over
- * (one exchange, then pushes newest first so the oldest ends on top). */
+/* Heaps of exited threads, adopted most recent first (warm memory).  A
+ * single stack that only ever sees push_upmc and pop_mpmc.  Older heaps do
+ * not wait for an adopter to get their memory back: growing threads and
+ * hak_collect sweep them (sweep_abandoned). */
 static ck_stack_t abandoned __attribute__((aligned(16)));
-static ck_stack_t adoptable __attribute__((aligned(16)));
+static struct hk_heap *sweep_cursor;  /* next registry entry a sweep looks at */
 static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
@@ -92,29 +91,28 @@ static struct hk_heap *heap_new(void)
     return h;
 }
 
-/* Take an abandoned heap, oldest first; NULL when there is none. */
+static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
+{
+    return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
+}
+
+/* Take an abandoned heap for a new thread; NULL when there is none.  A heap
+ * a sweeper holds at the moment (state SWEEPING) stays in the stack for it:
+ * we take the next one instead. */
 static struct hk_heap *pop_abandoned(void)
 {
     /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are never
-     * unmapped, so reading an entry's next link is always safe.  `adoptable`
-     * only ever sees push_upmc and pop_mpmc, `abandoned` push_upmc and
-     * batch_pop_upmc: no stack mixes batch pops with generation pops. */
-    ck_stack_entry_t *e = ck_stack_pop_mpmc(&adoptable);
-    if (e == NULL) {
-        /* Newest first: we take the oldest (the last), the others go over
-         * newest first so that the oldest of them ends on top. */
-        ck_stack_entry_t *moved = ck_stack_batch_pop_upmc(&abandoned);
-        if (moved != NULL) {
-            for (e = moved; e->next != NULL; e = e->next)
-                ;
-            while (moved != e) {
-                ck_stack_entry_t *next = moved->next;
-                ck_stack_push_upmc(&adoptable, moved);
-                moved = next;
-            }
-        }
-    }
-    return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
+     * unmapped, so reading an entry's next link is always safe. */
+    struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
+    /* The CAS makes us the heap's only user against a sweeper's CAS. */
+    if (h == NULL || ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE))
+        return h;
+    struct hk_heap *other = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
+    ck_stack_push_upmc(&abandoned, &h->abandon_entry);
+    if (other == NULL || ck_pr_cas_32(&other->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE))
+        return other;
+    ck_stack_push_upmc(&abandoned, &other->abandon_entry);
+    return NULL;
 }
 
 static struct hk_heap *heap_acquire(void)
@@ -405,9 +403,9 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
         }
     }
     if (ss == NULL) {
-        /* Growing: first let one abandoned heap give back what waits in it
+        /* Growing: first let an abandoned heap give back what waits in it
          * (lazy reclaim; its SuperSlabs may then come from the pool). */
-        sweep_abandoned(1);
+        sweep_abandoned(4);
         ss = hk_ss_acquire(h, hk_numa_pick_node(h->node));
         if (ss == NULL)
             return NULL;
@@ -555,6 +553,7 @@ void hk_free_slow(void *p, const char *fn)
     struct hk_heap *h = hk_tls_heap;
     if (ss->kind == HK_SS_LARGE) {
         hk_large_free(ss, p, fn);
+        h = hk_heap_get();  /* a thread that only frees is counted too */
         if (h != &hk_heap_empty)
             HK_STAT_INC(h, large_free);
         return;
@@ -735,18 +734,28 @@ static void heap_abandon(struct hk_heap *h)
     ck_stack_push_upmc(&abandoned, &h->abandon_entry);
 }
 
-/* Collect up to `max` abandoned heaps for their absent owners: the remote
- * frees waiting in their inboxes go back to their slabs, and what is empty
- * goes back to the pools and the OS.  Popping a heap makes us its only user
- * (as an adopter would be); it goes back to the queue afterwards. */
-static void sweep_abandoned(unsigned max)
+/* Collect abandoned heaps for their absent owners: the remote frees waiting
+ * in their inboxes go back to their slabs, and what is empty goes back to the
+ * pools and the OS.  Looks at up to `looks` heaps of the registry, from a
+ * shared cursor so that successive sweeps visit them all in turn; a heap is
+ * swept only if we win it from ABANDONED (it stays in the abandoned stack,
+ * where adopters leave it alone until we hand it back). */
+static void sweep_abandoned(unsigned looks)
 {
-    for (unsigned i = 0; i < max; i++) {
-        struct hk_heap *a = pop_abandoned();
-        if (a == NULL)
+    for (unsigned i = 0; i < looks; i++) {
+        struct hk_heap *seen = ck_pr_load_ptr(&sweep_cursor);
+        struct hk_heap *h = seen != NULL ? seen : hk_heap_registry_head();
+        if (h == NULL)
             return;
-        hk_heap_collect(a, true);
-        ck_stack_push_upmc(&abandoned, &a->abandon_entry);  /* releases our writes to the next user */
+        /* Advance the cursor (NULL: start again at the head); losing the
+         * race only means two sweeps look at the same heap, and one of them
+         * wins it. */
+        ck_pr_cas_ptr(&sweep_cursor, seen, h->all_next);
+        if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+            continue;
+        hk_heap_collect(h, true);
+        ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
+        ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
     }
 }
 
@@ -800,5 +809,5 @@ void hak_collect(void)
     unsigned heaps = 0;
     for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
         heaps++;
-    sweep_abandoned(heaps);
+    sweep_abandoned(heaps + 1);
 }

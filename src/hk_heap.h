@@ -51,7 +51,7 @@ struct hk_heap {
     struct hk_heap_stats stats;
 } __attribute__((aligned(64)));
 
-enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2 };
+enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2, HK_HEAP_SWEEPING = 3 };
 
 extern hk_hidden struct hk_heap hk_heap_empty;
 extern hk_hidden struct hk_slab hk_slab_empty;

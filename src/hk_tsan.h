@@ -51,6 +51,8 @@
 #define ck_pr_cas_64_value(t, c, s, v) \
     ({ uint64_t hk_c_ = (c); bool hk_r_ = __atomic_compare_exchange_n((t), &hk_c_, (s), false, HK_SC, HK_SC); \
        *(v) = hk_c_; hk_r_; })
+#define ck_pr_cas_32(t, c, s) \
+    ({ uint32_t hk_c_ = (c); __atomic_compare_exchange_n((t), &hk_c_, (s), false, HK_SC, HK_SC); })
 #define ck_pr_cas_uint(t, c, s) \
     ({ unsigned hk_c_ = (c); __atomic_compare_exchange_n((t), &hk_c_, (s), false, HK_SC, HK_SC); })
 /* The double-width CAS behind ck_stack_pop_mpmc's generation counter. */

@@ -125,9 +125,9 @@ int main(void)
     hak_stats_json(json, sizeof json);
     long long heaps = json_field(json, "heaps");
     printf("lifecycle: heaps made: %lld\n", heaps);
-    /* A thread that starts while another is moving the queue of abandoned
-     * heaps may make a new one: a few more than the live threads, no more. */
-    CHECK(heaps >= 1 && heaps <= 2 * CONCURRENT + 2, "%lld heaps for at most %d live threads", heaps, CONCURRENT + 1);
+    /* Live threads plus main; a thread that starts while a sweeper holds the
+     * abandoned heaps it would take may make one more. */
+    CHECK(heaps >= 1 && heaps <= CONCURRENT + 3, "%lld heaps for at most %d live threads", heaps, CONCURRENT + 1);
 
     /* Free what the threads left, let new threads adopt (and, exiting,
      * collect) abandoned heaps, then collect: ours, and every abandoned
@@ -143,9 +143,9 @@ int main(void)
     hak_stats_json(json, sizeof json);
     long long in_use = json_field(json, "bytes_in_use");
     printf("lifecycle: bytes in use after freeing everything: %lld\n", in_use);
-    /* Slab granularity: what remains is stdio's buffer and slabs the five
-     * heaps keep current; a leak of the threads' blocks (8 MB here) fails. */
-    CHECK(in_use >= 0 && in_use <= 4 << 20, "%lld bytes still in use after every block was freed", in_use);
+    /* Slab granularity: what remains is the slab of stdio's buffer and of
+     * our own last blocks; the pool's blocks alone would hold 1-2 MB. */
+    CHECK(in_use >= 0 && in_use <= 1 << 20, "%lld bytes still in use after every block was freed", in_use);
     if (failures == 0)
         printf("lifecycle: ok\n");
     return failures ? 1 : 0;
