@@ -1,8 +1,11 @@
-/* Heaps: one per thread.  The owner allocates from its current slab per
- * class; other slabs with free blocks wait on a per-class partial list; full
- * slabs are on no list at all: the first remote free into one hands the block
- * to the heap's inbox, which brings the slab back into use. */
-#include "hk_heap.h"
+/* Heaps: one per thread, reached through an initial-exec TLS pointer.  This
+ * file holds their life cycle (creation, adoption of exited threads' heaps,
+ * sweeping, collection) and the allocation slow path: per class, the owner
+ * allocates from its current slab; other slabs with free blocks wait on a
+ * partial list; full slabs are on no list at all: the first remote free into
+ * one hands the block to the heap's inbox, which brings the slab back into
+ * use.  Frees are in free.c, memory return in reclaim.c. */
+#include "hk_heap_int.h"
 #include "hk_slab.h"
 #include "hk_large.h"
 #include "hk_os.h"
@@ -162,7 +165,7 @@ static void rehome(struct hk_heap *h, unsigned node)
     }
 }
 
-static void partial_push(struct hk_heap *h, struct hk_slab *s)
+void hk_partial_push(struct hk_heap *h, struct hk_slab *s)
 {
     s->prev = NULL;
     s->next = h->partial[s->cls];
@@ -172,7 +175,7 @@ static void partial_push(struct hk_heap *h, struct hk_slab *s)
     s->in_partial = 1;
 }
 
-static void partial_remove(struct hk_heap *h, struct hk_slab *s)
+void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -182,183 +185,6 @@ static void partial_remove(struct hk_heap *h, struct hk_slab *s)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     s->in_partial = 0;
-}
-
-static void avail_push(struct hk_heap *h, struct hk_ss *ss)
-{
-    ss->prev = NULL;
-    ss->next = h->avail;
-    if (ss->next)
-        ss->next->prev = ss;
-    h->avail = ss;
-    ss->in_avail = 1;
-}
-
-static void avail_remove(struct hk_heap *h, struct hk_ss *ss)
-{
-    if (ss->prev)
-        ss->prev->next = ss->next;
-    else
-        h->avail = ss->next;
-    if (ss->next)
-        ss->next->prev = ss->prev;
-    ss->prev = ss->next = NULL;
-    ss->in_avail = 0;
-}
-
-/* Empty SuperSlabs older than the delay go back to their node's pool,
- * decommitted; the newest few stay committed for reuse. */
-static void empty_trim(struct hk_heap *h, bool all)
-{
-    if (h->empty == NULL)
-        return;
-    uint64_t now = hk_os_now_ms();
-    struct hk_ss **link = &h->empty;
-    unsigned kept = 0;
-    while (*link != NULL) {
-        struct hk_ss *ss = *link;
-        /* The newest empty SuperSlab stays whatever its age (steady churn
-         * keeps reusing it); older ones go after the delay, any beyond the
-         * cache at once. */
-        bool old = kept > 0 && now - ss->empty_since_ms >= (uint64_t)hk_opt.decommit_delay_ms;
-        if (all || old || kept >= (unsigned)hk_opt.heap_ss_cache) {
-            *link = ss->next;
-            h->empty_count--;
-            hk_ss_release(ss);
-        } else {
-            kept++;
-            link = &ss->next;
-        }
-    }
-}
-
-/* Units of a partly used SuperSlab, freed and not reused within the delay,
- * are decommitted: RSS follows the live set, not its high-water mark. */
-static void purge_units(struct hk_ss *ss)
-{
-    uint32_t m = ss->free_units & ss->dirty_units;
-    while (m != 0) {
-        unsigned lo = (unsigned)__builtin_ctz(m), hi = lo;
-        while (hi + 1 < HK_UNITS && (m >> (hi + 1)) & 1)
-            hi++;
-        uintptr_t start = (uintptr_t)ss + ((uintptr_t)lo << HK_UNIT_SHIFT);
-        if (lo == 0)
-            start += HK_SS_HDR_SIZE;
-        hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
-        uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
-        ss->dirty_units &= ~run;
-        m &= ~run;
-    }
-}
-
-static void purge_remove(struct hk_heap *h, struct hk_ss *ss)
-{
-    for (struct hk_ss **link = &h->purge; *link != NULL; link = &(*link)->purge_next) {
-        if (*link == ss) {
-            *link = ss->purge_next;
-            break;
-        }
-    }
-    ss->in_purge = 0;
-}
-
-/* Free units a heap keeps committed whatever their age (2 MiB): steady
- * churn then costs no madvise and no page faults (the syscall budget); only
- * the excess of a real shrink goes back. */
-#define PURGE_KEEP_UNITS 32u
-
-static void purge_run(struct hk_heap *h, bool all)
-{
-    if (!all) {
-        unsigned dirty = 0;
-        for (struct hk_ss *ss = h->purge; ss != NULL; ss = ss->purge_next)
-            dirty += (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
-        if (dirty <= PURGE_KEEP_UNITS)
-            return;
-    }
-    uint64_t now = hk_os_now_ms();
-    struct hk_ss **link = &h->purge;
-    while (*link != NULL) {
-        struct hk_ss *ss = *link;
-        if (all || now - ss->purge_since_ms >= (uint64_t)hk_opt.decommit_delay_ms) {
-            *link = ss->purge_next;
-            ss->in_purge = 0;
-            purge_units(ss);
-        } else {
-            link = &ss->purge_next;
-        }
-    }
-}
-
-/* Time-driven memory return, run on the heap's slab-level slow paths (there
- * is no background thread: an idle heap keeps what it has until it is used,
- * collected or its thread exits). */
-static void heap_maintain(struct hk_heap *h)
-{
-    if (h->purge != NULL)
-        purge_run(h, false);
-    if (h->empty != NULL)
-        empty_trim(h, false);
-}
-
-void hk_heap_tick(struct hk_heap *h)
-{
-    h->tick = HK_TICK;
-    if (h->purge != NULL || h->empty != NULL)
-        heap_maintain(h);
-}
-
-static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
-{
-    ss->free_units |= mask;
-    if (ss->free_units != 0xffffffffu) {
-        if (!ss->in_avail)
-            avail_push(h, ss);
-        if (!ss->in_purge && (ss->dirty_units & mask)) {
-            ss->in_purge = 1;
-            ss->purge_since_ms = hk_os_now_ms();
-            ss->purge_next = h->purge;
-            h->purge = ss;
-        }
-        return;
-    }
-    if (ss->in_purge)
-        purge_remove(h, ss);
-    if (ss->in_avail)
-        avail_remove(h, ss);
-    ss->empty_since_ms = hk_os_now_ms();
-    ss->next = h->empty;
-    h->empty = ss;
-    h->empty_count++;
-}
-
-static void slab_release(struct hk_heap *h, struct hk_slab *s)
-{
-    struct hk_ss *ss = s->ss;
-    unsigned n = s->units;
-    uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << s->first_unit;
-    if (s->in_partial)
-        partial_remove(h, s);
-    for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
-        ss->unit_slab[u] = &hk_slab_empty;
-    ck_pr_store_64(&s->owner_tag, 0);
-    ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
-    HK_STAT_INC(h, slab_release);
-    if (hk_opt.decommit_delay_ms == 0) {
-        uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
-        uintptr_t start = s->first_unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
-        hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
-        ss->dirty_units &= ~mask;
-    }
-    ss_unit_free(h, ss, mask);
-    heap_maintain(h);
-}
-
-/* A slab whose blocks are all back: keep it if it is the current one. */
-void hk_slab_empty_owner(struct hk_heap *h, struct hk_slab *s)
-{
-    if (h->cur[s->cls] != s)
-        slab_release(h, s);
 }
 
 static unsigned find_run(uint32_t free, unsigned n)
@@ -372,7 +198,7 @@ static unsigned find_run(uint32_t free, unsigned n)
 static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
 {
     unsigned n = hk_class_units[cls];
-    heap_maintain(h);
+    hk_heap_maintain(h);
     unsigned now_node = hk_numa_current_node();
     if (hk_unlikely(now_node != h->node)) {
         rehome(h, now_node);  /* the thread migrated: new slabs come from its new node */
@@ -388,7 +214,7 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
         if (u < HK_UNITS) {
             hk_slab_init_owner(h, ss, u, cls);
             if (ss->free_units == 0)
-                avail_remove(h, ss);
+                hk_avail_remove(h, ss);
             HK_STAT_INC(h, slab_new);
             return &ss->slabs[u];
         }
@@ -410,168 +236,10 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
         if (ss == NULL)
             return NULL;
     }
-    avail_push(h, ss);
+    hk_avail_push(h, ss);
     hk_slab_init_owner(h, ss, 0, cls);
     HK_STAT_INC(h, slab_new);
     return &ss->slabs[0];
-}
-
-/* ---- frees that reach the owner by the slow road ---- */
-
-static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
-{
-    if (s->free_key != 0) {
-        if (hk_unlikely(b->key == s->free_key)) {
-            for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
-                if (x == b)
-                    hk_fatal_ptr("free", "double free", b);
-        }
-        b->key = s->free_key;
-    }
-    b->next = s->local_free;
-    s->local_free = b;
-    s->used--;
-    if (s->owner_tag & HK_SLAB_FULL)
-        hk_slab_unfull_owner(s);
-    if (h->cur[s->cls] != s && !s->in_partial)
-        partial_push(h, s);
-    if (s->used == 0)
-        hk_slab_empty_owner(h, s);
-}
-
-static void inbox_process(struct hk_heap *h)
-{
-    /* batch_pop is one atomic exchange (the pushers' CAS released the
-     * chains' links to it); we are the only consumer. */
-    struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
-    while (b != NULL) {
-        struct hk_block *next = b->next;
-        struct hk_ss *ss = hk_ss_of(b);
-        free_local_slow(h, ss->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)], b);
-        b = next;
-    }
-}
-
-/* Hand a chain of blocks of one slab to its owner. */
-static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
-{
-    if (hk_slab_push_remote_mpsc(s, first, last)) {
-        /* We took the full slab's notification: the slab and its heap stay
-         * put until the owner has seen these blocks. */
-        hk_chain_push_upmc(&s->ss->heap->inbox, first, last);
-    }
-}
-
-static void rbatch_flush(struct hk_heap *h)
-{
-    for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
-        struct hk_rbatch *r = &h->rbatch[i];
-        if (r->dest != NULL) {
-            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
-            r->dest = NULL;
-            r->count = 0;
-        }
-    }
-    h->rbatch_pending = 0;
-}
-
-/* A free of a block of another heap's slab (s, owned by `dest`). */
-static struct hk_heap *thread_heap(void);
-
-struct hk_heap *hk_heap_get(void)
-{
-    struct hk_heap *h = hk_tls_heap;
-    if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
-        struct hk_heap *t = thread_heap();
-        if (t != NULL)
-            h = t;
-    }
-    return h;
-}
-
-void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
-{
-    /* A thread that only frees (a consumer) gets a heap too: its frees are
-     * then batched and counted like anyone's. */
-    if (hk_unlikely(h == &hk_heap_empty))
-        h = hk_heap_get();
-    if (hk_unlikely(h == &hk_heap_empty)) {
-        /* Thread teardown, after our destructor: the block goes straight to
-         * its slab (the shared empty heap keeps no counters). */
-        if (s->node != hk_numa_current_node())
-            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-        b->next = NULL;
-        remote_push(s, b, b);
-        return;
-    }
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(hk_opt.remote_batch <= 1)) {
-        if (s->node != h->node)
-            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-        /* No batching: straight onto the slab's own remote list. */
-        b->next = NULL;
-        remote_push(s, b, b);
-        return;
-    }
-    if (hk_unlikely(s->node != h->node))
-        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-    /* Batch per destination heap: one CAS per batch instead of one per
-     * block, whatever slabs the blocks come from.  Direct-mapped by heap
-     * address; a collision flushes the older batch. */
-    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
-    if (r->dest != dest) {
-        if (r->dest != NULL)
-            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
-        r->dest = dest;
-        r->head = r->tail = b;
-        b->next = NULL;
-        r->count = 1;
-        h->rbatch_pending = 1;
-    } else {
-        b->next = r->head;
-        r->head = b;
-        if (++r->count >= (uint32_t)hk_opt.remote_batch) {
-            hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
-            r->dest = NULL;
-            r->count = 0;
-        }
-    }
-}
-
-void hk_free_slow(void *p, const char *fn)
-{
-    if (p == NULL)
-        return;
-    struct hk_ss *ss = hk_ss_of(p);
-    if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss))) {
-        struct hk_ss *big = hk_large_lookup_big(p);
-        if (big == NULL)
-            hk_fatal_ptr(fn, "invalid pointer", p);
-        ss = big;
-    }
-    struct hk_heap *h = hk_tls_heap;
-    if (ss->kind == HK_SS_LARGE) {
-        hk_large_free(ss, p, fn);
-        h = hk_heap_get();  /* a thread that only frees is counted too */
-        if (h != &hk_heap_empty)
-            HK_STAT_INC(h, large_free);
-        return;
-    }
-    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
-    if (hk_unlikely(s == &hk_slab_empty))
-        hk_fatal_ptr(fn, "invalid pointer", p);
-    struct hk_block *b = hk_slab_block_of(s, p, fn);
-    uint64_t owner = ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS;
-    if (owner == (uint64_t)(uintptr_t)h) {
-        if (s->node != h->node)
-            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-        HK_STAT_INC(h, free_local);
-        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-        free_local_slow(h, s, b);
-    } else {
-        hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, b);
-    }
 }
 
 /* ---- allocation slow path ---- */
@@ -592,7 +260,7 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
     if (s != &hk_slab_empty && slab_try(s))
         return s;
     while ((s = h->partial[cls]) != NULL) {
-        partial_remove(h, s);
+        hk_partial_remove(h, s);
         set_cur(h, cls, s);
         if (slab_try(s))
             return s;
@@ -605,13 +273,13 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
 static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
 {
     if (h->rbatch_pending)
-        rbatch_flush(h);
+        hk_rbatch_flush(h);
     /* Every refill is a chance to hand back memory whose delay has passed:
      * a program that keeps running returns it even without slab turnover. */
     if (hk_unlikely(h->purge != NULL || h->empty != NULL))
-        heap_maintain(h);
+        hk_heap_maintain(h);
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
-        inbox_process(h);
+        hk_inbox_process(h);
     if (size > HK_SMALL_MAX) {
         void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
@@ -654,6 +322,17 @@ static struct hk_heap *thread_heap(void)
     return h;
 }
 
+struct hk_heap *hk_heap_get(void)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
+        struct hk_heap *t = thread_heap();
+        if (t != NULL)
+            h = t;
+    }
+    return h;
+}
+
 void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 {
     if (hk_unlikely(size > PTRDIFF_MAX)) {
@@ -688,15 +367,15 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 
 void hk_heap_collect(struct hk_heap *h, bool release_all)
 {
-    rbatch_flush(h);
-    inbox_process(h);
+    hk_rbatch_flush(h);
+    hk_inbox_process(h);
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *cur = h->cur[c];
         if (cur != &hk_slab_empty) {
             hk_slab_drain_remote_owner(cur);
             if (cur->used == 0) {
                 set_cur(h, c, &hk_slab_empty);
-                slab_release(h, cur);
+                hk_slab_release(h, cur);
             }
         }
         struct hk_slab *s = h->partial[c], *next;
@@ -704,15 +383,13 @@ void hk_heap_collect(struct hk_heap *h, bool release_all)
             next = s->next;
             hk_slab_drain_remote_owner(s);
             if (s->used == 0)
-                slab_release(h, s);
+                hk_slab_release(h, s);
         }
     }
-    if (release_all) {
-        purge_run(h, true);
-        empty_trim(h, true);
-    } else {
-        heap_maintain(h);
-    }
+    if (release_all)
+        hk_heap_release_reserve(h);
+    else
+        hk_heap_maintain(h);
 }
 
 static void heap_abandon(struct hk_heap *h)
@@ -725,7 +402,7 @@ static void heap_abandon(struct hk_heap *h)
         struct hk_slab *s = h->cur[c];
         set_cur(h, c, &hk_slab_empty);
         if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
-            partial_push(h, s);
+            hk_partial_push(h, s);
     }
     hk_tls_heap = &hk_heap_empty;
     tls_exited = true;

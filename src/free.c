@@ -1,0 +1,154 @@
+/* Frees off the fast path: the owner's own (double-free check, slabs that
+ * were full, slabs that empty), and other heaps' blocks, batched per owner
+ * onto its inbox.  See hk_api.h for the inline fast path. */
+#include "hk_heap_int.h"
+#include "hk_slab.h"
+#include "hk_os.h"
+#include "hk_options.h"
+#include "hk_numa.h"
+#include "hk_large.h"
+#include "hk_error.h"
+
+static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
+{
+    if (s->free_key != 0) {
+        if (hk_unlikely(b->key == s->free_key)) {
+            for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
+                if (x == b)
+                    hk_fatal_ptr("free", "double free", b);
+        }
+        b->key = s->free_key;
+    }
+    b->next = s->local_free;
+    s->local_free = b;
+    s->used--;
+    if (s->owner_tag & HK_SLAB_FULL)
+        hk_slab_unfull_owner(s);
+    if (h->cur[s->cls] != s && !s->in_partial)
+        hk_partial_push(h, s);
+    if (s->used == 0)
+        hk_slab_empty_owner(h, s);
+}
+
+void hk_inbox_process(struct hk_heap *h)
+{
+    /* batch_pop is one atomic exchange (the pushers' CAS released the
+     * chains' links to it); we are the only consumer. */
+    struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
+    while (b != NULL) {
+        struct hk_block *next = b->next;
+        struct hk_ss *ss = hk_ss_of(b);
+        free_local_slow(h, ss->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)], b);
+        b = next;
+    }
+}
+
+/* Hand a chain of blocks of one slab to its owner. */
+static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
+{
+    if (hk_slab_push_remote_mpsc(s, first, last)) {
+        /* We took the full slab's notification: the slab and its heap stay
+         * put until the owner has seen these blocks. */
+        hk_chain_push_upmc(&s->ss->heap->inbox, first, last);
+    }
+}
+
+void hk_rbatch_flush(struct hk_heap *h)
+{
+    for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
+        struct hk_rbatch *r = &h->rbatch[i];
+        if (r->dest != NULL) {
+            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+            r->dest = NULL;
+            r->count = 0;
+        }
+    }
+    h->rbatch_pending = 0;
+}
+
+/* A free of a block of another heap's slab (s, owned by `dest`). */
+
+void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    /* A thread that only frees (a consumer) gets a heap too: its frees are
+     * then batched and counted like anyone's. */
+    if (hk_unlikely(h == &hk_heap_empty))
+        h = hk_heap_get();
+    if (hk_unlikely(h == &hk_heap_empty)) {
+        /* Thread teardown, after our destructor: the block goes straight to
+         * its slab (the shared empty heap keeps no counters). */
+        if (s->node != hk_numa_current_node())
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+        b->next = NULL;
+        remote_push(s, b, b);
+        return;
+    }
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    if (hk_unlikely(hk_opt.remote_batch <= 1)) {
+        if (s->node != h->node)
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+        /* No batching: straight onto the slab's own remote list. */
+        b->next = NULL;
+        remote_push(s, b, b);
+        return;
+    }
+    if (hk_unlikely(s->node != h->node))
+        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    /* Batch per destination heap: one CAS per batch instead of one per
+     * block, whatever slabs the blocks come from.  Direct-mapped by heap
+     * address; a collision flushes the older batch. */
+    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
+    if (r->dest != dest) {
+        if (r->dest != NULL)
+            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+        r->dest = dest;
+        r->head = r->tail = b;
+        b->next = NULL;
+        r->count = 1;
+        h->rbatch_pending = 1;
+    } else {
+        b->next = r->head;
+        r->head = b;
+        if (++r->count >= (uint32_t)hk_opt.remote_batch) {
+            hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
+            r->dest = NULL;
+            r->count = 0;
+        }
+    }
+}
+
+void hk_free_slow(void *p, const char *fn)
+{
+    if (p == NULL)
+        return;
+    struct hk_ss *ss = hk_ss_of(p);
+    if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss))) {
+        struct hk_ss *big = hk_large_lookup_big(p);
+        if (big == NULL)
+            hk_fatal_ptr(fn, "invalid pointer", p);
+        ss = big;
+    }
+    struct hk_heap *h = hk_tls_heap;
+    if (ss->kind == HK_SS_LARGE) {
+        hk_large_free(ss, p, fn);
+        h = hk_heap_get();  /* a thread that only frees is counted too */
+        if (h != &hk_heap_empty)
+            HK_STAT_INC(h, large_free);
+        return;
+    }
+    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    if (hk_unlikely(s == &hk_slab_empty))
+        hk_fatal_ptr(fn, "invalid pointer", p);
+    struct hk_block *b = hk_slab_block_of(s, p, fn);
+    uint64_t owner = ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS;
+    if (owner == (uint64_t)(uintptr_t)h) {
+        if (s->node != h->node)
+            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+        HK_STAT_INC(h, free_local);
+        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+        free_local_slow(h, s, b);
+    } else {
+        hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, b);
+    }
+}

@@ -1,0 +1,23 @@
+/* What the heap layer's files (heap.c, reclaim.c, free.c) share; owner-only
+ * functions on a heap's own bookkeeping. */
+#ifndef HK_HEAP_INT_H
+#define HK_HEAP_INT_H
+
+#include "hk_heap.h"
+
+/* heap.c: the per-class lists of slabs with free blocks */
+hk_hidden void hk_partial_push(struct hk_heap *h, struct hk_slab *s);
+hk_hidden void hk_partial_remove(struct hk_heap *h, struct hk_slab *s);
+
+/* reclaim.c: SuperSlabs with free units, memory return */
+hk_hidden void hk_avail_push(struct hk_heap *h, struct hk_ss *ss);
+hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
+hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
+hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows */
+hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
+
+/* free.c: blocks coming back */
+hk_hidden void hk_inbox_process(struct hk_heap *h);
+hk_hidden void hk_rbatch_flush(struct hk_heap *h);
+
+#endif

@@ -1,0 +1,192 @@
+/* Memory return: empty slabs give their units back to the SuperSlab; free
+ * units of partly used SuperSlabs, and empty SuperSlabs beyond the heap's
+ * cache, are decommitted once HAKMEM_DECOMMIT_DELAY_MS has passed, keeping a
+ * small reserve so steady churn makes no system calls.  Owner-only. */
+#include "hk_heap_int.h"
+#include "hk_slab.h"
+#include "hk_os.h"
+#include "hk_options.h"
+#include "hk_numa.h"
+
+void hk_avail_push(struct hk_heap *h, struct hk_ss *ss)
+{
+    ss->prev = NULL;
+    ss->next = h->avail;
+    if (ss->next)
+        ss->next->prev = ss;
+    h->avail = ss;
+    ss->in_avail = 1;
+}
+
+void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        h->avail = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->prev = ss->next = NULL;
+    ss->in_avail = 0;
+}
+
+/* Empty SuperSlabs older than the delay go back to their node's pool,
+ * decommitted; the newest few stay committed for reuse. */
+static void empty_trim(struct hk_heap *h, bool all)
+{
+    if (h->empty == NULL)
+        return;
+    uint64_t now = hk_os_now_ms();
+    struct hk_ss **link = &h->empty;
+    unsigned kept = 0;
+    while (*link != NULL) {
+        struct hk_ss *ss = *link;
+        /* The newest empty SuperSlab stays whatever its age (steady churn
+         * keeps reusing it); older ones go after the delay, any beyond the
+         * cache at once. */
+        bool old = kept > 0 && now - ss->empty_since_ms >= (uint64_t)hk_opt.decommit_delay_ms;
+        if (all || old || kept >= (unsigned)hk_opt.heap_ss_cache) {
+            *link = ss->next;
+            h->empty_count--;
+            hk_ss_release(ss);
+        } else {
+            kept++;
+            link = &ss->next;
+        }
+    }
+}
+
+/* Units of a partly used SuperSlab, freed and not reused within the delay,
+ * are decommitted: RSS follows the live set, not its high-water mark. */
+static void purge_units(struct hk_ss *ss)
+{
+    uint32_t m = ss->free_units & ss->dirty_units;
+    while (m != 0) {
+        unsigned lo = (unsigned)__builtin_ctz(m), hi = lo;
+        while (hi + 1 < HK_UNITS && (m >> (hi + 1)) & 1)
+            hi++;
+        uintptr_t start = (uintptr_t)ss + ((uintptr_t)lo << HK_UNIT_SHIFT);
+        if (lo == 0)
+            start += HK_SS_HDR_SIZE;
+        hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
+        uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
+        ss->dirty_units &= ~run;
+        m &= ~run;
+    }
+}
+
+static void purge_remove(struct hk_heap *h, struct hk_ss *ss)
+{
+    for (struct hk_ss **link = &h->purge; *link != NULL; link = &(*link)->purge_next) {
+        if (*link == ss) {
+            *link = ss->purge_next;
+            break;
+        }
+    }
+    ss->in_purge = 0;
+}
+
+/* Free units a heap keeps committed whatever their age (2 MiB): steady
+ * churn then costs no madvise and no page faults (the syscall budget); only
+ * the excess of a real shrink goes back. */
+#define PURGE_KEEP_UNITS 32u
+
+static void purge_run(struct hk_heap *h, bool all)
+{
+    if (!all) {
+        unsigned dirty = 0;
+        for (struct hk_ss *ss = h->purge; ss != NULL; ss = ss->purge_next)
+            dirty += (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
+        if (dirty <= PURGE_KEEP_UNITS)
+            return;
+    }
+    uint64_t now = hk_os_now_ms();
+    struct hk_ss **link = &h->purge;
+    while (*link != NULL) {
+        struct hk_ss *ss = *link;
+        if (all || now - ss->purge_since_ms >= (uint64_t)hk_opt.decommit_delay_ms) {
+            *link = ss->purge_next;
+            ss->in_purge = 0;
+            purge_units(ss);
+        } else {
+            link = &ss->purge_next;
+        }
+    }
+}
+
+/* Time-driven memory return, run on the heap's slab-level slow paths (there
+ * is no background thread: an idle heap keeps what it has until it is used,
+ * collected or its thread exits). */
+void hk_heap_maintain(struct hk_heap *h)
+{
+    if (h->purge != NULL)
+        purge_run(h, false);
+    if (h->empty != NULL)
+        empty_trim(h, false);
+}
+
+void hk_heap_tick(struct hk_heap *h)
+{
+    h->tick = HK_TICK;
+    if (h->purge != NULL || h->empty != NULL)
+        hk_heap_maintain(h);
+}
+
+static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
+{
+    ss->free_units |= mask;
+    if (ss->free_units != 0xffffffffu) {
+        if (!ss->in_avail)
+            hk_avail_push(h, ss);
+        if (!ss->in_purge && (ss->dirty_units & mask)) {
+            ss->in_purge = 1;
+            ss->purge_since_ms = hk_os_now_ms();
+            ss->purge_next = h->purge;
+            h->purge = ss;
+        }
+        return;
+    }
+    if (ss->in_purge)
+        purge_remove(h, ss);
+    if (ss->in_avail)
+        hk_avail_remove(h, ss);
+    ss->empty_since_ms = hk_os_now_ms();
+    ss->next = h->empty;
+    h->empty = ss;
+    h->empty_count++;
+}
+
+void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
+{
+    struct hk_ss *ss = s->ss;
+    unsigned n = s->units;
+    uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << s->first_unit;
+    if (s->in_partial)
+        hk_partial_remove(h, s);
+    for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
+        ss->unit_slab[u] = &hk_slab_empty;
+    ck_pr_store_64(&s->owner_tag, 0);
+    ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
+    HK_STAT_INC(h, slab_release);
+    if (hk_opt.decommit_delay_ms == 0) {
+        uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
+        uintptr_t start = s->first_unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
+        hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
+        ss->dirty_units &= ~mask;
+    }
+    ss_unit_free(h, ss, mask);
+    hk_heap_maintain(h);
+}
+
+/* A slab whose blocks are all back: keep it if it is the current one. */
+void hk_slab_empty_owner(struct hk_heap *h, struct hk_slab *s)
+{
+    if (h->cur[s->cls] != s)
+        hk_slab_release(h, s);
+}
+
+void hk_heap_release_reserve(struct hk_heap *h)
+{
+    purge_run(h, true);
+    empty_trim(h, true);
+}
