@@ -46,8 +46,8 @@ hk_inline void hk_free(void *p, const char *fn)
         if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
             struct hk_block *b = p;
             uintptr_t key = s->free_key;
-            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(ss, s, p)) && (key == 0 || b->key != key))) {
-                if (key != 0)
+            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && (hk_unlikely(key == 0) || b->key != key))) {
+                if (hk_likely(key != 0))
                     b->key = key;
                 b->next = s->local_free;
                 s->local_free = b;
@@ -62,7 +62,7 @@ hk_inline void hk_free(void *p, const char *fn)
              * (Our own slabs with a flag set take the slow path.) */
             uint64_t owner = tag & ~HK_SLAB_FLAGS;
             if (hk_likely(owner != 0 && owner != (uint64_t)(uintptr_t)h &&
-                          (!HK_VALIDATE || hk_slab_is_block(ss, s, p)))) {
+                          (!HK_VALIDATE || hk_slab_is_block(s, p)))) {
                 hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, p);
                 return;
             }

@@ -88,11 +88,10 @@ void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */
 void hk_heap_numa_ready(void);
 
-/* p is the start of a block the slab (of SuperSlab ss) has carved, not
- * necessarily live. */
-hk_inline bool hk_slab_is_block(const struct hk_ss *ss, const struct hk_slab *s, const void *p)
+/* p is the start of a block the slab has carved, not necessarily live. */
+hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
 {
-    uint64_t off = (uintptr_t)p - (uintptr_t)ss - s->start_off;
+    uint64_t off = (uintptr_t)p - s->start;
     /* Relaxed: other threads check blocks the owner carved before handing
      * them over, so any value they read covers them. */
     return off < ck_pr_load_32(&s->carved) && off * s->div_c < s->div_c;

@@ -34,21 +34,21 @@ struct hk_slab {
     uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
     uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
     uint64_t div_c;               /* off % bsize == 0  <=>  off * div_c < div_c (Lemire) */
-    uint32_t start_off;           /* first block, from the SuperSlab base */
+    uintptr_t start;              /* first block */
     uint32_t carved;              /* bytes of blocks carved so far, from the first block */
-    uint32_t bsize;
     uint16_t used;                /* blocks out, from the owner's point of view */
-    uint16_t reserved;            /* blocks that fit */
     uint8_t cls;
     uint8_t node;
     uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
-    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
-    uint8_t in_partial;
-    uint8_t units;
     /* Line 2: shared with freeing threads, and cold owner fields. */
     uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
     struct hk_slab *prev, *next;  /* heap's partial list */
     struct hk_ss *ss;
+    uint32_t bsize;
+    uint16_t reserved;            /* blocks that fit */
+    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    uint8_t in_partial;
+    uint8_t units;
     uint8_t first_unit;
 } __attribute__((aligned(64)));
 
@@ -97,9 +97,10 @@ extern hk_hidden uint8_t hk_ssmap[(uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)];
 
 hk_inline bool hk_ssmap_test(uintptr_t a)
 {
-    if (hk_unlikely(a >> HK_ADDR_BITS))
-        return false;
-    return ck_pr_load_8(&hk_ssmap[a >> HK_SS_SHIFT]) != 0;
+    uintptr_t i = a >> HK_SS_SHIFT;
+    if (hk_unlikely(i >= ((uintptr_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT))))
+        return false;  /* above the 47-bit space: not ours, not in the map */
+    return ck_pr_load_8(&hk_ssmap[i]) != 0;
 }
 void hk_ssmap_set(uintptr_t a, bool on);
 

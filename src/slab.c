@@ -28,7 +28,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->node = (uint8_t)ss->node;
     s->units = (uint8_t)n;
     s->first_unit = (uint8_t)unit;
-    s->start_off = (uint32_t)(start - (uintptr_t)ss);
+    s->start = start;
     s->reserved = (uint16_t)((end - start) / s->bsize);
     s->carved = 0;
     s->used = 0;
@@ -63,7 +63,7 @@ static bool extend(struct hk_slab *s)
         n = 1;
     if (n > left)
         n = left;
-    uintptr_t first = (uintptr_t)s->ss + s->start_off + s->carved;
+    uintptr_t first = s->start + s->carved;
     uintptr_t p = first;
     for (unsigned i = 1; i < n; i++, p += s->bsize)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
@@ -169,7 +169,7 @@ void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_blo
 
 struct hk_block *hk_slab_block_of(struct hk_slab *s, void *p, const char *fn)
 {
-    if (hk_unlikely(!hk_slab_is_block(s->ss, s, p)))
+    if (hk_unlikely(!hk_slab_is_block(s, p)))
         hk_fatal_ptr(fn, "invalid pointer", p);  /* not the start of a block we carved */
     return (struct hk_block *)p;
 }
