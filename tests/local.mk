@@ -45,3 +45,8 @@ tests_lifecycle_SOURCES = tests/lifecycle.c
 tests_lifecycle_CFLAGS = $(AM_CFLAGS) -pthread
 tests_lifecycle_LDADD = src/libhakmem.la
 tests_lifecycle_LDFLAGS = -no-install
+
+# Every workload at 1 and 4 threads under glibc and hakmem: one complete
+# result line, check=ok.
+TESTS += tests/workloads.sh
+EXTRA_DIST += tests/workloads.sh

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Every benchmark workload at 1 and 4 threads, under glibc and under hakmem
+# (LD_PRELOAD), with --quick: it must exit 0 and print one result line with
+# every field the sweep tool reads, and check=ok.
+set -u
+: "${top_builddir:?run from make check}"
+lib="$top_builddir/src/.libs/libhakmem.so"
+if [ ! -f "$lib" ]; then
+    echo "workloads: SKIP: $lib not built (a sanitizer build has no preloadable library)"
+    exit 77
+fi
+if grep -q 'define HK_NO_OVERRIDE 1' "$top_builddir/config.h" 2>/dev/null; then
+    echo "workloads: SKIP: sanitizer build, libhakmem.so does not replace malloc"
+    exit 77
+fi
+failed=0 runs=0
+for w in mixed larson xmalloc ring threadtest cache-scratch cache-thrash churn fragment large; do
+    bin="$top_builddir/bench/$w"
+    for t in 1 4; do
+        for alloc in glibc hakmem; do
+            pre=""
+            [ "$alloc" = hakmem ] && pre="$lib"
+            runs=$((runs + 1))
+            out=$(LD_PRELOAD="$pre" "$bin" --threads "$t" --quick 2>&1)
+            rc=$?
+            line=$(printf '%s\n' "$out" | grep '^hakmem-bench-result ')
+            missing=""
+            for f in "workload=$w " "threads=$t " ops= seconds= ops_per_sec= check=ok; do
+                case "$line" in *"$f"*) ;; *) missing="$missing $f" ;; esac
+            done
+            if [ "$rc" -ne 0 ] || [ -z "$line" ] || [ -n "$missing" ] || \
+               [ "$(printf '%s\n' "$out" | grep -c '^hakmem-bench-result ')" -ne 1 ]; then
+                echo "FAIL: $w --threads $t under $alloc: exit $rc, missing:$missing"
+                printf '%s\n' "$out" | tail -5
+                failed=$((failed + 1))
+            fi
+        done
+    done
+done
+echo "workloads: $((runs - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
