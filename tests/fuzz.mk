@@ -19,7 +19,7 @@ FUZZ_SANITIZE = -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overfl
 FUZZ_CPPFLAGS = -DHAVE_CONFIG_H -DHK_NO_OVERRIDE -DHK_DEBUG=1 -I$(top_builddir) \
 	-I$(top_srcdir)/src -I$(top_srcdir)/numa
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -std=gnu11 $(AM_CFLAGS)
-FUZZ_HARNESS = tests/fuzz/fuzz.h tests/fuzz/fuzz_api.c tests/fuzz/fuzz_ops.c
+FUZZ_HARNESS = tests/fuzz/fuzz.h tests/fuzz/fuzz_api.c tests/fuzz/fuzz_ops.c tests/fuzz/fuzz_stats.c
 
 TESTS += tests/fuzz/run-fuzz.sh
 EXTRA_DIST += $(FUZZ_HARNESS) tests/fuzz/run-fuzz.sh tests/fuzz/gen_corpus.py tests/fuzz/corpus

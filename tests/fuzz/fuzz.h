@@ -1,6 +1,6 @@
 /* The API fuzzer's shared state: a table of slots per thread, each slot a
  * live block with what the fuzzer knows about it, and the operations that
- * one input byte record drives (fuzz_ops.c). */
+ * one input byte record drives (fuzz_ops.c, fuzz_stats.c). */
 #ifndef FUZZ_H
 #define FUZZ_H
 
@@ -45,6 +45,9 @@ void fz_run_op(struct fz_thread *t, const uint8_t op[FZ_OP_BYTES]);
 void fz_free_all(struct fz_thread *t);
 /* Check and free the blocks left in the mailboxes (from the calling thread). */
 void fz_drain_boxes(struct fz_thread *t);
+/* hak_stats_json into a buffer of aux % 41 bytes and into t->json: snprintf's
+ * contract, nothing written past the length, one well-formed object. */
+void fz_stats(struct fz_thread *t, unsigned aux);
 /* With every block freed and every thread collected since: the malloc and
  * free counters agree and no byte is in use. */
 void fz_check_idle(struct fz_thread *t);
