@@ -3,15 +3,9 @@
  * runs (Criterion issue #274).  These tests are single-threaded; the TSan
  * build's thread checks are mt_stress's job. */
 #include <criterion/criterion.h>
+#include "testutil.h"
 #include <stdio.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 
 int main(int argc, char **argv)
 {

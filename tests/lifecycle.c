@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hakmem.h"
+#include "testutil.h"
 
 #define THREADS 100000
 #define CONCURRENT 4
@@ -25,18 +25,6 @@ static int failures;
 
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "lifecycle: FAIL: " __VA_ARGS__); \
     fprintf(stderr, "\n"); failures++; } } while (0)
-
-static long rss_kib(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f != NULL) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
 
 /* Block layout: words[0] = number of words, all words = tag ^ index. */
 static uint64_t *make(uint64_t tag, size_t words)
@@ -114,9 +102,9 @@ int main(void)
     for (long i = 0; i < THREADS; i += CONCURRENT) {
         run_batch(i, CONCURRENT, thread_main);
         if (i + CONCURRENT == 1000)
-            rss_1000 = rss_kib();
+            rss_1000 = (long)(tu_rss() / 1024);
     }
-    long rss_end = rss_kib();
+    long rss_end = (long)(tu_rss() / 1024);
     printf("lifecycle: %d threads, RSS after 1000: %ld KiB, after %d: %ld KiB\n", THREADS, rss_1000, THREADS,
            rss_end);
     CHECK(rss_end <= rss_1000 + 4096, "RSS grew from %ld KiB to %ld KiB after the first 1000 threads", rss_1000,

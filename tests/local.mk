@@ -41,7 +41,7 @@ tests_badfree_LDFLAGS = -no-install
 # reused, nothing left in use once every block is freed (~15 s).
 check_PROGRAMS += tests/lifecycle
 TESTS += tests/lifecycle
-tests_lifecycle_SOURCES = tests/lifecycle.c
+tests_lifecycle_SOURCES = tests/lifecycle.c tests/testutil.h
 tests_lifecycle_CFLAGS = $(AM_CFLAGS) -pthread
 tests_lifecycle_LDADD = src/libhakmem.la
 tests_lifecycle_LDFLAGS = -no-install

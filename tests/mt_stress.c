@@ -17,13 +17,6 @@
 #include "hakmem.h"
 #include "testutil.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 /* TSan slows every access several times: fewer operations, same coverage. */
 #ifdef UNDER_TSAN
 #define SCALE 5

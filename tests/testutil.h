@@ -57,4 +57,12 @@ static inline size_t tu_rss(void)
     return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* Built with ThreadSanitizer (gcc or clang): tests scale their work down. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
 #endif
