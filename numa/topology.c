@@ -9,8 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
+
 #include <ck_pr.h>
 #include <hwloc.h>
+#include <hwloc/distances.h>
 
 #include "hk_numa_int.h"
 
@@ -42,15 +45,67 @@ static void say(const char *a, const char *b, const char *c)
     hk_buf_write(&f, 2);
 }
 
+/* hwloc is opened with dlopen, only when it is needed (a multi-node kernel or
+ * HAKMEM_TOPOLOGY): linked in, it and the libraries it pulls (libm, libudev)
+ * cost every process ~0.5 MB of RSS on the single-node machines that never
+ * call it.  The functions used, resolved by name (hwloc 2.x ABI). */
+static struct {
+    int (*topology_init)(hwloc_topology_t *);
+    int (*topology_set_xml)(hwloc_topology_t, const char *);
+    int (*topology_set_synthetic)(hwloc_topology_t, const char *);
+    int (*topology_load)(hwloc_topology_t);
+    void (*topology_destroy)(hwloc_topology_t);
+    int (*topology_is_thissystem)(hwloc_topology_t);
+    int (*get_type_depth)(hwloc_topology_t, hwloc_obj_type_t);
+    unsigned (*get_nbobjs_by_depth)(hwloc_topology_t, int);
+    hwloc_obj_t (*get_obj_by_depth)(hwloc_topology_t, int, unsigned);
+    int (*bitmap_first)(hwloc_const_bitmap_t);
+    int (*bitmap_next)(hwloc_const_bitmap_t, int);
+    int (*distances_get_by_type)(hwloc_topology_t, hwloc_obj_type_t, unsigned *, struct hwloc_distances_s **,
+                                 unsigned long, unsigned long);
+    void (*distances_release)(hwloc_topology_t, struct hwloc_distances_s *);
+} hw;
+
+static int hwloc_open(void)
+{
+    static const struct { const char *name; size_t off; } syms[] = {
+#define SYM(f) { "hwloc_" #f, offsetof(__typeof__(hw), f) }
+        SYM(topology_init), SYM(topology_set_xml), SYM(topology_set_synthetic), SYM(topology_load),
+        SYM(topology_destroy), SYM(topology_is_thissystem), SYM(get_type_depth), SYM(get_nbobjs_by_depth),
+        SYM(get_obj_by_depth), SYM(bitmap_first), SYM(bitmap_next), SYM(distances_get_by_type),
+        SYM(distances_release),
+#undef SYM
+    };
+    if (hw.topology_init != NULL)
+        return 0;
+    void *lib = dlopen("libhwloc.so.15", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL)
+        lib = dlopen("libhwloc.so", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        say("cannot load hwloc (libhwloc.so.15, Debian: libhwloc15): ", "one NUMA node assumed", "");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        void *f = dlsym(lib, syms[i].name);
+        if (f == NULL) {
+            say("hwloc lacks ", syms[i].name, ": one NUMA node assumed");
+            memset(&hw, 0, sizeof hw);
+            return -1;
+        }
+        memcpy((char *)&hw + syms[i].off, &f, sizeof f);
+    }
+    return 0;
+}
+
 /* desc: NULL for this machine, else an XML file path or a synthetic string. */
 static int open_topology(hwloc_topology_t *t, const char *desc, int xml)
 {
-    if (hwloc_topology_init(t))
+    if (hwloc_open() != 0 || hw.topology_init(t))
         return -1;
-    if ((desc && (xml ? hwloc_topology_set_xml(*t, desc)
-                      : hwloc_topology_set_synthetic(*t, desc))) ||
-        hwloc_topology_load(*t)) {
-        hwloc_topology_destroy(*t);
+    if ((desc && (xml ? hw.topology_set_xml(*t, desc)
+                      : hw.topology_set_synthetic(*t, desc))) ||
+        hw.topology_load(*t)) {
+        hw.topology_destroy(*t);
         return -1;
     }
     return 0;
@@ -66,7 +121,7 @@ static void fill_distances(hwloc_topology_t t, unsigned n)
     for (unsigned i = 0; i < n; i++)
         for (unsigned j = 0; j < n; j++)
             hk_topo.distance[i][j] = i == j ? 10 : 20;
-    if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d,
+    if (hw.distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d,
                                     HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) || nr < 1)
         return;
     for (unsigned i = 0; i < d->nbobjs; i++)
@@ -76,12 +131,13 @@ static void fill_distances(hwloc_topology_t t, unsigned n)
             if (a < n && b < n)
                 hk_topo.distance[a][b] = (uint8_t)(v > 255 ? 255 : v);  /* SLIT values are 8-bit */
         }
-    hwloc_distances_release(t, d);
+    hw.distances_release(t, d);
 }
 
 static void fill(hwloc_topology_t t)
 {
-    int count = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+    int depth = hw.get_type_depth(t, HWLOC_OBJ_NUMANODE);  /* a virtual depth for memory objects */
+    int count = depth == HWLOC_TYPE_DEPTH_UNKNOWN ? 0 : (int)hw.get_nbobjs_by_depth(t, depth);
     unsigned n = count < 1 ? 1 : (unsigned)count;
 
     if (n > HK_MAX_NODES) {
@@ -92,17 +148,17 @@ static void fill(hwloc_topology_t t)
      * high-bandwidth nodes sharing a cpuset) belongs to the first. */
     memset(hk_topo.cpu_node, 0xff, sizeof hk_topo.cpu_node);
     for (unsigned i = 0; i < n; i++) {
-        hwloc_obj_t node = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, i);
+        hwloc_obj_t node = hw.get_obj_by_depth(t, depth, i);
         unsigned cpus = 0;
         int cpu;
 
         hk_topo.os_index[i] = node ? node->os_index : 0;
         if (node && node->cpuset) {
-            hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
+            for (cpu = hw.bitmap_first(node->cpuset); cpu != -1; cpu = hw.bitmap_next(node->cpuset, cpu)) {
                 cpus++;
                 if (cpu < HK_MAX_CPUS && hk_topo.cpu_node[cpu] == 0xff)
                     hk_topo.cpu_node[cpu] = (uint8_t)i;
-            } hwloc_bitmap_foreach_end();
+            }
         }
         hk_topo.cpus[i] = cpus;
     }
@@ -113,7 +169,7 @@ static void fill(hwloc_topology_t t)
     hk_topo.nodes = n;
     /* XML and synthetic topologies describe another machine: binding this
      * process's memory to their node numbers would be meaningless. */
-    hk_topo.synthetic = !hwloc_topology_is_thissystem(t);
+    hk_topo.synthetic = !hw.topology_is_thissystem(t);
 }
 
 /* The kernel's node directories: when there is only one, hwloc is not
@@ -158,7 +214,7 @@ static int load(const char *desc)
 
         if (open_topology(&t, desc, xml) == 0) {
             fill(t);
-            hwloc_topology_destroy(t);
+            hw.topology_destroy(t);
             return 0;
         }
         say(xml ? "HAKMEM_TOPOLOGY: cannot load the hwloc XML file \""
@@ -173,7 +229,7 @@ static int load(const char *desc)
         return -1;
     }
     fill(t);
-    hwloc_topology_destroy(t);
+    hw.topology_destroy(t);
     return rc;
 }
 

@@ -103,7 +103,11 @@ cp "$busybox" "$root/bin/busybox"
 cp "$binary" "$root/hk/test"
 # Every library the loader would map, at the path ldd resolved it to, so the
 # binary's RUNPATH (libhakmem.so in the build tree) resolves inside the VM too.
-libs=$(ldd "$binary" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p')
+# hwloc is not among them: libhakmem dlopen()s it on multi-node machines, so
+# it goes in with its own dependencies, at the loader's default path.
+hwloc=$(ldconfig -p 2>/dev/null | sed -n 's/^[[:space:]]*libhwloc\.so\.15 .*=> \(\/.*\)$/\1/p' | head -n 1)
+libs=$( { ldd "$binary"; [ -n "$hwloc" ] && echo " $hwloc (0x0)" && ldd "$hwloc"; } |
+        sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p' | sort -u)
 for lib in $libs; do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
