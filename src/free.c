@@ -74,27 +74,19 @@ void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, 
      * then batched and counted like anyone's. */
     if (hk_unlikely(h == &hk_heap_empty))
         h = hk_heap_get();
-    if (hk_unlikely(h == &hk_heap_empty)) {
-        /* Thread teardown, after our destructor: the block goes straight to
-         * its slab (the shared empty heap keeps no counters). */
-        if (s->node != hk_numa_current_node())
-            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-        b->next = NULL;
-        remote_push(s, b, b);
-        return;
+    bool teardown = h == &hk_heap_empty;  /* after our destructor: no heap, no counters */
+    if (hk_unlikely(s->node != (teardown ? hk_numa_current_node() : h->node)))
+        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    if (!teardown) {
+        HK_STAT_INC(h, free_remote);
+        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     }
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(hk_opt.remote_batch <= 1)) {
-        if (s->node != h->node)
-            ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    if (hk_unlikely(teardown || hk_opt.remote_batch <= 1)) {
         /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
         remote_push(s, b, b);
         return;
     }
-    if (hk_unlikely(s->node != h->node))
-        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
     /* Batch per destination heap: one CAS per batch instead of one per
      * block, whatever slabs the blocks come from.  Direct-mapped by heap
      * address; a collision flushes the older batch. */

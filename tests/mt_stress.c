@@ -462,8 +462,6 @@ int main(void)
     run("realloc ring", ring_realloc, NTHREADS, 0);
     report("realloc ring", t0);
 
-    /* Waves of short-lived threads with distinct ids: most blocks a thread
-     * frees were made by a thread that has exited. */
     t0 = now();
     deadline = t0 + SCENARIO_SECONDS;
     size_t rss0 = tu_rss();
@@ -484,6 +482,8 @@ int main(void)
     run("large churn", large_churn, NTHREADS, 0);
     report("large churn", t0);
 
+    /* Waves of short-lived threads with distinct ids: most blocks a thread
+     * frees were made by a thread that has exited. */
     t0 = now();
     deadline = t0 + SCENARIO_SECONDS;
     unsigned id = 1;
