@@ -110,7 +110,7 @@ static void *alloc_aligned(size_t align, size_t size)
     void *p = hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
     if (p != NULL && h != &hk_heap_empty) {
         HK_STAT_INC(h, large_alloc);
-        HK_STAT_INC(h, malloc);
+        hk_heap_count_alloc(h);
     }
     return p;
 }

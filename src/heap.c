@@ -284,7 +284,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
             HK_STAT_INC(h, large_alloc);
-            HK_STAT_INC(h, malloc);
+            hk_heap_count_alloc(h);
         }
         return p;
     }
@@ -297,7 +297,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
     struct hk_block *b = s->free;
     s->free = b->next;
     s->used++;
-    HK_STAT_INC(h, malloc);
+    hk_heap_count_alloc(h);
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
         if (s->free_is_zero)

@@ -11,9 +11,6 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
         return hk_malloc_slow(h, size, zero);
     s->free = b->next;
     s->used++;
-    HK_STAT_INC(h, malloc);
-    if (hk_unlikely(--h->tick == 0))
-        hk_heap_tick(h);
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
         if (s->free_is_zero)
@@ -21,6 +18,8 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
         else
             __builtin_memset(b, 0, size);
     }
+    if (hk_unlikely(hk_tick_down(h)))  /* counts the allocation too */
+        return hk_heap_tick_pass(h, b);
     return b;
 }
 
@@ -40,15 +39,14 @@ hk_inline void hk_free(void *p, const char *fn)
     if (hk_likely(hk_ssmap_test((uintptr_t)ss))) {
         struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
         struct hk_heap *h = hk_tls_heap;
-        /* Ours, not full, on our node: the owner's local free.  Relaxed
+        /* Ours, not full, on our node, keyed: the owner's local free.  Relaxed
          * load: only the owner (us, if it matches) ever writes the tag. */
         uint64_t tag = ck_pr_load_64(&s->owner_tag);
         if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
             struct hk_block *b = p;
-            uintptr_t key = s->free_key;
-            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && (hk_unlikely(key == 0) || b->key != key))) {
-                if (hk_likely(key != 0))
-                    b->key = key;
+            uintptr_t key = s->free_key;  /* never 0 here: keyless slabs carry HK_SLAB_NOKEY */
+            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && b->key != key)) {
+                b->key = key;
                 b->next = s->local_free;
                 s->local_free = b;
                 HK_STAT_INC(h, free_local);

@@ -28,7 +28,9 @@ struct hk_rbatch {
 #define HK_TICK 4096
 
 struct hk_heap {
-    int32_t tick;                          /* counts allocations down to the next look */
+    /* Counts allocations down to the next look; also the allocation
+     * counter: stats.malloc holds the finished periods. */
+    int32_t tick;
     /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
      * dependent load less than class lookup + cur[] on the hottest path. */
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
@@ -37,8 +39,8 @@ struct hk_heap {
     /* Blocks other threads freed: batches of any of our slabs, and the
      * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
      * takes everything with one exchange. */
-    ck_stack_t inbox __attribute__((aligned(16)));
-    uint32_t node;                         /* NUMA node the heap draws from */
+    ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
+    uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
     struct hk_ss *avail;                   /* owned SuperSlabs with free units */
     struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
@@ -50,6 +52,8 @@ struct hk_heap {
     struct hk_heap *all_next;
     struct hk_heap_stats stats;
 } __attribute__((aligned(64)));
+
+_Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");
 
 enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2, HK_HEAP_SWEEPING = 3 };
 
@@ -74,6 +78,26 @@ hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
+/* The same, returning p: the fast path's tail call (no registers to save). */
+hk_hidden void *hk_heap_tick_pass(struct hk_heap *heap, void *p);
+
+/* Count one allocation down: true when the period is over.  Statistics
+ * read the counter racily; the TSan build makes that a relaxed atomic. */
+hk_inline bool hk_tick_down(struct hk_heap *h)
+{
+#if defined(__SANITIZE_THREAD__)
+    return __atomic_sub_fetch(&h->tick, 1, __ATOMIC_RELAXED) == 0;
+#else
+    return --h->tick == 0;
+#endif
+}
+
+/* Count one allocation (slow paths; the fast path inlines it as a tail call). */
+hk_inline void hk_heap_count_alloc(struct hk_heap *h)
+{
+    if (hk_unlikely(hk_tick_down(h)))
+        hk_heap_tick(h);
+}
 /* The caller's heap, set up if the thread has none yet (the shared empty
  * heap only during thread teardown or when out of memory). */
 hk_hidden struct hk_heap *hk_heap_get(void);
@@ -94,7 +118,7 @@ hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
     uint64_t off = (uintptr_t)p - s->start;
     /* Relaxed: other threads check blocks the owner carved before handing
      * them over, so any value they read covers them. */
-    return off < ck_pr_load_32(&s->carved) && off * s->div_c < s->div_c;
+    return off < ck_pr_load_64(&s->carved) && off * s->div_c < s->div_c;
 }
 
 /* p as a block of the slab, validated: aborts with `fn` in the message when

@@ -19,7 +19,8 @@ struct hk_block {
  * caller's heap: a flag set, or another heap, sends it to the slow path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
-#define HK_SLAB_FLAGS    ((uint64_t)3)
+#define HK_SLAB_NOKEY    ((uint64_t)4)  /* blocks too small for a double-free key (8 B): frees take the slow path */
+#define HK_SLAB_FLAGS    ((uint64_t)7)
 
 /* State bits in the low bits of the remote-free word (blocks are 8-aligned). */
 #define HK_REMOTE_NONE     ((uintptr_t)0)
@@ -28,32 +29,36 @@ struct hk_block {
 #define HK_REMOTE_STATE    ((uintptr_t)3)
 
 struct hk_slab {
-    /* Line 1: what the owner's fast paths touch. */
-    struct hk_block *free;        /* allocation list */
-    struct hk_block *local_free;  /* owner frees since the last collect */
+    /* Line 1: read by every free, written rarely (slab setup, carving,
+     * flags): other threads' frees read it without pulling the owner's hot
+     * line away from it. */
     uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
-    uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
     uint64_t div_c;               /* off % bsize == 0  <=>  off * div_c < div_c (Lemire) */
     uintptr_t start;              /* first block */
-    uint32_t carved;              /* bytes of blocks carved so far, from the first block */
-    uint16_t used;                /* blocks out, from the owner's point of view */
-    uint8_t cls;
-    uint8_t node;
-    uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
-    /* Line 2: shared with freeing threads, and cold owner fields. */
-    uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
-    struct hk_slab *prev, *next;  /* heap's partial list */
     struct hk_ss *ss;
+    uint64_t carved;              /* bytes of blocks carved so far, from the first block */
     uint32_t bsize;
     uint16_t reserved;            /* blocks that fit */
-    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
-    uint8_t in_partial;
+    uint8_t cls;
+    uint8_t node;
     uint8_t units;
     uint8_t first_unit;
+    /* Line 2: the owner's, written on its every malloc and free. */
+    struct hk_block *free __attribute__((aligned(64)));  /* allocation list */
+    struct hk_block *local_free;  /* owner frees since the last collect */
+    uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
+    struct hk_slab *prev, *next;  /* heap's partial list */
+    uint16_t used;                /* blocks out, from the owner's point of view */
+    uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
+    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    uint8_t in_partial;
+    /* Line 3: the remote-free word, written by freeing threads. */
+    uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
 } __attribute__((aligned(64)));
 
-_Static_assert(sizeof(struct hk_slab) == 128, "two cache lines per slab descriptor");
-_Static_assert(offsetof(struct hk_slab, remote) == 64, "the remote word has its own line");
+_Static_assert(sizeof(struct hk_slab) == 192, "three cache lines per slab descriptor");
+_Static_assert(offsetof(struct hk_slab, free) == 64, "the owner's hot fields have their own line");
+_Static_assert(offsetof(struct hk_slab, remote) == 128, "the remote word has its own line");
 
 enum hk_ss_kind { HK_SS_SMALL = 1, HK_SS_LARGE = 2 };
 

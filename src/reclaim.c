@@ -125,9 +125,16 @@ void hk_heap_maintain(struct hk_heap *h)
         empty_trim(h, false);
 }
 
+void *hk_heap_tick_pass(struct hk_heap *h, void *p)
+{
+    hk_heap_tick(h);
+    return p;
+}
+
 void hk_heap_tick(struct hk_heap *h)
 {
-    h->tick = HK_TICK;
+    HK_STAT_ADD(h, malloc, HK_TICK);
+    ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
     if (h->purge != NULL || h->empty != NULL)
         hk_heap_maintain(h);
 }

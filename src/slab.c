@@ -44,7 +44,8 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     /* No other thread can reach a slab before its first block is handed
      * out: plain stores, published by that hand-off. */
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
-    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0));
+    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0) |
+                                  (s->free_key == 0 ? HK_SLAB_NOKEY : 0));
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
     for (unsigned u = unit; u < unit + n; u++)
@@ -54,7 +55,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
 
 static bool extend(struct hk_slab *s)
 {
-    unsigned capacity = s->carved / s->bsize;
+    unsigned capacity = (unsigned)(s->carved / s->bsize);
     unsigned left = (unsigned)s->reserved - capacity;
     if (left == 0)
         return false;
@@ -69,7 +70,7 @@ static bool extend(struct hk_slab *s)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    ck_pr_store_32(&s->carved, s->carved + n * s->bsize);  /* read by remote validators */
+    ck_pr_store_64(&s->carved, s->carved + n * s->bsize);  /* read by remote validators */
     s->free_is_zero = s->fresh_zero;
     return true;
 }
