@@ -33,10 +33,10 @@ struct hk_slab {
      * flags): other threads' frees read it without pulling the owner's hot
      * line away from it. */
     uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
-    uint64_t div_c;               /* off % bsize == 0  <=>  off * div_c < div_c (Lemire) */
+    uint64_t div_c;               /* floor(2^64 / bsize) + 1: see hk_slab_is_block */
+    uint64_t limit;               /* blocks carved * (bsize * div_c mod 2^64) */
     uintptr_t start;              /* first block */
     struct hk_ss *ss;
-    uint64_t carved;              /* bytes of blocks carved so far, from the first block */
     uint32_t bsize;
     uint16_t reserved;            /* blocks that fit */
     uint8_t cls;
@@ -52,6 +52,7 @@ struct hk_slab {
     uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
     uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
     uint8_t in_partial;
+    uint64_t carved;              /* bytes of blocks carved so far, from the first block */
     /* Line 3: the remote-free word, written by freeing threads. */
     uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
 } __attribute__((aligned(64)));

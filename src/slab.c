@@ -21,6 +21,13 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << unit;
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
     uintptr_t start = unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
+    /* Cache colouring: slabs begin on 64 KiB boundaries, so the first (and,
+     * freed LIFO, hottest) blocks of every class would share cache sets.
+     * Shift them by 0-3840 bytes; power-of-two classes keep their natural
+     * alignment instead. */
+    uint32_t bs = hk_class_size[cls];
+    if ((bs & (bs - 1)) != 0)
+        start += (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
     uintptr_t end = base + ((uintptr_t)n << HK_UNIT_SHIFT);
 
     s->bsize = hk_class_size[cls];
@@ -34,7 +41,10 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->used = 0;
     s->free = NULL;
     s->local_free = NULL;
-    s->div_c = UINT64_MAX / s->bsize + 1;
+    /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
+     * for powers of two. */
+    s->div_c = UINT64_MAX / s->bsize + 1 + ((s->bsize & (s->bsize - 1)) == 0);
+    ck_pr_store_64(&s->limit, 0);
     s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
@@ -70,7 +80,8 @@ static bool extend(struct hk_slab *s)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    ck_pr_store_64(&s->carved, s->carved + n * s->bsize);  /* read by remote validators */
+    s->carved += n * s->bsize;
+    ck_pr_store_64(&s->limit, s->limit + n * (s->bsize * s->div_c));  /* read by remote validators */
     s->free_is_zero = s->fresh_zero;
     return true;
 }

@@ -7,8 +7,8 @@
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir); \
 	export top_builddir top_srcdir;
 
-check_PROGRAMS += tests/api tests/mt_stress tests/fork tests/badfree
-TESTS += tests/api tests/mt_stress tests/fork tests/badfree.sh tests/sys/preload.sh
+check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree
+TESTS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/sys/preload.sh
 EXTRA_DIST += tests/badfree.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c
 
@@ -19,6 +19,13 @@ tests_api_SOURCES = tests/api_main.c tests/api_sizeclass.c tests/api_malloc.c te
 tests_api_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
 tests_api_LDADD = src/libhakmem.la $(CRITERION_LIBS)
 tests_api_LDFLAGS = -no-install
+
+# White-box: -static links the uninstalled library's archive, whose internal
+# (hidden) functions the test calls.
+tests_slab_check_SOURCES = tests/slab_check.c
+tests_slab_check_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(CK_CFLAGS) -I$(srcdir)/src -I$(srcdir)/numa
+tests_slab_check_LDADD = src/libhakmem.la $(CRITERION_LIBS)
+tests_slab_check_LDFLAGS = -no-install -static
 
 tests_mt_stress_SOURCES = tests/mt_stress.c
 tests_mt_stress_CFLAGS = $(AM_CFLAGS) -pthread
