@@ -37,8 +37,20 @@ void hk_inbox_process(struct hk_heap *h)
     struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
     while (b != NULL) {
         struct hk_block *next = b->next;
-        struct hk_ss *ss = hk_ss_of(b);
-        free_local_slow(h, ss->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)], b);
+        struct hk_slab *s = hk_ss_of(b)->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+        /* The common case in line: a keyed slab (tested first: an 8-byte
+         * block has no key word to read), not flagged full, current or on
+         * the partial list, that does not become empty. */
+        uintptr_t key = s->free_key;
+        if (hk_likely(!(s->owner_tag & (HK_SLAB_FULL | HK_SLAB_NOKEY)) && b->key != key && s->used > 1 &&
+                      (s->in_partial || h->cur[s->cls] == s))) {
+            b->key = key;
+            b->next = s->local_free;
+            s->local_free = b;
+            s->used--;
+        } else {
+            free_local_slow(h, s, b);
+        }
         b = next;
     }
 }
@@ -66,48 +78,76 @@ void hk_rbatch_flush(struct hk_heap *h)
     h->rbatch_pending = 0;
 }
 
-/* A free of a block of another heap's slab (s, owned by `dest`). */
+/* Slot r holds another destination's batch, or none: send it, start dest's. */
+static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b)
+{
+    if (r->dest != NULL)
+        hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+    r->dest = dest;
+    r->head = r->tail = b;
+    b->next = NULL;
+    r->count = 1;
+    h->rbatch_pending = 1;
+}
 
-void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+static hk_noinline void rbatch_send(struct hk_rbatch *r)
+{
+    hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+    r->dest = NULL;
+    r->count = 0;
+}
+
+/* Batch per destination heap: one CAS per batch instead of one per block,
+ * whatever slabs the blocks come from.  Direct-mapped by heap address; a
+ * collision sends the older batch.  Calls only in tail position: no
+ * registers to save on the common path. */
+static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
+    if (hk_unlikely(r->dest != dest)) {
+        rbatch_start(h, r, dest, b);
+        return;
+    }
+    b->next = r->head;
+    r->head = b;
+    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
+        rbatch_send(r);
+}
+
+/* The rare cases of a remote free: no heap yet or any more, a block of
+ * another node (counted), batching off. */
+static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest,
+                                   struct hk_block *b)
 {
     /* A thread that only frees (a consumer) gets a heap too: its frees are
      * then batched and counted like anyone's. */
-    if (hk_unlikely(h == &hk_heap_empty))
+    if (h == &hk_heap_empty)
         h = hk_heap_get();
     bool teardown = h == &hk_heap_empty;  /* after our destructor: no heap, no counters */
-    if (hk_unlikely(s->node != (teardown ? hk_numa_current_node() : h->node)))
+    if (s->node != (teardown ? hk_numa_current_node() : h->node))
         ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-    if (!teardown) {
-        HK_STAT_INC(h, free_remote);
-        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    }
-    if (hk_unlikely(teardown || hk_opt.remote_batch <= 1)) {
+    if (teardown || hk_opt.remote_batch <= 1) {
+        if (!teardown) {
+            HK_STAT_INC(h, free_remote);
+            HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+        }
         /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
         remote_push(s, b, b);
         return;
     }
-    /* Batch per destination heap: one CAS per batch instead of one per
-     * block, whatever slabs the blocks come from.  Direct-mapped by heap
-     * address; a collision flushes the older batch. */
-    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
-    if (r->dest != dest) {
-        if (r->dest != NULL)
-            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
-        r->dest = dest;
-        r->head = r->tail = b;
-        b->next = NULL;
-        r->count = 1;
-        h->rbatch_pending = 1;
-    } else {
-        b->next = r->head;
-        r->head = b;
-        if (++r->count >= (uint32_t)hk_opt.remote_batch) {
-            hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
-            r->dest = NULL;
-            r->count = 0;
-        }
-    }
+    free_remote_batch(h, s, dest, b);
+}
+
+/* A free of a block of another heap's slab (s, owned by `dest`). */
+void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    if (hk_unlikely(h == &hk_heap_empty || s->node != h->node || hk_opt.remote_batch <= 1))
+        free_remote_cold(h, s, dest, b);
+    else
+        free_remote_batch(h, s, dest, b);
 }
 
 void hk_free_slow(void *p, const char *fn)
