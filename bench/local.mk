@@ -74,4 +74,9 @@ SOAK_SECONDS = 600
 soak: bench/soak src/libhakmem.la
 	LD_PRELOAD=$(abs_top_builddir)/src/.libs/libhakmem.so bench/soak --threads 2 \
 	  --seconds $(SOAK_SECONDS) --check
-.PHONY: soak
+# `make soak-ab` runs it under hakmem and mimalloc side by side and reports
+# the drift of their throughput ratio, which the machine's own drift cancels.
+soak-ab: bench/soak src/libhakmem.la
+	$(SHELL) $(srcdir)/bench/soak-ab.sh bench/soak $(abs_top_builddir)/src/.libs/libhakmem.so $(SOAK_SECONDS)
+EXTRA_DIST += bench/soak-ab.sh
+.PHONY: soak soak-ab

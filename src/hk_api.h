@@ -33,6 +33,20 @@ hk_inline void *hk_alloc(size_t size, bool zero)
     return hk_malloc_slow(h, size, zero);
 }
 
+/* The owner's local free of b, already validated; `keyed` is a constant
+ * (8-byte blocks have no word for the key). */
+hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, bool keyed, uintptr_t key)
+{
+    if (keyed)
+        b->key = key;
+    b->next = s->local_free;
+    s->local_free = b;
+    HK_STAT_INC(h, free_local);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    if (hk_unlikely(--s->used == 0))
+        hk_slab_empty_owner(h, s);
+}
+
 hk_inline void hk_free(void *p, const char *fn)
 {
     struct hk_ss *ss = hk_ss_of(p);
@@ -46,13 +60,13 @@ hk_inline void hk_free(void *p, const char *fn)
             struct hk_block *b = p;
             uintptr_t key = s->free_key;  /* never 0 here: keyless slabs carry HK_SLAB_NOKEY */
             if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && b->key != key)) {
-                b->key = key;
-                b->next = s->local_free;
-                s->local_free = b;
-                HK_STAT_INC(h, free_local);
-                HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-                if (hk_unlikely(--s->used == 0))
-                    hk_slab_empty_owner(h, s);
+                hk_free_local(h, s, b, true, key);
+                return;
+            }
+        } else if (tag == ((uint64_t)(uintptr_t)h | HK_SLAB_NOKEY)) {
+            /* Our slab of 8-byte blocks: no key to check. */
+            if (hk_likely(!HK_VALIDATE || hk_slab_is_block(s, p))) {
+                hk_free_local(h, s, p, false, 0);
                 return;
             }
         } else {
