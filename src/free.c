@@ -126,8 +126,9 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     if (h == &hk_heap_empty)
         h = hk_heap_get();
     bool teardown = h == &hk_heap_empty;  /* after our destructor: no heap, no counters */
-    if (s->node != (teardown ? hk_numa_current_node() : h->node))
-        ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
+    unsigned node = hk_ss_of(b)->node;  /* not s->node: the owner's line */
+    if (node != (teardown ? hk_numa_current_node() : h->node))
+        ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
     if (teardown || hk_opt.remote_batch <= 1) {
         if (!teardown) {
             HK_STAT_INC(h, free_remote);
@@ -144,7 +145,7 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
 /* A free of a block of another heap's slab (s, owned by `dest`). */
 void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    if (hk_unlikely(h == &hk_heap_empty || s->node != h->node || hk_opt.remote_batch <= 1))
+    if (hk_unlikely(h == &hk_heap_empty || hk_ss_of(b)->node != h->node || hk_opt.remote_batch <= 1))
         free_remote_cold(h, s, dest, b);
     else
         free_remote_batch(h, s, dest, b);

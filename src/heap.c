@@ -333,6 +333,24 @@ struct hk_heap *hk_heap_get(void)
     return h;
 }
 
+void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+{
+    /* The common miss: the current slab got blocks back from its owner
+     * since its last refill, and no other thread sent any.  Pending batches
+     * and memory return wait for the next full slow path or the ticker. */
+    if (hk_unlikely(s->local_free == NULL || h->rbatch_pending || ck_pr_load_ptr(&h->inbox.head) != NULL))
+        return hk_malloc_slow(h, size, zero);
+    hk_slab_refill_owner(s);
+    struct hk_block *b = s->free;
+    s->free = b->next;
+    s->used++;
+    hk_heap_count_alloc(h);
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
+    if (zero)
+        memset(b, 0, size);  /* blocks that came back are not zero */
+    return b;
+}
+
 void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 {
     if (hk_unlikely(size > PTRDIFF_MAX)) {

@@ -8,7 +8,7 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
 {
     struct hk_block *b = s->free;
     if (hk_unlikely(b == NULL))
-        return hk_malloc_slow(h, size, zero);
+        return hk_malloc_refill(h, s, size, zero);
     s->free = b->next;
     s->used++;
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
@@ -53,31 +53,34 @@ hk_inline void hk_free(void *p, const char *fn)
     if (hk_likely(hk_ssmap_test((uintptr_t)ss))) {
         struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
         struct hk_heap *h = hk_tls_heap;
-        /* Ours, not full, on our node, keyed: the owner's local free.  Relaxed
-         * load: only the owner (us, if it matches) ever writes the tag. */
-        uint64_t tag = ck_pr_load_64(&s->owner_tag);
-        if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
+        /* Whose: the SuperSlab's owner, from its header (read-mostly: set
+         * when the SuperSlab leaves its pool).  Every slab of it is that
+         * heap's.  Relaxed: a block we hand out is ordered after it. */
+        struct hk_heap *owner = ck_pr_load_ptr(&ss->heap);
+        if (hk_likely(owner == h)) {
+            /* Ours: the slab's first line only.  Not full, on our node,
+             * keyed: the owner's local free. */
+            uint64_t tag = s->owner_tag;
             struct hk_block *b = p;
             uintptr_t key = s->free_key;  /* never 0 here: keyless slabs carry HK_SLAB_NOKEY */
-            if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && b->key != key)) {
-                hk_free_local(h, s, b, true, key);
-                return;
+            if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
+                if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && b->key != key)) {
+                    hk_free_local(h, s, b, true, key);
+                    return;
+                }
+            } else if (tag == ((uint64_t)(uintptr_t)h | HK_SLAB_NOKEY)) {
+                /* Our slab of 8-byte blocks: no key to check. */
+                if (hk_likely(!HK_VALIDATE || hk_slab_is_block(s, p))) {
+                    hk_free_local(h, s, p, false, 0);
+                    return;
+                }
             }
-        } else if (tag == ((uint64_t)(uintptr_t)h | HK_SLAB_NOKEY)) {
-            /* Our slab of 8-byte blocks: no key to check. */
-            if (hk_likely(!HK_VALIDATE || hk_slab_is_block(s, p))) {
-                hk_free_local(h, s, p, false, 0);
-                return;
-            }
-        } else {
-            /* Another heap's block: validate and batch it for its owner.
-             * (Our own slabs with a flag set take the slow path.) */
-            uint64_t owner = tag & ~HK_SLAB_FLAGS;
-            if (hk_likely(owner != 0 && owner != (uint64_t)(uintptr_t)h &&
-                          (!HK_VALIDATE || hk_slab_is_block(s, p)))) {
-                hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, p);
-                return;
-            }
+        } else if (hk_likely(owner != NULL &&
+                             (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {
+            /* Another heap's block: validated on the slab's second line
+             * (the owner keeps writing the first), batched for its owner. */
+            hk_free_remote(h, s, owner, p);
+            return;
         }
     }
     hk_free_slow(p, fn);

@@ -75,6 +75,8 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 #define HK_STAT_BYTES(heap, field, n) do { if (HK_COUNT_BYTES) HK_STAT_ADD(heap, field, n); } while (0)
 
 hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
+/* The fast path's miss on s, the class's current slab. */
+hk_hidden void *hk_malloc_refill(struct hk_heap *heap, struct hk_slab *s, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
@@ -112,7 +114,8 @@ void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */
 void hk_heap_numa_ready(void);
 
-/* p is the start of a block the slab has carved, not necessarily live. */
+/* p is the start of a block the slab has carved, not necessarily live
+ * (the owner's view: line 1). */
 hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
 {
     /* One multiply and one compare for "off is a multiple of bsize and below
@@ -121,11 +124,18 @@ hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
      * the k-th block's offset maps to k * e, which is below limit = carved
      * blocks * e exactly when k is carved; any other offset within 2^32 of
      * the slab maps to at least c - 2^32 > 2^48, far above limit.  Checked
-     * for every class, offset and frontier by tests/slab_check.
-     * Relaxed: other threads check blocks the owner carved before handing
-     * them over, so any value they read covers them. */
+     * for every class, offset and frontier by tests/slab_check. */
     uint64_t off = (uintptr_t)p - s->start;
-    return off * s->div_c < ck_pr_load_64(&s->limit);
+    return off * s->div_c < s->limit;
+}
+
+/* The same test for any thread, on the copies in line 2.  Relaxed: other
+ * threads check blocks the owner carved before handing them over, so any
+ * value they read covers them. */
+hk_inline bool hk_slab_is_block_shared(const struct hk_slab *s, const void *p)
+{
+    uint64_t off = (uintptr_t)p - s->shared_start;
+    return off * s->shared_div_c < ck_pr_load_64(&s->shared_limit);
 }
 
 /* p as a block of the slab, validated: aborts with `fn` in the message when

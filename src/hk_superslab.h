@@ -15,8 +15,8 @@ struct hk_block {
     uintptr_t key;  /* set while on a local free list: catches double frees */
 };
 
-/* owner_tag = owning heap | flags.  The free fast path compares it with the
- * caller's heap: a flag set, or another heap, sends it to the slow path. */
+/* owner_tag = owning heap | flags.  The owner's free fast path compares it
+ * with its heap: a flag set sends the free to the slow path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
 #define HK_SLAB_NOKEY    ((uint64_t)4)  /* blocks too small for a double-free key (8 B): frees take the slow path */
@@ -29,37 +29,39 @@ struct hk_block {
 #define HK_REMOTE_STATE    ((uintptr_t)3)
 
 struct hk_slab {
-    /* Line 1: read by every free, written rarely (slab setup, carving,
-     * flags): other threads' frees read it without pulling the owner's hot
-     * line away from it. */
-    uint64_t owner_tag;           /* written by the owner, read by anyone (relaxed) */
+    /* Line 1: the owner's.  Everything its malloc and free touch; no other
+     * thread reads it on a fast path (a free tells ours from another heap's
+     * by the SuperSlab's owner, and other heaps' frees read line 2). */
+    uint64_t owner_tag;           /* owning heap | flags */
     uint64_t div_c;               /* floor(2^64 / bsize) + 1: see hk_slab_is_block */
     uint64_t limit;               /* blocks carved * (bsize * div_c mod 2^64) */
     uintptr_t start;              /* first block */
-    struct hk_ss *ss;
-    uint32_t bsize;
-    uint16_t reserved;            /* blocks that fit */
-    uint8_t cls;
-    uint8_t node;
-    uint8_t units;
-    uint8_t first_unit;
-    /* Line 2: the owner's, written on its every malloc and free. */
-    struct hk_block *free __attribute__((aligned(64)));  /* allocation list */
+    struct hk_block *free;        /* allocation list */
     struct hk_block *local_free;  /* owner frees since the last collect */
     uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
-    struct hk_slab *prev, *next;  /* heap's partial list */
     uint16_t used;                /* blocks out, from the owner's point of view */
+    uint8_t cls;
+    uint8_t node;
     uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
-    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
     uint8_t in_partial;
-    uint64_t carved;              /* bytes of blocks carved so far, from the first block */
-    /* Line 3: the remote-free word, written by freeing threads. */
+    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    /* Line 2: what other threads read -- copies of the block geometry for
+     * validating their frees, the remote-free word they push to -- and
+     * owner fields written only on slow paths. */
     uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
+    uint64_t shared_div_c;        /* = div_c */
+    uint64_t shared_limit;        /* = limit (relaxed) */
+    uintptr_t shared_start;       /* = start */
+    struct hk_ss *ss;
+    struct hk_slab *prev, *next;  /* heap's partial list */
+    uint32_t bsize;
+    uint16_t reserved;            /* blocks that fit */
+    uint8_t units;
+    uint8_t first_unit;
 } __attribute__((aligned(64)));
 
-_Static_assert(sizeof(struct hk_slab) == 192, "three cache lines per slab descriptor");
-_Static_assert(offsetof(struct hk_slab, free) == 64, "the owner's hot fields have their own line");
-_Static_assert(offsetof(struct hk_slab, remote) == 128, "the remote word has its own line");
+_Static_assert(sizeof(struct hk_slab) == 128, "two cache lines per slab descriptor");
+_Static_assert(offsetof(struct hk_slab, remote) == 64, "what other threads read has its own line");
 
 enum hk_ss_kind { HK_SS_SMALL = 1, HK_SS_LARGE = 2 };
 

@@ -35,16 +35,16 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->node = (uint8_t)ss->node;
     s->units = (uint8_t)n;
     s->first_unit = (uint8_t)unit;
-    s->start = start;
+    s->start = s->shared_start = start;
     s->reserved = (uint16_t)((end - start) / s->bsize);
-    s->carved = 0;
     s->used = 0;
     s->free = NULL;
     s->local_free = NULL;
     /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
      * for powers of two. */
-    s->div_c = UINT64_MAX / s->bsize + 1 + ((s->bsize & (s->bsize - 1)) == 0);
-    ck_pr_store_64(&s->limit, 0);
+    s->div_c = s->shared_div_c = UINT64_MAX / s->bsize + 1 + ((s->bsize & (s->bsize - 1)) == 0);
+    s->limit = 0;
+    ck_pr_store_64(&s->shared_limit, 0);
     s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
@@ -65,7 +65,8 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
 
 static bool extend(struct hk_slab *s)
 {
-    unsigned capacity = (unsigned)(s->carved / s->bsize);
+    uint64_t step = s->bsize * s->div_c;  /* what each block adds to limit (>= 1) */
+    unsigned capacity = (unsigned)(s->limit / step);
     unsigned left = (unsigned)s->reserved - capacity;
     if (left == 0)
         return false;
@@ -74,14 +75,14 @@ static bool extend(struct hk_slab *s)
         n = 1;
     if (n > left)
         n = left;
-    uintptr_t first = s->start + s->carved;
+    uintptr_t first = s->start + (uintptr_t)capacity * s->bsize;
     uintptr_t p = first;
     for (unsigned i = 1; i < n; i++, p += s->bsize)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    s->carved += n * s->bsize;
-    ck_pr_store_64(&s->limit, s->limit + n * (s->bsize * s->div_c));  /* read by remote validators */
+    s->limit += n * step;
+    ck_pr_store_64(&s->shared_limit, s->limit);  /* read by other threads' validation */
     s->free_is_zero = s->fresh_zero;
     return true;
 }
@@ -181,7 +182,7 @@ void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_blo
 
 struct hk_block *hk_slab_block_of(struct hk_slab *s, void *p, const char *fn)
 {
-    if (hk_unlikely(!hk_slab_is_block(s, p)))
+    if (hk_unlikely(!hk_slab_is_block_shared(s, p)))
         hk_fatal_ptr(fn, "invalid pointer", p);  /* not the start of a block we carved */
     return (struct hk_block *)p;
 }

@@ -44,7 +44,7 @@ struct hk_ss *hk_ss_registry_head(void)
 static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
 {
     ss->kind = HK_SS_SMALL;
-    ss->heap = heap;
+    ck_pr_store_ptr(&ss->heap, heap);  /* read by any thread's free */
     ss->free_units = 0xffffffffu;
     ss->dirty_units = 0;
     ss->in_avail = 0;
@@ -84,7 +84,7 @@ void hk_ss_release(struct hk_ss *ss)
 {
     unsigned node = ss->node;
     ck_pr_store_32(&ss->live, 0);
-    ss->heap = NULL;
+    ck_pr_store_ptr(&ss->heap, NULL);
     hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
     hk_os_account(-(int64_t)HK_SS_SIZE);
     ck_pr_dec_64(&hk_node_stats[node].superslabs);

@@ -1,9 +1,11 @@
-/* White-box: the free path's block check, hk_slab_is_block (one multiply
- * and one compare), against its plain definition -- the offset from the
- * slab's first block is a multiple of the block size and below the carved
- * frontier -- for every class, every byte around a slab, every frontier the
- * carving passes, in unit 0 (after the header) and in a later unit.  Linked
- * to the static library for the internal functions. */
+/* White-box: the free path's block check, hk_slab_is_block and its copy for
+ * other threads, hk_slab_is_block_shared (one multiply and one compare),
+ * against the plain definition -- the offset from the slab's first block is
+ * a multiple of the block size and below the carved frontier, counted here
+ * from the blocks each refill carves -- for every class, every byte around a
+ * slab, every frontier the carving passes, in unit 0 (after the header) and
+ * in a later unit.  Linked to the static library for the internal
+ * functions. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +23,23 @@ static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls)
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
     uintptr_t end = base + ((uintptr_t)s->units << HK_UNIT_SHIFT);
     unsigned frontiers = 0;
+    uint64_t carved = 0;  /* bytes, from the first block */
     do {
         for (uintptr_t p = base - 20000; p < end + 64; p++) {
             int64_t off = (int64_t)(p - s->start);
-            bool want = off >= 0 && (uint64_t)off % s->bsize == 0 && (uint64_t)off < s->carved;
-            if (hk_slab_is_block(s, (void *)p) != want)
+            bool want = off >= 0 && (uint64_t)off % s->bsize == 0 && (uint64_t)off < carved;
+            if (hk_slab_is_block(s, (void *)p) != want || hk_slab_is_block_shared(s, (void *)p) != want)
                 cr_assert_fail("class %u (%u B), unit %u, carved %lu: offset %ld judged %d", cls, s->bsize, unit,
-                         (unsigned long)s->carved, (long)off, !want);
+                               (unsigned long)carved, (long)off, !want);
         }
         frontiers++;
         s->free = NULL;  /* make the next refill carve */
-    } while (hk_slab_refill_owner(s));
-    cr_assert_eq(s->carved / s->bsize, s->reserved, "class %u: carving stopped early", cls);
+        if (!hk_slab_refill_owner(s))
+            break;
+        for (struct hk_block *b = s->free; b != NULL; b = b->next)
+            carved += s->bsize;
+    } while (true);
+    cr_assert_eq(carved / s->bsize, s->reserved, "class %u: carving stopped early", cls);
     return frontiers;
 }
 
