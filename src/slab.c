@@ -21,14 +21,18 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << unit;
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
     uintptr_t start = unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
+    uintptr_t end = base + ((uintptr_t)n << HK_UNIT_SHIFT);
     /* Cache colouring: slabs begin on 64 KiB boundaries, so the first (and,
      * freed LIFO, hottest) blocks of every class would share cache sets.
-     * Shift them by 0-3840 bytes; power-of-two classes keep their natural
-     * alignment instead. */
+     * Shift them by up to 3840 bytes, within the slack the blocks leave at
+     * the slab's end (so no block is lost, and no slab more is needed);
+     * power-of-two classes keep their natural alignment instead. */
     uint32_t bs = hk_class_size[cls];
-    if ((bs & (bs - 1)) != 0)
-        start += (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
-    uintptr_t end = base + ((uintptr_t)n << HK_UNIT_SHIFT);
+    if ((bs & (bs - 1)) != 0) {
+        uintptr_t colour = (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
+        uintptr_t slack = ((end - start) % bs) & ~(uintptr_t)63;
+        start += colour < slack ? colour : slack;
+    }
 
     s->bsize = hk_class_size[cls];
     s->cls = (uint8_t)cls;
@@ -70,12 +74,15 @@ static bool extend(struct hk_slab *s)
     unsigned left = (unsigned)s->reserved - capacity;
     if (left == 0)
         return false;
-    unsigned n = EXTEND_BYTES / s->bsize;
+    uintptr_t first = s->start + (uintptr_t)capacity * s->bsize;
+    /* Up to a page boundary: a coloured slab start would otherwise make
+     * every carving touch one page more. */
+    uintptr_t stop = (first + EXTEND_BYTES) & ~(uintptr_t)(HK_PAGE_SIZE - 1);
+    unsigned n = (unsigned)((stop - first) / s->bsize);
     if (n == 0)
         n = 1;
     if (n > left)
         n = left;
-    uintptr_t first = s->start + (uintptr_t)capacity * s->bsize;
     uintptr_t p = first;
     for (unsigned i = 1; i < n; i++, p += s->bsize)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
