@@ -407,7 +407,7 @@ void hk_heap_collect(struct hk_heap *h, bool release_all)
     if (release_all)
         hk_heap_release_reserve(h);
     else
-        hk_heap_maintain(h);
+        hk_heap_maintain_now(h);
 }
 
 static void heap_abandon(struct hk_heap *h)

@@ -46,6 +46,7 @@ struct hk_heap {
     struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
     struct hk_ss *purge;                   /* SuperSlabs with free units still committed */
     uint32_t empty_count;
+    int32_t maintain_wait;                 /* slow paths until the next look (hk_heap_maintain) */
     uint32_t rbatch_pending;
     struct hk_rbatch rbatch[HK_RBATCH_SLOTS];
     ck_stack_entry_t abandon_entry;
