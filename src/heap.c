@@ -165,13 +165,19 @@ static void rehome(struct hk_heap *h, unsigned node)
     }
 }
 
+/* A queue, as mimalloc's page queues: a slab that comes back (usually with
+ * one free block, the one just freed) joins at the tail, and refills take the
+ * head, which has had longest to gather free blocks. */
 void hk_partial_push(struct hk_heap *h, struct hk_slab *s)
 {
-    s->prev = NULL;
-    s->next = h->partial[s->cls];
-    if (s->next)
-        s->next->prev = s;
-    h->partial[s->cls] = s;
+    struct hk_slab *tail = h->partial_tail[s->cls];
+    s->next = NULL;
+    s->prev = tail;
+    if (tail)
+        tail->next = s;
+    else
+        h->partial[s->cls] = s;
+    h->partial_tail[s->cls] = s;
     s->in_partial = 1;
 }
 
@@ -183,6 +189,8 @@ void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
         h->partial[s->cls] = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    else
+        h->partial_tail[s->cls] = s->prev;
     s->prev = s->next = NULL;
     s->in_partial = 0;
 }

@@ -35,7 +35,8 @@ struct hk_heap {
      * dependent load less than class lookup + cur[] on the hottest path. */
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
     struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
-    struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks */
+    struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks: queue heads */
+    struct hk_slab *partial_tail[HK_CLASSES];
     /* Blocks other threads freed: batches of any of our slabs, and the
      * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
      * takes everything with one exchange. */
