@@ -302,17 +302,8 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    struct hk_block *b = s->free;
-    s->free = b->next;
-    s->used++;
+    struct hk_block *b = hk_slab_take(h, s, size, zero);
     hk_heap_count_alloc(h);
-    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
-    if (zero) {
-        if (s->free_is_zero)
-            b->next = NULL;
-        else
-            memset(b, 0, size);
-    }
     return b;
 }
 
@@ -349,13 +340,8 @@ void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool z
     if (hk_unlikely(s->local_free == NULL || h->rbatch_pending || ck_pr_load_ptr(&h->inbox.head) != NULL))
         return hk_malloc_slow(h, size, zero);
     hk_slab_refill_owner(s);
-    struct hk_block *b = s->free;
-    s->free = b->next;
-    s->used++;
+    struct hk_block *b = hk_slab_take(h, s, size, zero);
     hk_heap_count_alloc(h);
-    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
-    if (zero)
-        memset(b, 0, size);  /* blocks that came back are not zero */
     return b;
 }
 

@@ -6,18 +6,9 @@
 
 hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
 {
-    struct hk_block *b = s->free;
-    if (hk_unlikely(b == NULL))
+    if (hk_unlikely(s->free == NULL))
         return hk_malloc_refill(h, s, size, zero);
-    s->free = b->next;
-    s->used++;
-    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
-    if (zero) {
-        if (s->free_is_zero)
-            b->next = NULL;  /* the rest of a fresh block is still zero */
-        else
-            __builtin_memset(b, 0, size);
-    }
+    struct hk_block *b = hk_slab_take(h, s, size, zero);
     if (hk_unlikely(hk_tick_down(h)))  /* counts the allocation too */
         return hk_heap_tick_pass(h, b);
     return b;

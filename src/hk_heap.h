@@ -116,6 +116,24 @@ void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */
 void hk_heap_numa_ready(void);
 
+/* Take the first block of s (which has one) for an allocation of `size`:
+ * the pop, the byte counter, calloc's zeroing.  The caller counts the
+ * allocation on the ticker. */
+hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+{
+    struct hk_block *b = s->free;
+    s->free = b->next;
+    s->used++;
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
+    if (zero) {
+        if (s->free_is_zero)
+            b->next = NULL;  /* the rest of a fresh block is still zero */
+        else
+            __builtin_memset(b, 0, size);
+    }
+    return b;
+}
+
 /* p is the start of a block the slab has carved, not necessarily live
  * (the owner's view: line 1). */
 hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)

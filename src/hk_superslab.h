@@ -19,7 +19,7 @@ struct hk_block {
  * with its heap: a flag set sends the free to the slow path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
-#define HK_SLAB_NOKEY    ((uint64_t)4)  /* blocks too small for a double-free key (8 B): frees take the slow path */
+#define HK_SLAB_NOKEY    ((uint64_t)4)  /* blocks too small for a double-free key (8 B): a free branch of their own */
 #define HK_SLAB_FLAGS    ((uint64_t)7)
 
 /* State bits in the low bits of the remote-free word (blocks are 8-aligned). */

@@ -28,13 +28,14 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * the slab's end (so no block is lost, and no slab more is needed);
      * power-of-two classes keep their natural alignment instead. */
     uint32_t bs = hk_class_size[cls];
-    if ((bs & (bs - 1)) != 0) {
+    bool pow2 = (bs & (bs - 1)) == 0;
+    if (!pow2) {
         uintptr_t colour = (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
         uintptr_t slack = ((end - start) % bs) & ~(uintptr_t)63;
         start += colour < slack ? colour : slack;
     }
 
-    s->bsize = hk_class_size[cls];
+    s->bsize = bs;
     s->cls = (uint8_t)cls;
     s->node = (uint8_t)ss->node;
     s->units = (uint8_t)n;
@@ -46,7 +47,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->local_free = NULL;
     /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
      * for powers of two. */
-    s->div_c = s->shared_div_c = UINT64_MAX / s->bsize + 1 + ((s->bsize & (s->bsize - 1)) == 0);
+    s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
     s->limit = 0;
     ck_pr_store_64(&s->shared_limit, 0);
     s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
