@@ -3,16 +3,9 @@
 # (LD_PRELOAD), with --quick: it must exit 0 and print one result line with
 # every field the sweep tool reads, and check=ok.
 set -u
-: "${top_builddir:?run from make check}"
-lib="$top_builddir/src/.libs/libhakmem.so"
-if [ ! -f "$lib" ]; then
-    echo "workloads: SKIP: $lib not built (a sanitizer build has no preloadable library)"
-    exit 77
-fi
-if grep -q 'define HK_NO_OVERRIDE 1' "$top_builddir/config.h" 2>/dev/null; then
-    echo "workloads: SKIP: sanitizer build, libhakmem.so does not replace malloc"
-    exit 77
-fi
+: "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
+test_name=workloads
+. "$top_srcdir/tests/preloadable.sh"
 failed=0 runs=0
 for w in mixed larson xmalloc ring threadtest cache-scratch cache-thrash churn fragment large; do
     bin="$top_builddir/bench/$w"

@@ -4,17 +4,9 @@
 # lot.  A program that is not installed is skipped (and said so).
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
-lib=$top_builddir/src/.libs/libhakmem.so
 data=$top_srcdir/tests/sys
-if [ ! -f "$lib" ]; then
-    echo "preload.sh: SKIP: $lib is not built (static-only build?)"
-    exit 77
-fi
-if grep -q '^#define HK_NO_OVERRIDE' "$top_builddir/config.h" 2>/dev/null; then
-    echo "preload.sh: SKIP: sanitizer build: libhakmem.so exports no malloc (HK_NO_OVERRIDE)"
-    exit 77
-fi
-lib=$(cd "$(dirname "$lib")" && pwd)/libhakmem.so
+test_name=preload.sh
+. "$top_srcdir/tests/preloadable.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 LIMIT=300 # seconds; a program still running then is hung
