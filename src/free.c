@@ -11,14 +11,12 @@
 
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
 {
-    if (s->free_key != 0) {
-        if (hk_unlikely(b->key == s->free_key)) {
-            for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
-                if (x == b)
-                    hk_fatal_ptr("free", "double free", b);
-        }
-        b->key = s->free_key;
+    if (hk_unlikely(hk_block_key(s, b) == s->free_key)) {
+        for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
+            if (x == b)
+                hk_fatal_ptr("free", "double free", b);
     }
+    hk_block_set_key(s, b, s->free_key);
     b->next = s->local_free;
     s->local_free = b;
     s->used--;
@@ -38,13 +36,12 @@ void hk_inbox_process(struct hk_heap *h)
     while (b != NULL) {
         struct hk_block *next = b->next;
         struct hk_slab *s = hk_ss_of(b)->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
-        /* The common case in line: a keyed slab (tested first: an 8-byte
-         * block has no key word to read), not flagged full, current or on
+        /* The common case in line: a slab not flagged full, current or on
          * the partial list, that does not become empty. */
         uintptr_t key = s->free_key;
-        if (hk_likely(!(s->owner_tag & (HK_SLAB_FULL | HK_SLAB_NOKEY)) && b->key != key && s->used > 1 &&
+        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
-            b->key = key;
+            hk_block_set_key(s, b, key);
             b->next = s->local_free;
             s->local_free = b;
             s->used--;

@@ -161,6 +161,7 @@ static void rehome(struct hk_heap *h, unsigned node)
                 continue;
             uint64_t tag = s->owner_tag & ~HK_SLAB_FOREIGN;
             ck_pr_store_64(&s->owner_tag, tag | (ss->node != node ? HK_SLAB_FOREIGN : 0));
+            hk_slab_gate_owner(s);
         }
     }
 }

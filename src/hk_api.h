@@ -24,12 +24,10 @@ hk_inline void *hk_alloc(size_t size, bool zero)
     return hk_malloc_slow(h, size, zero);
 }
 
-/* The owner's local free of b, already validated; `keyed` is a constant
- * (8-byte blocks have no word for the key). */
-hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, bool keyed, uintptr_t key)
+/* The owner's local free of b, already validated and checked against key. */
+hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, uintptr_t key)
 {
-    if (keyed)
-        b->key = key;
+    hk_block_set_key(s, b, key);
     b->next = s->local_free;
     s->local_free = b;
     HK_STAT_INC(h, free_local);
@@ -49,22 +47,15 @@ hk_inline void hk_free(void *p, const char *fn)
          * heap's.  Relaxed: a block we hand out is ordered after it. */
         struct hk_heap *owner = ck_pr_load_ptr(&ss->heap);
         if (hk_likely(owner == h)) {
-            /* Ours: the slab's first line only.  Not full, on our node,
-             * keyed: the owner's local free. */
-            uint64_t tag = s->owner_tag;
+            /* Ours: the slab's first line only.  Its gate lets through just
+             * unflagged slabs (hk_slab_gate_owner); the FAST build, which
+             * skips the block check, compares the owner tag instead. */
             struct hk_block *b = p;
-            uintptr_t key = s->free_key;  /* never 0 here: keyless slabs carry HK_SLAB_NOKEY */
-            if (hk_likely(tag == (uint64_t)(uintptr_t)h)) {
-                if (hk_likely((!HK_VALIDATE || hk_slab_is_block(s, p)) && b->key != key)) {
-                    hk_free_local(h, s, b, true, key);
-                    return;
-                }
-            } else if (tag == ((uint64_t)(uintptr_t)h | HK_SLAB_NOKEY)) {
-                /* Our slab of 8-byte blocks: no key to check. */
-                if (hk_likely(!HK_VALIDATE || hk_slab_is_block(s, p))) {
-                    hk_free_local(h, s, p, false, 0);
-                    return;
-                }
+            uintptr_t key = s->free_key;
+            if (hk_likely((HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h) &&
+                          hk_block_key(s, b) != key)) {
+                hk_free_local(h, s, b, key);
+                return;
             }
         } else if (hk_likely(owner != NULL &&
                              (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {

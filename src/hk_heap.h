@@ -134,8 +134,33 @@ hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, si
     return b;
 }
 
-/* p is the start of a block the slab has carved, not necessarily live
- * (the owner's view: line 1). */
+/* The owner's bound is also a gate: it is the carved bound only while the
+ * owner tag carries no flag (not full, not foreign), else 0, so
+ * hk_slab_is_block fails and the owner's free takes the path that handles
+ * the flag -- one compare on the fast path does for both.  Call after any
+ * change of owner_tag or of the carved bound. */
+hk_inline void hk_slab_gate_owner(struct hk_slab *s)
+{
+    s->limit = (s->owner_tag & HK_SLAB_FLAGS) ? 0 : s->shared_limit;
+}
+
+/* The key word of free block b of s, and setting it (before the link: for
+ * 8-byte blocks they are the same word).  memcpy: a char-typed access, so
+ * the compiler keeps it ordered with the link store. */
+hk_inline uintptr_t hk_block_key(const struct hk_slab *s, const struct hk_block *b)
+{
+    uintptr_t k;
+    __builtin_memcpy(&k, (const char *)b + s->key_off, sizeof k);
+    return k;
+}
+
+hk_inline void hk_block_set_key(const struct hk_slab *s, struct hk_block *b, uintptr_t k)
+{
+    __builtin_memcpy((char *)b + s->key_off, &k, sizeof k);
+}
+
+/* p is the start of a block the slab has carved, not necessarily live, in a
+ * slab whose gate is open (the owner's view: line 1). */
 hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
 {
     /* One multiply and one compare for "off is a multiple of bsize and below
@@ -149,7 +174,8 @@ hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)
     return off * s->div_c < s->limit;
 }
 
-/* The same test for any thread, on the copies in line 2.  Relaxed: other
+/* The same test for any thread, gate or not, on the copies in line 2
+ * (shared_limit is always the carved bound).  Relaxed: other
  * threads check blocks the owner carved before handing them over, so any
  * value they read covers them. */
 hk_inline bool hk_slab_is_block_shared(const struct hk_slab *s, const void *p)

@@ -10,17 +10,20 @@
 struct hk_heap;
 struct hk_ss;
 
+/* A free block: its link, then (from 16 B up) the double-free key, set
+ * while it is on a local free list; 8-byte blocks keep the key in the link
+ * word, which the link then overwrites (see hk_slab.key_off). */
 struct hk_block {
     struct hk_block *next;
-    uintptr_t key;  /* set while on a local free list: catches double frees */
+    uintptr_t key;
 };
 
-/* owner_tag = owning heap | flags.  The owner's free fast path compares it
- * with its heap: a flag set sends the free to the slow path. */
+/* owner_tag = owning heap | flags.  A flag set closes the slab's gate (its
+ * owner-side limit is 0, see hk_slab_gate_owner), which sends the owner's
+ * frees off the fast path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
-#define HK_SLAB_NOKEY    ((uint64_t)4)  /* blocks too small for a double-free key (8 B): a free branch of their own */
-#define HK_SLAB_FLAGS    ((uint64_t)7)
+#define HK_SLAB_FLAGS    ((uint64_t)3)
 
 /* State bits in the low bits of the remote-free word (blocks are 8-aligned). */
 #define HK_REMOTE_NONE     ((uintptr_t)0)
@@ -34,23 +37,27 @@ struct hk_slab {
      * by the SuperSlab's owner, and other heaps' frees read line 2). */
     uint64_t owner_tag;           /* owning heap | flags */
     uint64_t div_c;               /* floor(2^64 / bsize) + 1: see hk_slab_is_block */
-    uint64_t limit;               /* blocks carved * (bsize * div_c mod 2^64) */
+    uint64_t limit;               /* blocks carved * (bsize * div_c mod 2^64); 0 when gated */
     uintptr_t start;              /* first block */
     struct hk_block *free;        /* allocation list */
     struct hk_block *local_free;  /* owner frees since the last collect */
-    uintptr_t free_key;           /* key of the current collect epoch; 0 = not keyed */
+    uintptr_t free_key;           /* key of the current collect epoch (never 0) */
     uint16_t used;                /* blocks out, from the owner's point of view */
     uint8_t cls;
     uint8_t node;
     uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
     uint8_t in_partial;
     uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    /* Where a free block keeps the key: 8, or 0 for 8-byte blocks, whose
+     * only word is the link.  There the link store overwrites the key: no
+     * double-free check for them, but one free path for every class. */
+    uint8_t key_off;
     /* Line 2: what other threads read -- copies of the block geometry for
      * validating their frees, the remote-free word they push to -- and
      * owner fields written only on slow paths. */
     uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
     uint64_t shared_div_c;        /* = div_c */
-    uint64_t shared_limit;        /* = limit (relaxed) */
+    uint64_t shared_limit;        /* blocks carved * ... always (relaxed; the owner's limit is a gated copy) */
     uintptr_t shared_start;       /* = start */
     struct hk_ss *ss;
     struct hk_slab *prev, *next;  /* heap's partial list */

@@ -11,7 +11,7 @@ uintptr_t hk_cookie;
 static uintptr_t next_key(uintptr_t k)
 {
     k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
-    return (k ^ (k >> 29)) | 1;  /* never 0: 0 means "not keyed" */
+    return (k ^ (k >> 29)) | 1;  /* never 0, which a fresh block's key word may hold */
 }
 
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls)
@@ -48,9 +48,9 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
      * for powers of two. */
     s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
-    s->limit = 0;
     ck_pr_store_64(&s->shared_limit, 0);
-    s->free_key = s->bsize >= sizeof(struct hk_block) ? next_key((uintptr_t)s) : 0;
+    s->free_key = next_key((uintptr_t)s);
+    s->key_off = s->bsize >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
     s->in_partial = 0;
@@ -59,8 +59,8 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     /* No other thread can reach a slab before its first block is handed
      * out: plain stores, published by that hand-off. */
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
-    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0) |
-                                  (s->free_key == 0 ? HK_SLAB_NOKEY : 0));
+    ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0));
+    hk_slab_gate_owner(s);
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
     for (unsigned u = unit; u < unit + n; u++)
@@ -71,7 +71,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
 static bool extend(struct hk_slab *s)
 {
     uint64_t step = s->bsize * s->div_c;  /* what each block adds to limit (>= 1) */
-    unsigned capacity = (unsigned)(s->limit / step);
+    unsigned capacity = (unsigned)(s->shared_limit / step);
     unsigned left = (unsigned)s->reserved - capacity;
     if (left == 0)
         return false;
@@ -89,8 +89,8 @@ static bool extend(struct hk_slab *s)
         ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
     ((struct hk_block *)p)->next = NULL;
     s->free = (struct hk_block *)first;
-    s->limit += n * step;
-    ck_pr_store_64(&s->shared_limit, s->limit);  /* read by other threads' validation */
+    ck_pr_store_64(&s->shared_limit, s->shared_limit + n * step);  /* read by other threads' validation */
+    hk_slab_gate_owner(s);
     s->free_is_zero = s->fresh_zero;
     return true;
 }
@@ -130,8 +130,7 @@ bool hk_slab_refill_owner(struct hk_slab *s)
         s->free_is_zero = 0;
         /* A new key epoch: blocks now on `free` keep the old key, so handing
          * them out and freeing them again is not mistaken for a double free. */
-        if (s->free_key != 0)
-            s->free_key = next_key(s->free_key);
+        s->free_key = next_key(s->free_key);
         return true;
     }
     if (hk_slab_drain_remote_owner(s) > 0)
@@ -149,6 +148,7 @@ bool hk_slab_mark_full_owner(struct hk_slab *s)
     if (!ck_pr_cas_64(&s->remote, HK_REMOTE_NONE, HK_REMOTE_WANT))
         return false;
     ck_pr_store_64(&s->owner_tag, s->owner_tag | HK_SLAB_FULL);
+    hk_slab_gate_owner(s);
     return true;
 }
 
@@ -161,6 +161,7 @@ void hk_slab_unfull_owner(struct hk_slab *s)
     while (!ck_pr_cas_64_value(&s->remote, old, (old & ~HK_REMOTE_STATE), &old))
         ;
     ck_pr_store_64(&s->owner_tag, s->owner_tag & ~HK_SLAB_FULL);
+    hk_slab_gate_owner(s);
 }
 
 bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct hk_block *last)

@@ -32,6 +32,16 @@ static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls)
                 cr_assert_fail("class %u (%u B), unit %u, carved %lu: offset %ld judged %d", cls, s->bsize, unit,
                                (unsigned long)carved, (long)off, !want);
         }
+        if (carved > 0) {
+            /* A flag in the owner tag closes the gate, clearing it opens it. */
+            s->owner_tag |= HK_SLAB_FULL;
+            hk_slab_gate_owner(s);
+            cr_assert(!hk_slab_is_block(s, (void *)s->start), "class %u: full slab's gate open", cls);
+            cr_assert(hk_slab_is_block_shared(s, (void *)s->start), "class %u: shared check gated", cls);
+            s->owner_tag &= ~HK_SLAB_FULL;
+            hk_slab_gate_owner(s);
+            cr_assert(hk_slab_is_block(s, (void *)s->start), "class %u: gate stayed closed", cls);
+        }
         frontiers++;
         s->free = NULL;  /* make the next refill carve */
         if (!hk_slab_refill_owner(s))
