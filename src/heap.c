@@ -21,6 +21,7 @@
 struct hk_slab hk_slab_empty;
 struct hk_heap hk_heap_empty = {
     .direct = { [0 ... HK_LUT_MAX / 8] = &hk_slab_empty },
+    .own = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty },
 };
 __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
@@ -84,6 +85,8 @@ static struct hk_heap *heap_new(void)
         h->cur[c] = &hk_slab_empty;
     for (unsigned i = 0; i <= HK_LUT_MAX / 8; i++)
         h->direct[i] = &hk_slab_empty;
+    for (unsigned i = 0; i < HK_OWN_SLOTS; i++)
+        h->own[i] = HK_OWN_NONE;
     h->tick = HK_TICK;
     struct hk_heap *head;
     do {

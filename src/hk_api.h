@@ -39,32 +39,38 @@ hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_blo
 hk_inline void hk_free(void *p, const char *fn)
 {
     struct hk_ss *ss = hk_ss_of(p);
-    if (hk_likely(hk_ssmap_test((uintptr_t)ss))) {
-        struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
-        struct hk_heap *h = hk_tls_heap;
-        /* Whose: the SuperSlab's owner, from its header (read-mostly: set
-         * when the SuperSlab leaves its pool).  Every slab of it is that
-         * heap's.  Relaxed: a block we hand out is ordered after it. */
-        struct hk_heap *owner = ck_pr_load_ptr(&ss->heap);
-        if (hk_likely(owner == h)) {
-            /* Ours: the slab's first line only.  Its gate lets through just
-             * unflagged slabs (hk_slab_gate_owner); the FAST build, which
-             * skips the block check, compares the owner tag instead. */
-            struct hk_block *b = p;
-            uintptr_t key = s->free_key;
-            if (hk_likely((HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h) &&
-                          hk_block_key(s, b) != key)) {
-                hk_free_local(h, s, b, key);
-                return;
-            }
-        } else if (hk_likely(owner != NULL &&
-                             (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {
-            /* Another heap's block: validated on the slab's second line
-             * (the owner keeps writing the first), batched for its owner. */
-            hk_free_remote(h, s, owner, p);
+    struct hk_heap *h = hk_tls_heap;
+    struct hk_heap *owner = h;
+    if (hk_unlikely(h->own[hk_own_slot(ss)] != ss)) {
+        /* Not a SuperSlab of our cache: the map tells ours from foreign
+         * before anything is read, then its header names the owner
+         * (read-mostly: set when the SuperSlab leaves its pool; relaxed: a
+         * block we hand out is ordered after it). */
+        if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss)))
+            goto slow;
+        owner = ck_pr_load_ptr(&ss->heap);
+    }
+    hk_assert(owner != h || ck_pr_load_ptr(&ss->heap) == h);
+    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    if (hk_likely(owner == h)) {
+        /* Ours: the slab's first line only.  Its gate lets through just
+         * unflagged slabs (hk_slab_gate_owner); the FAST build, which
+         * skips the block check, compares the owner tag instead. */
+        struct hk_block *b = p;
+        uintptr_t key = s->free_key;
+        if (hk_likely((HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h) &&
+                      hk_block_key(s, b) != key)) {
+            hk_free_local(h, s, b, key);
             return;
         }
+    } else if (hk_likely(owner != NULL &&
+                         (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {
+        /* Another heap's block: validated on the slab's second line
+         * (the owner keeps writing the first), batched for its owner. */
+        hk_free_remote(h, s, owner, p);
+        return;
     }
+slow:
     hk_free_slow(p, fn);
 }
 

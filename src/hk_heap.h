@@ -18,6 +18,10 @@ struct hk_heap_stats {
  * inbox (message batches, as in snmalloc): owner-only state of the freeing
  * heap, flushed when a batch is full, on our slow paths and at thread exit. */
 #define HK_RBATCH_SLOTS 8
+
+/* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs
+ * taken at consecutive addresses. */
+#define HK_OWN_SLOTS 16
 struct hk_rbatch {
     struct hk_heap *dest;
     struct hk_block *head, *tail;
@@ -34,6 +38,11 @@ struct hk_heap {
     /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
      * dependent load less than class lookup + cur[] on the hottest path. */
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
+    /* SuperSlabs this heap owns, direct-mapped by address (hk_own_slot;
+     * HK_OWN_NONE when empty): a free of a block in one of them is known to
+     * be ours without the map or the SuperSlab's header.  Kept exact by
+     * hk_ss_acquire and hk_ss_release; a miss just takes the general path. */
+    struct hk_ss *own[HK_OWN_SLOTS];
     struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
     struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks: queue heads */
     struct hk_slab *partial_tail[HK_CLASSES];
@@ -56,6 +65,13 @@ struct hk_heap {
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");
+
+#define HK_OWN_NONE ((struct hk_ss *)1)  /* matches no SuperSlab (they are 2 MiB aligned) */
+
+hk_inline unsigned hk_own_slot(const struct hk_ss *ss)
+{
+    return (unsigned)((uintptr_t)ss >> HK_SS_SHIFT) & (HK_OWN_SLOTS - 1);
+}
 
 enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2, HK_HEAP_SWEEPING = 3 };
 

@@ -73,6 +73,7 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         hk_ssmap_set((uintptr_t)ss, true);
     }
     ss_reset(ss, heap);
+    heap->own[hk_own_slot(ss)] = ss;
     hk_os_account((int64_t)HK_SS_SIZE);
     /* Statistics: relaxed adds. */
     ck_pr_inc_64(&hk_node_stats[node].superslabs);
@@ -83,6 +84,9 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
 void hk_ss_release(struct hk_ss *ss)
 {
     unsigned node = ss->node;
+    struct hk_heap *heap = ss->heap;  /* the caller is its owner (or holds its claim) */
+    if (heap->own[hk_own_slot(ss)] == ss)
+        heap->own[hk_own_slot(ss)] = HK_OWN_NONE;
     ck_pr_store_32(&ss->live, 0);
     ck_pr_store_ptr(&ss->heap, NULL);
     hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
