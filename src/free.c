@@ -98,10 +98,8 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
  * collision sends the older batch.  Calls only in tail position: no
  * registers to save on the common path. */
-static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b)
 {
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
     if (hk_unlikely(r->dest != dest)) {
         rbatch_start(h, r, dest, b);
@@ -111,6 +109,74 @@ static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_he
     r->head = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
         rbatch_send(r);
+}
+
+/* b is in the cache already if its key word holds the cache's key and it is
+ * on the class's list (a block handed out again keeps the key until its
+ * program writes there, hence the walk, at most the class's cap). */
+static hk_noinline void rcache_check_double(struct hk_slab *rc, struct hk_block *b)
+{
+    for (struct hk_block *x = rc->free; x != NULL; x = x->next)
+        if (x == b)
+            hk_fatal_ptr("free", "double free", b);
+}
+
+static hk_noinline void rcache_install(struct hk_heap *h, struct hk_slab *rc)
+{
+    hk_heap_set_direct(h, rc->cls, rc);
+    h->rc_held = 1;
+}
+
+/* A remote free: into our cache of other heaps' blocks if its class has
+ * room (see hk_heap.rc), else batched for the owner.  Reads the slab's
+ * line 2 only. */
+static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    uint32_t bs = s->bsize;
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, bs);
+    if (hk_likely(bs <= HK_LUT_MAX)) {
+        struct hk_slab *rc = &h->rc[hk_class_lut[bs >> 3]];
+        /* used counts the cached blocks down from 0 (the fast path's pops
+         * count up). */
+        if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
+            size_t koff = bs >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
+            uintptr_t key;
+            __builtin_memcpy(&key, (char *)b + koff, sizeof key);
+            if (rc->free == NULL)
+                rc->free_key = (rc->free_key ^ (rc->free_key >> 29)) * 0x9e3779b97f4a7c15ull | 1;
+            else if (hk_unlikely(key == rc->free_key))
+                rcache_check_double(rc, b);
+            __builtin_memcpy((char *)b + koff, &rc->free_key, sizeof key);  /* before the link: same word at 8 B */
+            b->next = rc->free;
+            rc->free = b;
+            rc->used--;
+            if (hk_unlikely(h->direct[bs >> 3] != rc))
+                rcache_install(h, rc);
+            return;
+        }
+    }
+    rbatch_add(h, dest, b);
+}
+
+void hk_rcache_flush(struct hk_heap *h)
+{
+    h->rc_held = 0;
+    for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
+        struct hk_slab *rc = &h->rc[c];
+        struct hk_block *b = rc->free, *next;
+        if (h->direct[hk_class_size[c] >> 3] == rc)
+            hk_heap_set_direct(h, c, h->cur[c]);
+        rc->free = NULL;
+        rc->used = 0;
+        /* Their owners cannot change while the blocks are out: the header's
+         * owner stays valid. */
+        for (; b != NULL; b = next) {
+            next = b->next;
+            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b);
+        }
+    }
+    hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
 }
 
 /* The rare cases of a remote free: no heap yet or any more, a block of

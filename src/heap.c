@@ -6,6 +6,7 @@
  * one hands the block to the heap's inbox, which brings the slab back into
  * use.  Frees are in free.c, memory return in reclaim.c. */
 #include "hk_heap_int.h"
+#include "hk_api.h"
 #include "hk_slab.h"
 #include "hk_large.h"
 #include "hk_os.h"
@@ -87,6 +88,13 @@ static struct hk_heap *heap_new(void)
         h->direct[i] = &hk_slab_empty;
     for (unsigned i = 0; i < HK_OWN_SLOTS; i++)
         h->own[i] = HK_OWN_NONE;
+    for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
+        struct hk_slab *rc = &h->rc[c];
+        rc->bsize = hk_class_size[c];
+        rc->cls = (uint8_t)c;
+        rc->reserved = (uint16_t)(hk_opt.remote_cache / hk_class_size[c]);
+        rc->free_key = (((uintptr_t)rc * 0x9e3779b97f4a7c15ull) ^ hk_cookie) | 1;
+    }
     h->tick = HK_TICK;
     struct hk_heap *head;
     do {
@@ -137,16 +145,20 @@ static struct hk_heap *heap_acquire(void)
 
 /* ---- slab and SuperSlab bookkeeping (owner only) ---- */
 
-static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
+void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
-    h->cur[cls] = s;
-    if (hk_class_size[cls] > HK_LUT_MAX)
-        return;
     /* The direct entries of a class are the sizes between the previous
      * class and this one. */
     unsigned lo = cls == 0 ? 0 : (hk_class_size[cls - 1] + 8) >> 3, hi = hk_class_size[cls] >> 3;
     for (unsigned i = lo; i <= hi; i++)
         h->direct[i] = s;
+}
+
+static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
+{
+    h->cur[cls] = s;
+    if (cls < HK_LUT_CLASSES)
+        hk_heap_set_direct(h, cls, s);
 }
 
 /* The thread now runs on another node: slabs of its old node get the
@@ -306,6 +318,9 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         errno = ENOMEM;
         return NULL;
     }
+    /* The class's remote-block cache ran dry: back to its slab. */
+    if (cls < HK_LUT_CLASSES && h->rc[cls].free == NULL && h->direct[hk_class_size[cls] >> 3] != s)
+        hk_heap_set_direct(h, cls, s);
     struct hk_block *b = hk_slab_take(h, s, size, zero);
     hk_heap_count_alloc(h);
     return b;
@@ -336,13 +351,23 @@ struct hk_heap *hk_heap_get(void)
     return h;
 }
 
+/* The class's remote-block cache is empty: the class's slab serves the
+ * allocation (the cache stays installed, see hk_heap.rc). */
+static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, size_t size, bool zero)
+{
+    return hk_alloc_from(h, h->cur[rc->cls], size, zero);
+}
+
 void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
 {
     /* The common miss: the current slab got blocks back from its owner
      * since its last refill, and no other thread sent any.  Pending batches
      * and memory return wait for the next full slow path or the ticker. */
-    if (hk_unlikely(s->local_free == NULL || h->rbatch_pending || ck_pr_load_ptr(&h->inbox.head) != NULL))
+    if (hk_unlikely(s->local_free == NULL || h->rbatch_pending || ck_pr_load_ptr(&h->inbox.head) != NULL)) {
+        if ((uintptr_t)s - (uintptr_t)h->rc < sizeof h->rc)
+            return rcache_drained(h, s, size, zero);
         return hk_malloc_slow(h, size, zero);
+    }
     hk_slab_refill_owner(s);
     struct hk_block *b = hk_slab_take(h, s, size, zero);
     hk_heap_count_alloc(h);
@@ -383,6 +408,7 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
 
 void hk_heap_collect(struct hk_heap *h, bool release_all)
 {
+    hk_rcache_flush(h);
     hk_rbatch_flush(h);
     hk_inbox_process(h);
     for (unsigned c = 0; c < HK_CLASSES; c++) {

@@ -40,6 +40,7 @@
 #define HK_CLASSES      80
 #define HK_SMALL_MAX    ((size_t)32768)
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
+#define HK_LUT_CLASSES  40                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 
 /* Addresses we can own: the x86-64/AArch64 47-bit user space. */
 #define HK_ADDR_BITS    47

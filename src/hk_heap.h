@@ -62,6 +62,25 @@ struct hk_heap {
     ck_stack_entry_t abandon_entry;
     struct hk_heap *all_next;
     struct hk_heap_stats stats;
+    /* Other heaps' blocks this heap freed, kept for its own next
+     * allocations of their class, as jemalloc's and tcmalloc's thread
+     * caches keep any block: the freeing thread has the block's line, its
+     * owner would have to fetch it back (that fetch, one cache miss per
+     * block in a dependent chain, was a fifth of larson's time).  One
+     * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
+     * `used` counts down from 0 as they come in and the malloc fast path
+     * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE bytes),
+     * `free_key` marks them (double frees) and changes whenever the list
+     * was found empty, so blocks handed out earlier rarely still match.
+     * Installed at the first block, the pseudo-slab stays until the ticker
+     * even when empty (its miss then serves from the class's slab):
+     * switching the direct entries at every empty/non-empty turn cost
+     * larson more than the cache saved.
+     * While it holds blocks the class's direct[] entries point at it, so the
+     * fast path serves them unchanged.  Given back on the ticker and at
+     * collections (hk_rcache_flush). */
+    uint32_t rc_held;                      /* the cache may hold blocks */
+    struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");
@@ -122,6 +141,10 @@ hk_inline void hk_heap_count_alloc(struct hk_heap *h)
  * heap only during thread teardown or when out of memory). */
 hk_hidden struct hk_heap *hk_heap_get(void);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
+/* Send the remote-block cache's blocks to their owners (batched). */
+hk_hidden void hk_rcache_flush(struct hk_heap *h);
+/* Point the direct[] entries of class cls (<= HK_LUT_MAX) at s. */
+hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s);
 /* Flush, process the inbox, release empty slabs; release_all also gives
  * back the committed reserve at once (hak_collect), else the delay rules. */
 void hk_heap_collect(struct hk_heap *heap, bool release_all);

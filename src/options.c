@@ -12,6 +12,7 @@ struct hk_options hk_opt = {
     .heap_ss_cache = 2,
     .large_cache_mb = 64,
     .remote_batch = 16,
+    .remote_cache = 4096,
     .numa = NULL,
     .topology = NULL,
     .profile = NULL,
@@ -32,6 +33,7 @@ static const struct opt_desc opt_table[] = {
     { "SS_CACHE",           OPT_LONG,  &hk_opt.heap_ss_cache, 0, 64 },
     { "LARGE_CACHE_MB",     OPT_LONG,  &hk_opt.large_cache_mb, 0, 65536 },
     { "REMOTE_BATCH",       OPT_LONG,  &hk_opt.remote_batch, 1, 64 },
+    { "REMOTE_CACHE",       OPT_LONG,  &hk_opt.remote_cache, 0, 65536 },
     { "NUMA",               OPT_STR,   &hk_opt.numa, 0, 0 },
     { "TOPOLOGY",           OPT_STR,   &hk_opt.topology, 0, 0 },
     { "PROFILE",            OPT_STR,   &hk_opt.profile, 0, 0 },
@@ -41,15 +43,15 @@ static const struct opt_desc opt_table[] = {
  * an explicit HAKMEM_X still wins. */
 struct preset {
     const char *name;
-    long decommit_delay_ms, heap_ss_cache, large_cache_mb, remote_batch;
+    long decommit_delay_ms, heap_ss_cache, large_cache_mb, remote_batch, remote_cache;
     const char *numa;
 };
 
 static const struct preset presets[] = {
-    { "default",         250,  2,  64, 16, NULL },
-    { "fast",           2000,  8, 256, 32, NULL },
-    { "low-memory",        0,  0,   0,  4, NULL },
-    { "numa-interleave", 250,  2,  64, 16, "interleave" },
+    { "default",         250,  2,  64, 16,  4096, NULL },
+    { "fast",           2000,  8, 256, 32, 16384, NULL },
+    { "low-memory",        0,  0,   0,  4,     0, NULL },
+    { "numa-interleave", 250,  2,  64, 16,  4096, "interleave" },
 };
 
 const char *const hk_profile_names[] = { "default", "fast", "low-memory", "numa-interleave", NULL };
@@ -88,6 +90,7 @@ static void apply_preset(const char *name)
             hk_opt.heap_ss_cache = presets[i].heap_ss_cache;
             hk_opt.large_cache_mb = presets[i].large_cache_mb;
             hk_opt.remote_batch = presets[i].remote_batch;
+            hk_opt.remote_cache = presets[i].remote_cache;
             hk_opt.numa = presets[i].numa;
             return;
         }

@@ -149,6 +149,9 @@ void hk_heap_tick(struct hk_heap *h)
 {
     HK_STAT_ADD(h, malloc, HK_TICK);
     ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
+    /* Other heaps' blocks wait here at most a period: their slabs can empty. */
+    if (h->rc_held)
+        hk_rcache_flush(h);
     if (h->purge != NULL || h->empty != NULL)
         hk_heap_maintain_now(h);
 }

@@ -2,6 +2,7 @@
  * written with snprintf's contract, whose counters follow the program. */
 #include <criterion/criterion.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "hakmem.h"
@@ -210,6 +211,73 @@ Test(stats, json_snprintf_contract)
         cr_assert(!strncmp(buf, now, w), "len %zu: not a prefix of the full object", len);
         cr_assert_eq(buf[w + 1], 'X', "len %zu: wrote past the terminator", len);
     }
+}
+
+/* A thread that frees another heap's blocks keeps some for its own
+ * allocations (HAKMEM_REMOTE_CACHE); they pin their slabs, but only until
+ * the freeing thread's allocation ticker comes round (4096 allocations),
+ * even though that thread lives on and never allocates their sizes.  Every
+ * class the cache covers (16 B to 1 KiB) gets two slabs' worth of blocks,
+ * freed newest first, so that each class's cache holds blocks of a slab
+ * that only this test uses: about one pinned slab per class. */
+enum { RC_CLASSES = 39, RC_SLAB = 64 << 10 };
+static void **rc_blocks[RC_CLASSES];
+static size_t rc_count[RC_CLASSES];
+static pthread_barrier_t rc_bar;
+
+static void *rc_freer(void *arg)
+{
+    (void)arg;
+    hak_free(hak_malloc(2000));  /* this thread's own slab exists before the counts */
+    for (int c = 0; c < RC_CLASSES; c++)
+        for (size_t i = rc_count[c]; i-- > 0;)
+            hak_free(rc_blocks[c][i]);
+    pthread_barrier_wait(&rc_bar);  /* 1: the owner counts what is pinned */
+    pthread_barrier_wait(&rc_bar);  /* 2 */
+    for (int i = 0; i < 5000; i++)
+        hak_free(hak_malloc(2000));
+    pthread_barrier_wait(&rc_bar);  /* 3: the owner counts again */
+    pthread_barrier_wait(&rc_bar);  /* 4 */
+    return NULL;
+}
+
+Test(stats, remote_cache_gives_blocks_back)
+{
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_CACHE or HAKMEM_PROFILE set: the test needs the default cache");
+    if (counter(snapshot(), "bytes_in_use") == -1)
+        cr_skip_test("this build does not count bytes_in_use");
+    for (int c = 0; c < RC_CLASSES; c++) {
+        size_t size = hak_size_class_size((unsigned)c + 1);  /* 16 .. 1024 */
+        rc_count[c] = 2 * RC_SLAB / size + 1;
+        rc_blocks[c] = hak_malloc(rc_count[c] * sizeof(void *));
+        cr_assert_not_null(rc_blocks[c]);
+        for (size_t i = 0; i < rc_count[c]; i++) {
+            rc_blocks[c][i] = hak_malloc(size);
+            cr_assert_not_null(rc_blocks[c][i]);
+            memset(rc_blocks[c][i], 7, size);
+        }
+    }
+    pthread_t t;
+    pthread_barrier_init(&rc_bar, NULL, 2);
+    cr_assert_eq(pthread_create(&t, NULL, rc_freer, NULL), 0);
+    pthread_barrier_wait(&rc_bar);
+    hak_collect();  /* the blocks sent back return to their slabs; empty ones go */
+    long long pinned = counter(snapshot(), "bytes_in_use");
+    pthread_barrier_wait(&rc_bar);
+    pthread_barrier_wait(&rc_bar);
+    hak_collect();
+    long long after = counter(snapshot(), "bytes_in_use");
+    pthread_barrier_wait(&rc_bar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&rc_bar);
+    for (int c = 0; c < RC_CLASSES; c++)
+        hak_free(rc_blocks[c]);
+    /* Between the two counts only the freer's ticker ran. */
+    cr_assert_leq(after, pinned - RC_CLASSES / 2 * RC_SLAB,
+                  "bytes_in_use %lld with the freer's cache, %lld after its ticker: "
+                  "fewer than %d slabs pinned, or not given back",
+                  pinned, after, RC_CLASSES / 2);
 }
 
 /* 64 MiB of small blocks must show in the counters the build keeps (-1 means

@@ -4,6 +4,7 @@
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,16 @@ static void *announce(void *p)
 
 static char global[64];
 
+/* Frees the block it is given twice, from a thread that does not own it:
+ * the second free finds it in this thread's remote-block cache, or (with
+ * HAKMEM_REMOTE_CACHE=0) on its owner's inbox. */
+static void *free_twice(void *p)
+{
+    FREE(p);
+    FREE(announce(p));
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     char stack[64];
@@ -71,13 +82,24 @@ int main(int argc, char **argv)
         void *p = MALLOC(32);
         FREE(p);
         FREE(announce(p));
+    } else if (!strcmp(mode, "double-remote")) {
+        pthread_t t;
+        void *p = MALLOC(48);
+        if (pthread_create(&t, NULL, free_twice, p) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        /* Without the cache the owner finds the second free when it takes
+         * its inbox, on its next slow path. */
+        for (int i = 0; i < 100000; i++)
+            FREE(launder(MALLOC(48)));
+        launder(MALLOC(1 << 20));
     } else if (!strcmp(mode, "double-large")) {
         void *p = MALLOC(8 << 20);
         FREE(p);
         FREE(announce(p));
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
-                        "realloc-stack|realloc-interior|double-small|double-large\n");
+                        "realloc-stack|realloc-interior|double-small|double-remote|double-large\n");
         return 2;
     }
     printf("survived\n");
