@@ -12,7 +12,7 @@ struct hk_options hk_opt = {
     .heap_ss_cache = 2,
     .large_cache_mb = 64,
     .remote_batch = 16,
-    .remote_cache = 4096,
+    .remote_cache = 1024,
     .numa = NULL,
     .topology = NULL,
     .profile = NULL,
@@ -48,10 +48,10 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-    { "default",         250,  2,  64, 16,  4096, NULL },
-    { "fast",           2000,  8, 256, 32, 16384, NULL },
+    { "default",         250,  2,  64, 16,  1024, NULL },
+    { "fast",           2000,  8, 256, 32,  4096, NULL },
     { "low-memory",        0,  0,   0,  4,     0, NULL },
-    { "numa-interleave", 250,  2,  64, 16,  4096, "interleave" },
+    { "numa-interleave", 250,  2,  64, 16,  1024, "interleave" },
 };
 
 const char *const hk_profile_names[] = { "default", "fast", "low-memory", "numa-interleave", NULL };
