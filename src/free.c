@@ -190,7 +190,8 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         h = hk_heap_get();
     bool teardown = h == &hk_heap_empty;  /* after our destructor: no heap, no counters */
     unsigned node = hk_ss_of(b)->node;  /* not s->node: the owner's line */
-    if (node != (teardown ? hk_numa_current_node() : h->node))
+    bool cross = node != (teardown ? hk_numa_current_node() : h->node);
+    if (cross)
         ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
     if (teardown || hk_opt.remote_batch <= 1) {
         if (!teardown) {
@@ -200,6 +201,13 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
         remote_push(s, b, b);
+        return;
+    }
+    if (cross) {
+        /* Home, not into our cache: reused here it would be remote memory. */
+        HK_STAT_INC(h, free_remote);
+        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+        rbatch_add(h, dest, b);
         return;
     }
     free_remote_batch(h, s, dest, b);
