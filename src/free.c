@@ -9,13 +9,19 @@
 #include "hk_large.h"
 #include "hk_error.h"
 
+/* b's key word matched its list's key: a double free if b is on the list
+ * (or a block handed out again whose program has not written there yet). */
+static hk_noinline void check_double(const struct hk_block *list, struct hk_block *b)
+{
+    for (; list != NULL; list = list->next)
+        if (list == b)
+            hk_fatal_ptr("free", "double free", b);
+}
+
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
 {
-    if (hk_unlikely(hk_block_key(s, b) == s->free_key)) {
-        for (struct hk_block *x = s->local_free; x != NULL; x = x->next)
-            if (x == b)
-                hk_fatal_ptr("free", "double free", b);
-    }
+    if (hk_unlikely(hk_block_key(s, b) == s->free_key))
+        check_double(s->local_free, b);
     hk_block_set_key(s, b, s->free_key);
     b->next = s->local_free;
     s->local_free = b;
@@ -111,16 +117,6 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
         rbatch_send(r);
 }
 
-/* b is in the cache already if its key word holds the cache's key and it is
- * on the class's list (a block handed out again keeps the key until its
- * program writes there, hence the walk, at most the class's cap). */
-static hk_noinline void rcache_check_double(struct hk_slab *rc, struct hk_block *b)
-{
-    for (struct hk_block *x = rc->free; x != NULL; x = x->next)
-        if (x == b)
-            hk_fatal_ptr("free", "double free", b);
-}
-
 static hk_noinline void rcache_install(struct hk_heap *h, struct hk_slab *rc)
 {
     hk_heap_set_direct(h, rc->cls, rc);
@@ -140,14 +136,11 @@ static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_he
         /* used counts the cached blocks down from 0 (the fast path's pops
          * count up). */
         if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
-            size_t koff = bs >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
-            uintptr_t key;
-            __builtin_memcpy(&key, (char *)b + koff, sizeof key);
             if (rc->free == NULL)
-                rc->free_key = (rc->free_key ^ (rc->free_key >> 29)) * 0x9e3779b97f4a7c15ull | 1;
-            else if (hk_unlikely(key == rc->free_key))
-                rcache_check_double(rc, b);
-            __builtin_memcpy((char *)b + koff, &rc->free_key, sizeof key);  /* before the link: same word at 8 B */
+                rc->free_key = hk_next_key(rc->free_key);
+            else if (hk_unlikely(hk_block_key(rc, b) == rc->free_key))
+                check_double(rc->free, b);  /* at most the class's cap */
+            hk_block_set_key(rc, b, rc->free_key);
             b->next = rc->free;
             rc->free = b;
             rc->used--;

@@ -93,7 +93,8 @@ static struct hk_heap *heap_new(void)
         rc->bsize = hk_class_size[c];
         rc->cls = (uint8_t)c;
         rc->reserved = (uint16_t)(hk_opt.remote_cache / hk_class_size[c]);
-        rc->free_key = (((uintptr_t)rc * 0x9e3779b97f4a7c15ull) ^ hk_cookie) | 1;
+        rc->key_off = c == 0 ? 0 : offsetof(struct hk_block, key);  /* as the class's slabs */
+        rc->free_key = hk_next_key((uintptr_t)rc);
     }
     h->tick = HK_TICK;
     struct hk_heap *head;

@@ -18,15 +18,15 @@ struct hk_heap_stats {
  * inbox (message batches, as in snmalloc): owner-only state of the freeing
  * heap, flushed when a batch is full, on our slow paths and at thread exit. */
 #define HK_RBATCH_SLOTS 8
-
-/* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs
- * taken at consecutive addresses. */
-#define HK_OWN_SLOTS 16
 struct hk_rbatch {
     struct hk_heap *dest;
     struct hk_block *head, *tail;
     uint32_t count;
 };
+
+/* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs
+ * taken at consecutive addresses. */
+#define HK_OWN_SLOTS 16
 
 /* Allocations between two looks at time-driven work (memory return). */
 #define HK_TICK 4096
@@ -72,13 +72,12 @@ struct hk_heap {
      * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE bytes),
      * `free_key` marks them (double frees) and changes whenever the list
      * was found empty, so blocks handed out earlier rarely still match.
-     * Installed at the first block, the pseudo-slab stays until the ticker
-     * even when empty (its miss then serves from the class's slab):
-     * switching the direct entries at every empty/non-empty turn cost
-     * larson more than the cache saved.
-     * While it holds blocks the class's direct[] entries point at it, so the
-     * fast path serves them unchanged.  Given back on the ticker and at
-     * collections (hk_rcache_flush). */
+     * From its first block until the ticker the class's direct[] entries
+     * point at it, so the malloc fast path serves it unchanged; when it
+     * runs dry the miss serves from the class's slab (switching the entries
+     * back at every empty/non-empty turn cost larson more than the cache
+     * saved).  Given back on the ticker and at collections
+     * (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
     struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));

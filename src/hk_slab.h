@@ -7,6 +7,9 @@
 
 extern uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
 
+/* The double-free key after k (never 0). */
+uintptr_t hk_next_key(uintptr_t k);
+
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
 /* Refill `free` from local frees, then remote frees, then fresh blocks.
  * Returns false when the slab has no block left at all. */

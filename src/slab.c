@@ -8,7 +8,7 @@ uintptr_t hk_cookie;
 
 #define EXTEND_BYTES 8192u  /* carve this much at a time: RSS grows with use */
 
-static uintptr_t next_key(uintptr_t k)
+uintptr_t hk_next_key(uintptr_t k)
 {
     k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
     return (k ^ (k >> 29)) | 1;  /* never 0, which a fresh block's key word may hold */
@@ -49,7 +49,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * for powers of two. */
     s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
     ck_pr_store_64(&s->shared_limit, 0);
-    s->free_key = next_key((uintptr_t)s);
+    s->free_key = hk_next_key((uintptr_t)s);
     s->key_off = s->bsize >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
@@ -130,7 +130,7 @@ bool hk_slab_refill_owner(struct hk_slab *s)
         s->free_is_zero = 0;
         /* A new key epoch: blocks now on `free` keep the old key, so handing
          * them out and freeing them again is not mistaken for a double free. */
-        s->free_key = next_key(s->free_key);
+        s->free_key = hk_next_key(s->free_key);
         return true;
     }
     if (hk_slab_drain_remote_owner(s) > 0)
