@@ -117,15 +117,25 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
         rbatch_send(r);
 }
 
-static hk_noinline void rcache_install(struct hk_heap *h, struct hk_slab *rc)
+/* The rare turns of a push into the cache: a key that matches (double
+ * free?), the class not yet installed. */
+static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
-    hk_heap_set_direct(h, rc->cls, rc);
-    h->rc_held = 1;
+    if (rc->free != NULL && hk_block_key(rc, b) == rc->free_key)
+        check_double(rc->free, b);  /* at most the class's cap */
+    hk_block_set_key(rc, b, rc->free_key);
+    b->next = rc->free;
+    rc->free = b;
+    rc->used--;
+    if (h->direct[rc->bsize >> 3] != rc) {
+        hk_heap_set_direct(h, rc->cls, rc);
+        h->rc_held = 1;
+    }
 }
 
 /* A remote free: into our cache of other heaps' blocks if its class has
  * room (see hk_heap.rc), else batched for the owner.  Reads the slab's
- * line 2 only. */
+ * line 2 only; calls only in tail position (no registers to save). */
 static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     uint32_t bs = s->bsize;
@@ -138,14 +148,14 @@ static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_he
         if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
             if (rc->free == NULL)
                 rc->free_key = hk_next_key(rc->free_key);
-            else if (hk_unlikely(hk_block_key(rc, b) == rc->free_key))
-                check_double(rc->free, b);  /* at most the class's cap */
+            if (hk_unlikely(hk_block_key(rc, b) == rc->free_key || h->direct[bs >> 3] != rc)) {
+                rcache_push_slow(h, rc, b);
+                return;
+            }
             hk_block_set_key(rc, b, rc->free_key);
             b->next = rc->free;
             rc->free = b;
             rc->used--;
-            if (hk_unlikely(h->direct[bs >> 3] != rc))
-                rcache_install(h, rc);
             return;
         }
     }

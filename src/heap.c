@@ -352,11 +352,14 @@ struct hk_heap *hk_heap_get(void)
     return h;
 }
 
-/* The class's remote-block cache is empty: the class's slab serves the
- * allocation (the cache stays installed, see hk_heap.rc). */
+/* The class's remote-block cache ran dry: its direct entries go back to
+ * the class's slab, which serves the allocation; the next block cached
+ * installs it again (see hk_heap.rc). */
 static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, size_t size, bool zero)
 {
-    return hk_alloc_from(h, h->cur[rc->cls], size, zero);
+    struct hk_slab *s = h->cur[rc->cls];
+    hk_heap_set_direct(h, rc->cls, s);
+    return hk_alloc_from(h, s, size, zero);
 }
 
 void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)

@@ -5,10 +5,15 @@
 
 #include "hk_heap.h"
 
-extern uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
+extern hk_hidden uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
 
-/* The double-free key after k (never 0). */
-uintptr_t hk_next_key(uintptr_t k);
+/* The double-free key after k: never 0, which a fresh block's key word may
+ * hold.  Inline: the remote-free path takes one without a call. */
+hk_inline uintptr_t hk_next_key(uintptr_t k)
+{
+    k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
+    return (k ^ (k >> 29)) | 1;
+}
 
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
 /* Refill `free` from local frees, then remote frees, then fresh blocks.

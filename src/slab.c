@@ -8,11 +8,6 @@ uintptr_t hk_cookie;
 
 #define EXTEND_BYTES 8192u  /* carve this much at a time: RSS grows with use */
 
-uintptr_t hk_next_key(uintptr_t k)
-{
-    k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
-    return (k ^ (k >> 29)) | 1;  /* never 0, which a fresh block's key word may hold */
-}
 
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls)
 {
