@@ -72,12 +72,10 @@ struct hk_heap {
      * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE bytes),
      * `free_key` marks them (double frees) and changes whenever the list
      * was found empty, so blocks handed out earlier rarely still match.
-     * From its first block until the ticker the class's direct[] entries
-     * point at it, so the malloc fast path serves it unchanged; when it
-     * runs dry the miss serves from the class's slab (switching the entries
-     * back at every empty/non-empty turn cost larson more than the cache
-     * saved).  Given back on the ticker and at collections
-     * (hk_rcache_flush). */
+     * While it holds blocks the class's direct[] entries point at it, so
+     * the malloc fast path serves it unchanged; its miss (rcache_drained)
+     * points them back at the class's slab in a few stores.  Given back on
+     * the ticker and at collections (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
     struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));
