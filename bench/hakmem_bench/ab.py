@@ -1,8 +1,12 @@
-"""Same-binary A/B: one workload under hakmem with environment toggles, interleaved."""
+"""Same-binary A/B: one workload under hakmem with environment toggles, interleaved.
 
-import math
+Every round runs each setting once (order rotated), so a setting is compared
+with A round by round: the per-round ratios cancel the machine's drift between
+rounds, which on a shared machine is far larger than most changes."""
+
 import os
 import shlex
+import statistics
 import sys
 
 from . import UsageError, WORKLOADS, fmt, locate, results, runner, stats, sweep
@@ -38,6 +42,33 @@ def verdict(ratio, noise, threshold):
         text += ('; the noise exceeds the threshold, so a change of the threshold\'s size '
                  'cannot be resolved with these runs')
     return 'none', text
+
+
+def throughput(row, metric):
+    """ops per wall-clock second, or per CPU second of the whole process."""
+    if row['status'] != 'ok':
+        return None
+    if metric == 'cpu':
+        ops, cpu = row.get('ops'), row.get('cpu_s')
+        return ops / cpu if ops and cpu else None
+    return row.get('ops_per_sec')
+
+
+def paired(rows_b, rows_a, metric):
+    """Median of the per-round ratios B/A and their spread: half the
+    interquartile range over the median (None below two rounds)."""
+    rs = []
+    for rb, ra in zip(rows_b, rows_a):
+        b, a = throughput(rb, metric), throughput(ra, metric)
+        if b is not None and a:
+            rs.append(b / a)
+    if not rs:
+        return None, None, None
+    med = statistics.median(rs)
+    if len(rs) < 2:
+        return med, None, (min(rs), max(rs))
+    q1, _, q3 = statistics.quantiles(rs, n=4, method='inclusive')
+    return med, (q3 - q1) / 2 / med, (q1, q3)
 
 
 def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
@@ -90,28 +121,29 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
 
 
 def report(name, opts, configs, rows):
-    print(f'A/B under hakmem: {name}, threads={opts.threads}, {opts.runs} interleaved runs per setting')
+    metric = getattr(opts, 'metric', 'wall')
+    unit = 'ops/CPU-s' if metric == 'cpu' else 'ops/s'
+    print(f'A/B under hakmem: {name}, threads={opts.threads}, {opts.runs} interleaved runs per setting, '
+          f'throughput in {unit}')
     agg = {}
     body = []
     for label, (spec, _) in zip('ABCDEFGHIJ', configs):
         ok = [r for r in rows[spec] if r['status'] == 'ok']
-        tp = [r['ops_per_sec'] for r in ok if r.get('ops_per_sec') is not None]
+        tp = [t for t in (throughput(r, metric) for r in ok) if t is not None]
         rss = [r['maxrss_kb'] for r in ok if r.get('maxrss_kb') is not None]
         agg[spec] = (stats.median(tp), stats.cv(tp), stats.median(rss))
         body.append([f'{label}: {spec or "(defaults)"}', fmt.si(agg[spec][0]),
                      f'{fmt.si(min(tp))}–{fmt.si(max(tp))}' if tp else fmt.DASH,
                      fmt.pct(agg[spec][1]), fmt.mib(agg[spec][2]), f'{len(ok)}/{len(rows[spec])}'])
-    print(fmt.table(['setting', 'ops/s (median)', 'spread (min–max)', 'CV', 'peak RSS MiB', 'ok/runs'], body))
+    print(fmt.table(['setting', f'{unit} (median)', 'spread (min–max)', 'CV', 'peak RSS MiB', 'ok/runs'], body))
     base = configs[0][0]
     failed = any(r['status'] != 'ok' for rs in rows.values() for r in rs)
     for label, (spec, _) in zip('BCDEFGHIJ', configs[1:]):
-        ratio = stats.ratio(agg[spec][0], agg[base][0])
-        cvs = [c for c in (agg[spec][1], agg[base][1]) if c is not None]
-        # The spread of a ratio of two noisy numbers: their CVs add in quadrature.
-        noise = math.sqrt(sum(c * c for c in cvs)) if cvs else None
+        ratio, noise, quart = paired(rows[spec], rows[base], metric)
         word, text = verdict(ratio, noise, opts.threshold)
-        print(f'{label}/A: throughput {fmt.num(ratio, 4)}, peak RSS '
-              f'{fmt.num(stats.ratio(agg[spec][2], agg[base][2]), 4)}; verdict {label} vs A: {text}')
+        spread = f' (quartiles {fmt.num(quart[0], 4)}–{fmt.num(quart[1], 4)})' if quart else ''
+        print(f'{label}/A: throughput {fmt.num(ratio, 4)}, the median of the per-round ratios{spread}, '
+              f'peak RSS {fmt.num(stats.ratio(agg[spec][2], agg[base][2]), 4)}; verdict {label} vs A: {text}')
         print(f'hakmem-bench-ab setting={label} ratio={fmt.num(ratio, 4)} '
               f'noise={fmt.num(noise, 4)} threshold={opts.threshold} verdict={word}')
     if failed:

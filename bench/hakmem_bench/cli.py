@@ -61,6 +61,9 @@ def parser():
                    help='more arguments for the workload (repeatable)')
     a.add_argument('--command', metavar="'PROG ARGS {threads}'", help='A/B your own program')
     a.add_argument('--out', metavar='DIR', help='also write the runs to DIR/results.csv')
+    a.add_argument('--metric', choices=('wall', 'cpu'), default='wall',
+                   help='throughput per wall-clock second (default) or per CPU second of the '
+                        'process (steadier on a shared machine)')
     _common(a)
 
     n = sub.add_parser(
