@@ -117,8 +117,9 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
         rbatch_send(r);
 }
 
-/* The rare turns of a push into the cache: a key that matches (double
- * free?), the class not yet installed. */
+/* The rarer turns of a push into the cache: a key that matches (double
+ * free?), or the class's direct entries not on the cache (its first block
+ * since it ran dry). */
 static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
     if (rc->free != NULL && hk_block_key(rc, b) == rc->free_key)

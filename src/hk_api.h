@@ -66,7 +66,8 @@ hk_inline void hk_free(void *p, const char *fn)
     } else if (hk_likely(owner != NULL &&
                          (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {
         /* Another heap's block: validated on the slab's second line
-         * (the owner keeps writing the first), batched for its owner. */
+         * (the owner keeps writing the first), then kept in our
+         * remote-block cache or batched for its owner. */
         hk_free_remote(h, s, owner, p);
         return;
     }
