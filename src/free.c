@@ -22,10 +22,7 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
 {
     if (hk_unlikely(hk_block_key(s, b) == s->free_key))
         check_double(s->local_free, b);
-    hk_block_set_key(s, b, s->free_key);
-    b->next = s->local_free;
-    s->local_free = b;
-    s->used--;
+    hk_block_push(s, &s->local_free, b, s->free_key);
     if (s->owner_tag & HK_SLAB_FULL)
         hk_slab_unfull_owner(s);
     if (h->cur[s->cls] != s && !s->in_partial)
@@ -47,10 +44,7 @@ void hk_inbox_process(struct hk_heap *h)
         uintptr_t key = s->free_key;
         if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
-            hk_block_set_key(s, b, key);
-            b->next = s->local_free;
-            s->local_free = b;
-            s->used--;
+            hk_block_push(s, &s->local_free, b, key);
         } else {
             free_local_slow(h, s, b);
         }
@@ -124,24 +118,18 @@ static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, 
 {
     if (rc->free != NULL && hk_block_key(rc, b) == rc->free_key)
         check_double(rc->free, b);  /* at most the class's cap */
-    hk_block_set_key(rc, b, rc->free_key);
-    b->next = rc->free;
-    rc->free = b;
-    rc->used--;
+    hk_block_push(rc, &rc->free, b, rc->free_key);
     if (h->direct[rc->bsize >> 3] != rc) {
         hk_heap_set_direct(h, rc->cls, rc);
         h->rc_held = 1;
     }
 }
 
-/* A remote free: into our cache of other heaps' blocks if its class has
- * room (see hk_heap.rc), else batched for the owner.  Reads the slab's
- * line 2 only; calls only in tail position (no registers to save). */
-static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+/* A remote free, counted: into our cache of other heaps' blocks if its
+ * class has room (see hk_heap.rc), else batched for the owner.  Reads the
+ * slab's line 2 only; calls only in tail position (no registers to save). */
+static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_heap *dest, struct hk_block *b)
 {
-    uint32_t bs = s->bsize;
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, bs);
     if (hk_likely(bs <= HK_LUT_MAX)) {
         struct hk_slab *rc = &h->rc[hk_class_lut[bs >> 3]];
         /* used counts the cached blocks down from 0 (the fast path's pops
@@ -153,14 +141,18 @@ static void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_he
                 rcache_push_slow(h, rc, b);
                 return;
             }
-            hk_block_set_key(rc, b, rc->free_key);
-            b->next = rc->free;
-            rc->free = b;
-            rc->used--;
+            hk_block_push(rc, &rc->free, b, rc->free_key);
             return;
         }
     }
     rbatch_add(h, dest, b);
+}
+
+static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+{
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    free_remote_keep(h, s->bsize, dest, b);
 }
 
 void hk_rcache_flush(struct hk_heap *h)
@@ -197,24 +189,19 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     bool cross = node != (teardown ? hk_numa_current_node() : h->node);
     if (cross)
         ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
+    if (!teardown) {
+        HK_STAT_INC(h, free_remote);
+        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    }
     if (teardown || hk_opt.remote_batch <= 1) {
-        if (!teardown) {
-            HK_STAT_INC(h, free_remote);
-            HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-        }
         /* No batching: straight onto the slab's own remote list. */
         b->next = NULL;
         remote_push(s, b, b);
-        return;
+    } else if (cross) {
+        rbatch_add(h, dest, b);  /* home, not into our cache: reused here it would be remote memory */
+    } else {
+        free_remote_keep(h, s->bsize, dest, b);
     }
-    if (cross) {
-        /* Home, not into our cache: reused here it would be remote memory. */
-        HK_STAT_INC(h, free_remote);
-        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-        rbatch_add(h, dest, b);
-        return;
-    }
-    free_remote_batch(h, s, dest, b);
 }
 
 /* A free of a block of another heap's slab (s, owned by `dest`). */

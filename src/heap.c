@@ -93,7 +93,7 @@ static struct hk_heap *heap_new(void)
         rc->bsize = hk_class_size[c];
         rc->cls = (uint8_t)c;
         rc->reserved = (uint16_t)(hk_opt.remote_cache / hk_class_size[c]);
-        rc->key_off = c == 0 ? 0 : offsetof(struct hk_block, key);  /* as the class's slabs */
+        rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
         rc->free_key = hk_next_key((uintptr_t)rc);
     }
     h->tick = HK_TICK;
@@ -319,9 +319,6 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    /* The class's remote-block cache ran dry: back to its slab. */
-    if (cls < HK_LUT_CLASSES && h->rc[cls].free == NULL && h->direct[hk_class_size[cls] >> 3] != s)
-        hk_heap_set_direct(h, cls, s);
     struct hk_block *b = hk_slab_take(h, s, size, zero);
     hk_heap_count_alloc(h);
     return b;

@@ -27,12 +27,9 @@ hk_inline void *hk_alloc(size_t size, bool zero)
 /* The owner's local free of b, already validated and checked against key. */
 hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, uintptr_t key)
 {
-    hk_block_set_key(s, b, key);
-    b->next = s->local_free;
-    s->local_free = b;
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(--s->used == 0))
+    if (hk_unlikely(hk_block_push(s, &s->local_free, b, key) == 0))
         hk_slab_empty_owner(h, s);
 }
 

@@ -195,6 +195,24 @@ hk_inline void hk_block_set_key(const struct hk_slab *s, struct hk_block *b, uin
     __builtin_memcpy((char *)b + s->key_off, &k, sizeof k);
 }
 
+/* key_off for blocks of bsize bytes: the second word, or the link word of
+ * 8-byte blocks. */
+hk_inline uint8_t hk_key_off(uint32_t bsize)
+{
+    return bsize >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
+}
+
+/* Push free block b of s, marked with key, onto *list, one block fewer out
+ * of s; returns the blocks still out.  Every list of freed blocks (a slab's
+ * local frees, the remote-block cache) takes its blocks this way. */
+hk_inline uint16_t hk_block_push(struct hk_slab *s, struct hk_block **list, struct hk_block *b, uintptr_t key)
+{
+    hk_block_set_key(s, b, key);
+    b->next = *list;
+    *list = b;
+    return --s->used;
+}
+
 /* p is the start of a block the slab has carved, not necessarily live, in a
  * slab whose gate is open (the owner's view: line 1). */
 hk_inline bool hk_slab_is_block(const struct hk_slab *s, const void *p)

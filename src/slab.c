@@ -8,7 +8,6 @@ uintptr_t hk_cookie;
 
 #define EXTEND_BYTES 8192u  /* carve this much at a time: RSS grows with use */
 
-
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls)
 {
     struct hk_slab *s = &ss->slabs[unit];
@@ -45,7 +44,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
     ck_pr_store_64(&s->shared_limit, 0);
     s->free_key = hk_next_key((uintptr_t)s);
-    s->key_off = s->bsize >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
+    s->key_off = hk_key_off(bs);
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->free_is_zero = 0;
     s->in_partial = 0;
