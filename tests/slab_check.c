@@ -65,3 +65,12 @@ Test(slab_check, every_class_offset_and_frontier)
     cr_log_info("%u frontiers checked", frontiers);
     cr_assert_gt(frontiers, 2 * HK_CLASSES);
 }
+
+/* HK_LUT_CLASSES (the classes served through direct[], and the remote-block
+ * cache's pseudo-slabs) must be exactly the classes up to HK_LUT_MAX. */
+Test(slab_check, lut_classes_constant)
+{
+    cr_assert_eq(hk_size_class(HK_LUT_MAX), HK_LUT_CLASSES - 1, "class of HK_LUT_MAX");
+    cr_assert_eq(hk_class_size[HK_LUT_CLASSES - 1], HK_LUT_MAX, "size of the last direct class");
+    cr_assert_gt(hk_class_size[HK_LUT_CLASSES], HK_LUT_MAX, "the next class is past the table");
+}
