@@ -85,11 +85,20 @@ def leader_sentence(points, w, t, allocs):
     return text
 
 
-def workload_findings(points, w, threads, allocs):
+def vs_best(paired, w, t):
+    """hakmem / the best reference of each round at one point, per metric."""
+    got = [(metric, r.get((w, t, summary.BEST))) for metric, r in paired.items()]
+    got = [f'{fmt.ratio_quartiles(v[0], v[2])} {summary.METRICS[metric]}'
+           for metric, v in got if v and v[0] is not None]
+    return ('; paired by round, hakmem / the best reference is ' + ' and '.join(got)) if got else ''
+
+
+def workload_findings(points, paired, w, threads, allocs):
     lines = []
     for t in threads:
         s = leader_sentence(points, w, t, allocs)
         if s:
+            s += vs_best(paired, w, t)
             over = ' (oversubscribed)' if any(points.get((w, t, a), {}).get('oversubscribed')
                                                for a in allocs) else ''
             lines.append(f'- {plural(t, "thread")}{over}: {s}.')
@@ -107,7 +116,7 @@ def workload_findings(points, w, threads, allocs):
     return lines
 
 
-def headline(points, rows, workloads, threads, allocs, cores):
+def headline(points, paired, rows, workloads, threads, allocs, cores):
     out = []
     if 'hakmem' not in allocs:
         return ['- hakmem was not part of this sweep.']
@@ -121,6 +130,15 @@ def headline(points, rows, workloads, threads, allocs, cores):
                        f'(geometric mean over {len(r)} points; {fmt.ratio(stats.geomean(inside))} '
                        f'over the {len(inside)} points with at most {cores} threads), faster at '
                        f'{wins} of {len(r)}; peak RSS {fmt.ratio(stats.geomean(m.values()))}.')
+    best = [(metric, [v[0] for k, v in r.items() if k[2] == summary.BEST and v[0] is not None])
+            for metric, r in paired.items()]
+    best = [(metric, v) for metric, v in best if v]
+    if best:
+        out.append('- Against the best reference of each round (paired by round): hakmem\'s throughput is ' +
+                   ' and '.join(f'{fmt.ratio(stats.geomean(v))} {summary.METRICS[metric]} (faster than every '
+                                f'reference at {sum(1 for x in v if x > 1)} of {len(v)} points)'
+                                for metric, v in best) +
+                   '; geometric means of the per-point medians.')
     leads = {}
     for w in workloads:
         for t in threads:
@@ -163,6 +181,8 @@ def render(rows, meta, figures):
     m = meta.get('machine', {})
     cores = m.get('cores') or 0
     runs = meta.get('runs') or max(r['run'] or 0 for r in rows)
+    paired = {metric: summary.paired_ratios(rows, points, workloads, threads, allocs, metric)
+              for metric in summary.paired_metrics(rows)} if 'hakmem' in allocs else {}
     cvs = [p['cv'] for p in points.values() if p['cv'] is not None]
     over = [t for t in threads if cores and t > cores]
     p = ['# hakmem against glibc, mimalloc, jemalloc and tcmalloc: a thread-count sweep', '',
@@ -170,7 +190,7 @@ def render(rows, meta, figures):
          f"(results.csv, meta.json). Every number and every sentence of the findings is "
          f"computed from that data; `make paper` regenerates this file.*", '',
          '## Findings', '']
-    p += headline(points, rows, workloads, threads, allocs, cores)
+    p += headline(points, paired, rows, workloads, threads, allocs, cores)
     p += ['', '## Setup and method', '',
           f"One machine: {m.get('cpu', '?')}, {plural(cores, 'core')}, "
           f"{plural(m.get('numa_nodes', 0), 'NUMA node')}, {m.get('kernel', '?')}. "
@@ -188,7 +208,9 @@ def render(rows, meta, figures):
           f'slow drift of the machine falls on all of them alike. Each point has '
           f'{plural(runs, "run")}; tables give the median, the min–max spread and the coefficient of '
           f'variation (median CV over all points: {fmt.pct(stats.median(cvs))}). Only ratios '
-          'of medians from the same sweep are compared. Peak RSS is the workload process\'s '
+          'from the same sweep are compared: ratios of medians, and ratios paired by round, '
+          'the median over rounds of hakmem / the reference within the round with its quartiles, '
+          'in which the drift of the machine between rounds cancels. Peak RSS is the workload process\'s '
           '`ru_maxrss`, taken by a small fork/exec stub so the Python driver\'s own memory is '
           'not counted.', '']
     if meta.get('note'):
@@ -212,13 +234,17 @@ def render(rows, meta, figures):
                 if f'{k}-{w}.png' in figures]
         if figs:
             p += [' '.join(figs), '']
-        p += workload_findings(points, w, threads, allocs)
+        p += workload_findings(points, paired, w, threads, allocs)
         p += ['', summary.workload_table(points, w, threads, allocs), '']
     if 'hakmem' in allocs and len(allocs) > 1:
         p += ['## hakmem / reference ratios', '', 'Throughput (above 1: hakmem faster):', '',
               summary.ratio_table(points, workloads, threads, allocs, 'ops_per_sec'), '',
               'Peak RSS (below 1: hakmem smaller):', '',
               summary.ratio_table(points, workloads, threads, allocs, 'maxrss_kb'), '']
+        for metric in paired:
+            p += [f'Throughput paired by round, {summary.METRICS[metric]} (median of the per-round '
+                  'ratios, quartiles in parentheses; "vs best": the fastest reference of each round):', '',
+                  summary.paired_table(rows, points, workloads, threads, allocs, metric), '']
     p += ['## Failed runs', '', summary.failures(rows), '',
           '## Limits of this study', '',
           f'- {plural(cores, "core")} and {plural(m.get("numa_nodes", 0), "NUMA node")}: the scaling and NUMA '

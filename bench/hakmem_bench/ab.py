@@ -6,7 +6,6 @@ rounds, which on a shared machine is far larger than most changes."""
 
 import os
 import shlex
-import statistics
 import sys
 
 from . import UsageError, WORKLOADS, fmt, locate, results, runner, stats, sweep
@@ -42,33 +41,6 @@ def verdict(ratio, noise, threshold):
         text += ('; the noise exceeds the threshold, so a change of the threshold\'s size '
                  'cannot be resolved with these runs')
     return 'none', text
-
-
-def throughput(row, metric):
-    """ops per wall-clock second, or per CPU second of the whole process."""
-    if row['status'] != 'ok':
-        return None
-    if metric == 'cpu':
-        ops, cpu = row.get('ops'), row.get('cpu_s')
-        return ops / cpu if ops and cpu else None
-    return row.get('ops_per_sec')
-
-
-def paired(rows_b, rows_a, metric):
-    """Median of the per-round ratios B/A and their spread: half the
-    interquartile range over the median (None below two rounds)."""
-    rs = []
-    for rb, ra in zip(rows_b, rows_a):
-        b, a = throughput(rb, metric), throughput(ra, metric)
-        if b is not None and a:
-            rs.append(b / a)
-    if not rs:
-        return None, None, None
-    med = statistics.median(rs)
-    if len(rs) < 2:
-        return med, None, (min(rs), max(rs))
-    q1, _, q3 = statistics.quantiles(rs, n=4, method='inclusive')
-    return med, (q3 - q1) / 2 / med, (q1, q3)
 
 
 def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
@@ -129,7 +101,7 @@ def report(name, opts, configs, rows):
     body = []
     for label, (spec, _) in zip('ABCDEFGHIJ', configs):
         ok = [r for r in rows[spec] if r['status'] == 'ok']
-        tp = [t for t in (throughput(r, metric) for r in ok) if t is not None]
+        tp = [t for t in (stats.throughput(r, metric) for r in ok) if t is not None]
         rss = [r['maxrss_kb'] for r in ok if r.get('maxrss_kb') is not None]
         agg[spec] = (stats.median(tp), stats.cv(tp), stats.median(rss))
         body.append([f'{label}: {spec or "(defaults)"}', fmt.si(agg[spec][0]),
@@ -139,7 +111,7 @@ def report(name, opts, configs, rows):
     base = configs[0][0]
     failed = any(r['status'] != 'ok' for rs in rows.values() for r in rs)
     for label, (spec, _) in zip('BCDEFGHIJ', configs[1:]):
-        ratio, noise, quart = paired(rows[spec], rows[base], metric)
+        ratio, noise, quart = stats.paired(rows[spec], rows[base], metric)
         word, text = verdict(ratio, noise, opts.threshold)
         spread = f' (quartiles {fmt.num(quart[0], 4)}–{fmt.num(quart[1], 4)})' if quart else ''
         print(f'{label}/A: throughput {fmt.num(ratio, 4)}, the median of the per-round ratios{spread}, '

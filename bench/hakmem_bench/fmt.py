@@ -17,6 +17,13 @@ def ratio(x):
     return DASH if x is None else f'{x:.2f}×'
 
 
+def ratio_quartiles(med, quart):
+    """A paired ratio with its quartiles: 1.23× (1.10–1.30)."""
+    if med is None:
+        return DASH
+    return f'{ratio(med)} ({quart[0]:.2f}–{quart[1]:.2f})'
+
+
 def pct(x):
     return DASH if x is None else f'{100 * x:.1f}%'
 

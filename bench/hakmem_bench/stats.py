@@ -1,4 +1,5 @@
-"""Aggregates over repeated runs: median, spread, coefficient of variation."""
+"""Aggregates over repeated runs: median, spread, coefficient of variation,
+and ratios paired by round."""
 
 import math
 import statistics
@@ -23,6 +24,44 @@ def ratio(a, b):
 def geomean(xs):
     xs = [x for x in xs if x is not None and x > 0]
     return math.exp(statistics.fmean(math.log(x) for x in xs)) if xs else None
+
+
+def throughput(row, metric):
+    """ops per wall-clock second ('wall'), or per CPU second of the whole process ('cpu')."""
+    if row['status'] != 'ok':
+        return None
+    if metric == 'cpu':
+        ops, cpu = row.get('ops'), row.get('cpu_s')
+        return ops / cpu if ops and cpu else None
+    return row.get('ops_per_sec')
+
+
+def paired(rows_b, rows_a, metric):
+    """Median of the per-round ratios B/A (rows_b[i] and rows_a[i] ran in the
+    same round), their spread: half the interquartile range over the median
+    (None below two rounds), and the quartiles.  Rounds with a failed run are
+    left out.  The machine's drift between rounds cancels in each ratio; what
+    is left shows in the quartiles."""
+    rs = []
+    for rb, ra in zip(rows_b, rows_a):
+        b, a = throughput(rb, metric), throughput(ra, metric)
+        if b is not None and a:
+            rs.append(b / a)
+    if not rs:
+        return None, None, None
+    med = statistics.median(rs)
+    if len(rs) < 2:
+        return med, None, (min(rs), max(rs))
+    q1, _, q3 = statistics.quantiles(rs, n=4, method='inclusive')
+    return med, (q3 - q1) / 2 / med, (q1, q3)
+
+
+def best(rows, metric):
+    """Of the rows of one round, the one of the highest throughput; a failed
+    one if any failed, so that paired() leaves the round out: the best of the
+    rest need not have been the best of the round."""
+    failed = [r for r in rows if throughput(r, metric) is None]
+    return failed[0] if failed else max(rows, key=lambda r: throughput(r, metric))
 
 
 def aggregate(rows):

@@ -1,4 +1,5 @@
-"""summary.md: per-workload tables, hakmem-vs-reference ratios, the setup header."""
+"""summary.md: per-workload tables, hakmem-vs-reference ratios (of medians, and
+paired by round), the setup header."""
 
 import json
 import os
@@ -6,6 +7,8 @@ import os
 from . import ALLOCATORS, WORKLOADS, fmt, stats
 
 BASELINE = 'mimalloc'   # every ratio column is "to mimalloc", the fastest reference here
+BEST = 'best'           # the paired column against the fastest reference of each round
+METRICS = {'wall': 'per wall-clock second', 'cpu': 'per CPU second of the process'}
 
 
 def layout(rows):
@@ -82,6 +85,56 @@ def ratio_table(points, workloads, threads, allocators, measure):
     return fmt.table(['workload', 'threads'] + [f'vs {a}' for a in refs], body)
 
 
+def paired_ratios(rows, points, workloads, threads, allocators, metric):
+    """{(workload, threads, ref): stats.paired of hakmem/ref} over the rounds
+    (the run column) of each point, and under the key BEST hakmem / the best
+    reference of each round: a round counts there only when every reference
+    of the point ran ok in it."""
+    refs = [a for a in allocators if a != 'hakmem']
+    rounds = {}
+    for r in rows:
+        rounds.setdefault((r['workload'], r['threads']), {}).setdefault(r['run'], {})[r['allocator']] = r
+    out = {}
+    for w in workloads:
+        for t in threads:
+            here = [a for a in refs if (w, t, a) in points]
+            if (w, t, 'hakmem') not in points or not here:
+                continue
+            rs = [g for _, g in sorted(rounds[(w, t)].items()) if 'hakmem' in g]
+            for a in here:
+                both = [g for g in rs if a in g]
+                out[(w, t, a)] = stats.paired([g['hakmem'] for g in both], [g[a] for g in both], metric)
+            full = [g for g in rs if all(a in g for a in here)]
+            out[(w, t, BEST)] = stats.paired([g['hakmem'] for g in full],
+                                             [stats.best([g[a] for a in here], metric) for g in full],
+                                             metric)
+    return out
+
+
+def paired_metrics(rows):
+    """The throughput metrics the rows can give: CPU time only where it was recorded."""
+    return ['wall'] + (['cpu'] if any(r.get('cpu_s') for r in rows) else [])
+
+
+def paired_table(rows, points, workloads, threads, allocators, metric):
+    cols = [a for a in allocators if a != 'hakmem'] + [BEST]
+    ratios = paired_ratios(rows, points, workloads, threads, allocators, metric)
+
+    def cell(key):
+        med, _, quart = ratios.get(key, (None, None, None))
+        return fmt.ratio_quartiles(med, quart)
+    body = []
+    for w in workloads:
+        for t in threads:
+            if (w, t, 'hakmem') in points:
+                body.append([w, threads_label(t, points[(w, t, 'hakmem')])] +
+                            [cell((w, t, a)) for a in cols])
+    body.append(['geometric mean', 'all'] +
+                [fmt.ratio(stats.geomean([v[0] for k, v in ratios.items() if k[2] == a]))
+                 for a in cols])
+    return fmt.table(['workload', 'threads'] + [f'vs {a}' for a in cols], body)
+
+
 def failures(rows):
     bad = [r for r in rows if r['status'] != 'ok']
     if not bad:
@@ -132,7 +185,7 @@ def setup(meta, rows):
                  'one repeat to the next, so machine drift falls on all of them alike. '
                  'Throughput: median of the ok runs; spread: min–max; CV: sample standard '
                  'deviation / mean. Peak RSS: ru_maxrss of the child (median). '
-                 'Ratios divide medians.')
+                 'Ratios divide medians, except in the tables paired by round.')
     if meta and not meta.get('rusage_stub'):
         notes.append('hakmem-bench-spawn was not found: peak RSS and faults include those '
                      'of the forked Python interpreter (about 14 MiB), not just the workload.')
@@ -166,7 +219,20 @@ def render(rows, meta, outdir):
                   'Throughput, hakmem / reference (above 1: hakmem is faster):', '',
                   ratio_table(points, workloads, threads, allocators, 'ops_per_sec'), '',
                   'Peak RSS, hakmem / reference (below 1: hakmem uses less memory):', '',
-                  ratio_table(points, workloads, threads, allocators, 'maxrss_kb')]
+                  ratio_table(points, workloads, threads, allocators, 'maxrss_kb'),
+                  '', '## hakmem vs each reference, paired by round', '',
+                  'Throughput, the median over rounds of hakmem / reference within the round '
+                  '(quartiles in parentheses); "vs best" divides by the fastest reference of '
+                  'each round. Every allocator of a point runs in each round, back to back, so '
+                  'the drift of this shared machine between rounds, often larger than the '
+                  'differences sought, cancels in each ratio; what remains shows in the '
+                  'quartiles. Rounds where either side (for "vs best", any allocator) failed '
+                  'are left out.']
+        for m in paired_metrics(rows):
+            why = (' (ops / cpu_s: time spent waiting for a core while other work runs '
+                   'does not count)') if m == 'cpu' else ''
+            parts += ['', f'{METRICS[m][0].upper()}{METRICS[m][1:]}{why}:', '',
+                      paired_table(rows, points, workloads, threads, allocators, m)]
     return '\n'.join(parts) + '\n'
 
 
