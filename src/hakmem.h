@@ -40,8 +40,9 @@ unsigned hak_size_class_count(void);
 size_t hak_size_class_size(unsigned cls);  /* 0 when cls is out of range */
 
 /* Hand back the calling thread's cached free memory now (as at thread exit,
- * without ending the heap), and collect the heaps of exited threads that no
- * thread has adopted yet. */
+ * without ending the heap), collect the heaps of exited threads that no
+ * thread has adopted yet, and unmap the cache of freed large blocks.  With
+ * the malloc family overridden, glibc's malloc_trim does the same. */
 void hak_collect(void);
 
 #ifdef __cplusplus

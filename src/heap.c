@@ -530,4 +530,5 @@ void hak_collect(void)
     for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
         heaps++;
     sweep_abandoned(heaps + 1);
+    hk_large_cache_flush();
 }

@@ -21,6 +21,9 @@ void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
 /* A pointer whose chunk is not in the map: one of our big-aligned blocks? */
 struct hk_ss *hk_large_lookup_big(const void *p);
 uint64_t hk_large_cached_bytes(void);
+/* Unmap every cached mapping (hak_collect, malloc_trim). */
+void hk_large_cache_flush(void);
 uint64_t hk_large_live_bytes(void);
+uint64_t hk_large_live_count(void);
 
 #endif

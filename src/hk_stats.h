@@ -7,5 +7,7 @@
 
 /* Keep a descriptor for the exit report (once options are read). */
 void hk_stats_init(void);
+/* Bytes of slabs and large blocks in use ("bytes_in_use"; racy sum). */
+uint64_t hk_stats_bytes_in_use(void);
 
 #endif

@@ -25,6 +25,7 @@ static uint64_t cache[CACHE_SLOTS];
 _Static_assert(HK_MAX_NODES <= (1 << SLOT_NODE_BITS), "a node index fits the slot's low bits");
 static uint64_t cache_bytes;
 static uint64_t live_bytes;  /* mapped bytes of blocks in use */
+static uint64_t live_count;  /* blocks in use */
 /* Blocks aligned to more than half a SuperSlab start on a chunk boundary
  * that has no header: they are found here by address. */
 static struct { void *block; struct hk_ss *ss; } big[BIG_SLOTS];
@@ -36,6 +37,18 @@ static size_t block_offset(size_t align)
     return align > HK_PAGE_SIZE ? align : HK_PAGE_SIZE;
 }
 
+/* Slot i's mapping if it still holds entry w, taken out of the cache. */
+static struct hk_ss *cache_claim(int i, uint64_t w)
+{
+    /* The CAS claims the slot; it also orders our header reads after the
+     * freeing thread's writes (published by its CAS into the slot). */
+    if (!ck_pr_cas_64(&cache[i], w, 0))
+        return NULL;
+    struct hk_ss *s = (struct hk_ss *)(uintptr_t)(w & ~(uint64_t)HK_SS_MASK);
+    ck_pr_sub_64(&cache_bytes, s->map_size);  /* statistic/limit: relaxed */
+    return s;
+}
+
 static struct hk_ss *cache_take(size_t need_map, unsigned node)
 {
     for (int i = 0; i < CACHE_SLOTS; i++) {
@@ -44,13 +57,9 @@ static struct hk_ss *cache_take(size_t need_map, unsigned node)
         /* Reuse a mapping that fits without wasting more than half of it. */
         if (w == 0 || size < need_map || size / 2 > need_map || (w & ((1u << SLOT_NODE_BITS) - 1)) != node)
             continue;
-        /* The CAS claims the slot; it also orders our header reads after the
-         * freeing thread's writes (published by its CAS into the slot). */
-        if (ck_pr_cas_64(&cache[i], w, 0)) {
-            struct hk_ss *s = (struct hk_ss *)(uintptr_t)(w & ~(uint64_t)HK_SS_MASK);
-            ck_pr_sub_64(&cache_bytes, s->map_size);  /* statistic/limit: relaxed */
+        struct hk_ss *s = cache_claim(i, w);
+        if (s != NULL)
             return s;
-        }
     }
     return NULL;
 }
@@ -73,6 +82,7 @@ static bool cache_put(struct hk_ss *s)
 
 uint64_t hk_large_cached_bytes(void) { return ck_pr_load_64(&cache_bytes); }
 uint64_t hk_large_live_bytes(void) { return ck_pr_load_64(&live_bytes); }
+uint64_t hk_large_live_count(void) { return ck_pr_load_64(&live_count); }
 
 static bool big_register(void *block, struct hk_ss *ss)
 {
@@ -113,6 +123,16 @@ static void unmap(struct hk_ss *s)
     hk_os_unmap(s, s->map_size);
 }
 
+void hk_large_cache_flush(void)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        uint64_t w = ck_pr_load_64(&cache[i]);
+        struct hk_ss *s = w != 0 ? cache_claim(i, w) : NULL;
+        if (s != NULL)
+            unmap(s);
+    }
+}
+
 void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
 {
     if (size > ((size_t)1 << HK_ADDR_BITS) / 2 || align > ((size_t)1 << 32)) {
@@ -146,7 +166,8 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     s->large_block = (uintptr_t)s + off;
     s->large_size = s->map_size - off;
     s->large_state = LARGE_LIVE;
-    ck_pr_add_64(&live_bytes, s->map_size);  /* statistic: relaxed */
+    ck_pr_add_64(&live_bytes, s->map_size);  /* statistics: relaxed */
+    ck_pr_inc_64(&live_count);
     if (align > HK_LARGE_MAX_OFFSET_ALIGN && !big_register((void *)s->large_block, s)) {
         unmap(s);
         errno = ENOMEM;
@@ -174,7 +195,8 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
     if (s->large_block - (uintptr_t)s > HK_LARGE_MAX_OFFSET_ALIGN)
         big_unregister(p);
     s->large_state = LARGE_CACHED;
-    ck_pr_sub_64(&live_bytes, s->map_size);
+    ck_pr_sub_64(&live_bytes, s->map_size);  /* statistics: relaxed */
+    ck_pr_dec_64(&live_count);
     if (s->large_block - (uintptr_t)s == HK_PAGE_SIZE && cache_put(s))
         return;
     unmap(s);

@@ -12,5 +12,6 @@ HAKMEM_CORE_SOURCES = \
 	src/heap.c src/hk_heap.h src/hk_heap_int.h \
 	src/reclaim.c src/free.c \
 	src/stats.c src/hk_stats.h \
-	src/api.c src/hk_api.h src/hk_override.h
+	src/api.c src/hk_api.h src/hk_override.h \
+	src/compat.c
 

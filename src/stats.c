@@ -33,9 +33,9 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
     return heaps;
 }
 
-static uint64_t slab_bytes_in_use(void)
+uint64_t hk_stats_bytes_in_use(void)
 {
-    uint64_t n = 0;
+    uint64_t n = hk_large_live_bytes();
     for (unsigned i = 0; i < hk_numa_node_count() && i < HK_MAX_NODES; i++)
         n += ck_pr_load_64(&hk_node_stats[i].bytes_in_use);
     return n;
@@ -107,7 +107,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "large_free", C(t.large_free), false);
     field(&b, "slabs_made", C(t.slab_new), false);
     field(&b, "slabs_released", C(t.slab_release), false);
-    field(&b, "bytes_in_use", (int64_t)(slab_bytes_in_use() + hk_large_live_bytes()), false);
+    field(&b, "bytes_in_use", (int64_t)(hk_stats_bytes_in_use()), false);
     field(&b, "small_bytes_live", HK_COUNT_BYTES ? (int64_t)(t.small_bytes_alloc - t.small_bytes_freed) : -1, false);
     field(&b, "bytes_committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed), false);
     field(&b, "peak_committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed), false);
@@ -164,7 +164,7 @@ static void print_summary(int fd)
     line(fd, "  local", counted ? (int64_t)t.free_local : -1);
     line(fd, "  remote", counted ? (int64_t)t.free_remote : -1);
     line(fd, "large blocks", counted ? (int64_t)t.large_alloc : -1);
-    line(fd, "bytes in use", (int64_t)(slab_bytes_in_use() + hk_large_live_bytes()));
+    line(fd, "bytes in use", (int64_t)(hk_stats_bytes_in_use()));
     line(fd, "bytes committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed));
     line(fd, "peak committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed));
     hk_numa_stats_print(fd);

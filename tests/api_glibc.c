@@ -1,0 +1,176 @@
+/* glibc's extra entry points: its internal names of the family (__libc_*),
+ * cfree, malloc_trim, mallinfo2/mallinfo and malloc_stats act on hakmem's
+ * blocks and memory, not on glibc's unused arena. */
+#include <config.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "hakmem.h"
+
+#ifndef HK_NO_OVERRIDE
+
+void *__libc_malloc(size_t size);
+void __libc_free(void *p);
+void *__libc_calloc(size_t n, size_t size);
+void *__libc_realloc(void *p, size_t size);
+void *__libc_memalign(size_t align, size_t size);
+void *__libc_valloc(size_t size);
+void *__libc_pvalloc(size_t size);
+int __posix_memalign(void **out, size_t align, size_t size);
+void cfree(void *p);
+
+/* hak_malloc_usable_size aborts on a pointer that is not hakmem's: each
+ * call below is the assertion that the block came from us. */
+static void ours(void *p, size_t at_least)
+{
+    cr_assert_not_null(p);
+    cr_assert_geq(hak_malloc_usable_size(p), at_least);
+}
+
+Test(glibc, libc_names_are_hakmem)
+{
+    char *p = __libc_malloc(100);
+    ours(p, 100);
+    memset(p, 'a', 100);
+    free(p);
+
+    char *q = malloc(300);
+    ours(q, 300);
+    __libc_free(q);  /* glibc's free would abort on our block */
+
+    unsigned char *z = __libc_calloc(40, 25);
+    ours(z, 1000);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(z[i], 0, "byte %d of calloc'd block is %d", i, z[i]);
+    memset(z, 7, 1000);
+    z = __libc_realloc(z, 100000);
+    ours(z, 100000);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(z[i], 7, "realloc lost byte %d", i);
+    cfree(z);
+
+    void *a = __libc_memalign(4096, 100);
+    ours(a, 100);
+    cr_assert_eq((uintptr_t)a % 4096, 0);
+    void *v = __libc_valloc(10);
+    ours(v, 10);
+    cr_assert_eq((uintptr_t)v % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+    void *pv = __libc_pvalloc(10);
+    ours(pv, (size_t)sysconf(_SC_PAGESIZE));
+    void *pm = NULL;
+    cr_assert_eq(__posix_memalign(&pm, 256, 1000), 0);
+    ours(pm, 1000);
+    cr_assert_eq((uintptr_t)pm % 256, 0);
+    cr_assert_eq(__posix_memalign(&pm, 24, 8), EINVAL);
+    free(a);
+    free(v);
+    free(pv);
+    free(pm);
+}
+
+/* A top-level integer of hak_stats_json. */
+static long long stat(const char *key)
+{
+    static char buf[1 << 16];
+    char pat[64];
+    hak_stats_json(buf, sizeof buf);
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(buf, pat);
+    cr_assert_not_null(at, "no %s in the stats", key);
+    return strtoll(at + strlen(pat), NULL, 10);
+}
+
+#define NBLOCKS 20000
+
+Test(glibc, malloc_trim_gives_memory_back)
+{
+    static void *blocks[NBLOCKS];
+    long long base = stat("bytes_committed");
+    for (int i = 0; i < NBLOCKS; i++) {
+        blocks[i] = malloc(1000);  /* 20 MB of slabs */
+        memset(blocks[i], 1, 1000);
+    }
+    void *big = malloc(3 << 20);
+    ours(big, 3 << 20);  /* used: the compiler may not drop the pair */
+    for (int i = 0; i < NBLOCKS; i++)
+        free(blocks[i]);
+    free(big);
+    /* The default delay keeps some of it committed (SuperSlabs in reserve)
+     * and the large mapping in the cache. */
+    long long before = stat("bytes_committed");
+    cr_assert_gt(stat("large_cached"), 0, "the freed 3 MiB block is not in the large cache");
+    cr_assert_eq(malloc_trim(0), 1, "malloc_trim found nothing to give back");
+    long long after = stat("bytes_committed");
+    cr_assert_leq(after, base + (1 << 20), "committed %lld before the blocks, %lld after freeing them, "
+                  "%lld after malloc_trim: not given back", base, before, after);
+    cr_assert_eq(stat("large_cached"), 0, "malloc_trim left the large cache");
+    cr_assert_eq(malloc_trim(0), 0, "a second malloc_trim still gave memory back");
+}
+
+Test(glibc, mallinfo2_follows_the_live_set)
+{
+    struct mallinfo2 m0 = mallinfo2();
+    cr_assert_eq((long long)m0.arena, stat("bytes_committed"));
+    cr_assert_eq(m0.fordblks, m0.arena - m0.uordblks);
+    static void *blocks[NBLOCKS];
+    for (int i = 0; i < NBLOCKS; i++)
+        blocks[i] = malloc(512);  /* 10 MB */
+    void *big = malloc(4 << 20);
+    ours(big, 4 << 20);
+    struct mallinfo2 m1 = mallinfo2();
+    size_t grew = m1.uordblks - m0.uordblks;
+    /* In use at slab granularity (the blocks plus partly used slabs), the
+     * large block as its mapping (whole 2 MiB SuperSlab chunks). */
+    cr_assert(grew >= NBLOCKS * 512 + (4 << 20) && grew <= NBLOCKS * 512 * 11 / 10 + (6 << 20),
+              "in use grew by %zu bytes for %d KiB of blocks", grew, (NBLOCKS * 512 + (4 << 20)) >> 10);
+    cr_assert_eq(m1.hblks, m0.hblks + 1);
+    cr_assert_geq(m1.hblkhd - m0.hblkhd, (size_t)4 << 20);
+    cr_assert_geq(m1.arena, m1.uordblks);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    struct mallinfo m = mallinfo();
+#pragma GCC diagnostic pop
+    cr_assert_eq((size_t)m.uordblks, m1.uordblks, "mallinfo and mallinfo2 disagree");
+    cr_assert_eq((size_t)m.hblks, m1.hblks);
+    for (int i = 0; i < NBLOCKS; i++)
+        free(blocks[i]);
+    free(big);
+    malloc_trim(0);
+    struct mallinfo2 m2 = mallinfo2();
+    cr_assert_leq(m2.uordblks, m0.uordblks + (256 << 10), "in use %zu -> %zu after everything was freed",
+                  m0.uordblks, m2.uordblks);
+    cr_assert_eq(m2.hblks, m0.hblks);
+}
+
+Test(glibc, malloc_stats_prints_hakmem_summary)
+{
+    char path[] = "/tmp/hakmem-stats-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    int saved = dup(2);
+    dup2(fd, 2);
+    malloc_stats();
+    dup2(saved, 2);
+    close(saved);
+    char out[4096] = { 0 };
+    ssize_t n = pread(fd, out, sizeof out - 1, 0);
+    close(fd);
+    cr_assert_gt(n, 0, "malloc_stats wrote nothing to stderr");
+    cr_assert_not_null(strstr(out, "hakmem: statistics"), "not hakmem's summary: %s", out);
+    cr_assert_not_null(strstr(out, "bytes committed"), "no committed bytes in: %s", out);
+}
+
+#else
+
+Test(glibc, skipped)
+{
+    cr_skip_test("sanitizer build: the malloc family, glibc's extensions included, is the sanitizer's (HK_NO_OVERRIDE)");
+}
+
+#endif
