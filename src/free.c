@@ -10,7 +10,8 @@
 #include "hk_error.h"
 
 /* b's key word matched its list's key: a double free if b is on the list
- * (or a block handed out again whose program has not written there yet). */
+ * (else the program wrote that very word: blocks handed out have it
+ * cleared). */
 static hk_noinline void check_double(const struct hk_block *list, struct hk_block *b)
 {
     for (; list != NULL; list = list->next)
@@ -21,8 +22,9 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
 {
     if (hk_unlikely(hk_block_key(s, b) == s->free_key))
-        check_double(s->local_free, b);
-    hk_block_push(s, &s->local_free, b, s->free_key);
+        check_double(s->free, b);
+    s->free_is_zero = 0;
+    hk_block_push(s, &s->free, b, s->free_key);
     if (s->owner_tag & HK_SLAB_FULL)
         hk_slab_unfull_owner(s);
     if (h->cur[s->cls] != s && !s->in_partial)
@@ -44,7 +46,8 @@ void hk_inbox_process(struct hk_heap *h)
         uintptr_t key = s->free_key;
         if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
-            hk_block_push(s, &s->local_free, b, key);
+            s->free_is_zero = 0;
+            hk_block_push(s, &s->free, b, key);
         } else {
             free_local_slow(h, s, b);
         }
@@ -135,8 +138,6 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
         /* used counts the cached blocks down from 0 (the fast path's pops
          * count up). */
         if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
-            if (rc->free == NULL)
-                rc->free_key = hk_next_key(rc->free_key);
             if (hk_unlikely(hk_block_key(rc, b) == rc->free_key || h->direct[bs >> 3] != rc)) {
                 rcache_push_slow(h, rc, b);
                 return;

@@ -361,18 +361,9 @@ static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, s
 
 void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
 {
-    /* The common miss: the current slab got blocks back from its owner
-     * since its last refill, and no other thread sent any.  Pending batches
-     * and memory return wait for the next full slow path or the ticker. */
-    if (hk_unlikely(s->local_free == NULL || h->rbatch_pending || ck_pr_load_ptr(&h->inbox.head) != NULL)) {
-        if ((uintptr_t)s - (uintptr_t)h->rc < sizeof h->rc)
-            return rcache_drained(h, s, size, zero);
-        return hk_malloc_slow(h, size, zero);
-    }
-    hk_slab_refill_owner(s);
-    struct hk_block *b = hk_slab_take(h, s, size, zero);
-    hk_heap_count_alloc(h);
-    return b;
+    if ((uintptr_t)s - (uintptr_t)h->rc < sizeof h->rc)
+        return rcache_drained(h, s, size, zero);
+    return hk_malloc_slow(h, size, zero);
 }
 
 void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)

@@ -24,12 +24,14 @@ hk_inline void *hk_alloc(size_t size, bool zero)
     return hk_malloc_slow(h, size, zero);
 }
 
-/* The owner's local free of b, already validated and checked against key. */
+/* The owner's local free of b, already validated and checked against key:
+ * onto the list the next allocation pops (see hk_slab.free). */
 hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, uintptr_t key)
 {
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(hk_block_push(s, &s->local_free, b, key) == 0))
+    s->free_is_zero = 0;
+    if (hk_unlikely(hk_block_push(s, &s->free, b, key) == 0))
         hk_slab_empty_owner(h, s);
 }
 

@@ -70,8 +70,7 @@ struct hk_heap {
      * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
      * `used` counts down from 0 as they come in and the malloc fast path
      * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE bytes),
-     * `free_key` marks them (double frees) and changes whenever the list
-     * was found empty, so blocks handed out earlier rarely still match.
+     * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
      * the malloc fast path serves it unchanged; its miss (rcache_drained)
      * points them back at the class's slab in a few stores.  Given back on
@@ -152,24 +151,6 @@ void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */
 void hk_heap_numa_ready(void);
 
-/* Take the first block of s (which has one) for an allocation of `size`:
- * the pop, the byte counter, calloc's zeroing.  The caller counts the
- * allocation on the ticker. */
-hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
-{
-    struct hk_block *b = s->free;
-    s->free = b->next;
-    s->used++;
-    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
-    if (zero) {
-        if (s->free_is_zero)
-            b->next = NULL;  /* the rest of a fresh block is still zero */
-        else
-            __builtin_memset(b, 0, size);
-    }
-    return b;
-}
-
 /* The owner's bound is also a gate: it is the carved bound only while the
  * owner tag carries no flag (not full, not foreign), else 0, so
  * hk_slab_is_block fails and the owner's free takes the path that handles
@@ -211,6 +192,27 @@ hk_inline uint16_t hk_block_push(struct hk_slab *s, struct hk_block **list, stru
     b->next = *list;
     *list = b;
     return --s->used;
+}
+
+/* Take the first block of s (which has one) for an allocation of `size`:
+ * the pop, the byte counter, calloc's zeroing.  The caller counts the
+ * allocation on the ticker.  The block's key word is cleared: a block
+ * handed out no longer matches its list's key, so only a block still on a
+ * list (a double free) sends free to the list scan. */
+hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+{
+    struct hk_block *b = s->free;
+    s->free = b->next;
+    hk_block_set_key(s, b, 0);
+    s->used++;
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
+    if (zero) {
+        if (s->free_is_zero)
+            b->next = NULL;  /* the rest of a fresh block is still zero */
+        else
+            __builtin_memset(b, 0, size);
+    }
+    return b;
 }
 
 /* p is the start of a block the slab has carved, not necessarily live, in a

@@ -16,8 +16,8 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
 }
 
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
-/* Refill `free` from local frees, then remote frees, then fresh blocks.
- * Returns false when the slab has no block left at all. */
+/* Refill an empty `free` from remote frees, else fresh blocks.  Returns
+ * false when the slab has no block left at all. */
 bool hk_slab_refill_owner(struct hk_slab *slab);
 /* Take every remote-freed block; returns how many were taken. */
 unsigned hk_slab_drain_remote_owner(struct hk_slab *slab);

@@ -39,9 +39,15 @@ struct hk_slab {
     uint64_t div_c;               /* floor(2^64 / bsize) + 1: see hk_slab_is_block */
     uint64_t limit;               /* blocks carved * (bsize * div_c mod 2^64); 0 when gated */
     uintptr_t start;              /* first block */
-    struct hk_block *free;        /* allocation list */
-    struct hk_block *local_free;  /* owner frees since the last collect */
-    uintptr_t free_key;           /* key of the current collect epoch (never 0) */
+    /* Allocation list.  The owner's frees push onto it too (LIFO, as
+     * tcmalloc's and jemalloc's thread caches): the next allocation of the
+     * class gets the block freed last, still in cache.  Separate lists for
+     * local frees (mimalloc's sharding) kept every block a slab had carved
+     * in circulation, a whole generation between a block's free and its
+     * reuse: twice the lines in use on mixed, all at the start of 64 KiB
+     * units, thrashing their L2 sets. */
+    struct hk_block *free;
+    uintptr_t free_key;           /* marks blocks on `free` (double frees; never 0) */
     uint16_t used;                /* blocks out, from the owner's point of view */
     uint8_t cls;
     uint8_t node;

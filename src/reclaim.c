@@ -152,6 +152,11 @@ void hk_heap_tick(struct hk_heap *h)
     /* Other heaps' blocks wait here at most a period: their slabs can empty. */
     if (h->rc_held)
         hk_rcache_flush(h);
+    /* And ours wait in the inbox at most a period: a class whose local
+     * frees keep its list from running dry never takes the slow path that
+     * looks at the inbox. */
+    if (ck_pr_load_ptr(&h->inbox.head) != NULL)
+        hk_inbox_process(h);
     if (h->purge != NULL || h->empty != NULL)
         hk_heap_maintain_now(h);
 }

@@ -38,7 +38,6 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->reserved = (uint16_t)((end - start) / s->bsize);
     s->used = 0;
     s->free = NULL;
-    s->local_free = NULL;
     /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
      * for powers of two. */
     s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
@@ -118,15 +117,6 @@ bool hk_slab_refill_owner(struct hk_slab *s)
 {
     if (s->free != NULL)
         return true;
-    if (s->local_free != NULL) {
-        s->free = s->local_free;
-        s->local_free = NULL;
-        s->free_is_zero = 0;
-        /* A new key epoch: blocks now on `free` keep the old key, so handing
-         * them out and freeing them again is not mistaken for a double free. */
-        s->free_key = hk_next_key(s->free_key);
-        return true;
-    }
     if (hk_slab_drain_remote_owner(s) > 0)
         return true;
     return extend(s);
