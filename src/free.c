@@ -41,10 +41,17 @@ void hk_inbox_process(struct hk_heap *h)
     while (b != NULL) {
         struct hk_block *next = b->next;
         struct hk_slab *s = hk_ss_of(b)->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+        /* The walk is a chain of misses (other cores wrote these blocks):
+         * the second word of a batched block names one further down the
+         * chain (rbatch_add), so its miss overlaps ours.  Any value is safe
+         * here, a prefetch never faults; and a block address (even) never
+         * equals a key (odd). */
+        uintptr_t word = hk_block_key(s, b);
+        __builtin_prefetch((const void *)word, 1);
         /* The common case in line: a slab not flagged full, current or on
          * the partial list, that does not become empty. */
         uintptr_t key = s->free_key;
-        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
+        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && word != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
             s->free_is_zero = 0;
             hk_block_push(s, &s->free, b, key);
@@ -87,6 +94,9 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
     r->head = r->tail = b;
     b->next = NULL;
     r->count = 1;
+    r->ahead[0] = b;
+    for (unsigned i = 1; i < HK_RBATCH_AHEAD; i++)
+        r->ahead[i] = NULL;
     h->rbatch_pending = 1;
 }
 
@@ -99,9 +109,11 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
 
 /* Batch per destination heap: one CAS per batch instead of one per block,
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
- * collision sends the older batch.  Calls only in tail position: no
- * registers to save on the common path. */
-static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b)
+ * collision sends the older batch.  A block of 16 bytes or more (`wide`)
+ * also gets, in its second word, the block HK_RBATCH_AHEAD places further
+ * down the chain, for the owner's walk to prefetch (hk_inbox_process).
+ * Calls only in tail position: no registers to save on the common path. */
+static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, bool wide)
 {
     struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
     if (hk_unlikely(r->dest != dest)) {
@@ -110,6 +122,10 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     }
     b->next = r->head;
     r->head = b;
+    struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
+    if (wide)
+        b->key = (uintptr_t)*ahead;
+    *ahead = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
         rbatch_send(r);
 }
@@ -146,7 +162,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
             return;
         }
     }
-    rbatch_add(h, dest, b);
+    rbatch_add(h, dest, b, bs > sizeof(struct hk_block *));
 }
 
 static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
@@ -170,7 +186,7 @@ void hk_rcache_flush(struct hk_heap *h)
          * owner stays valid. */
         for (; b != NULL; b = next) {
             next = b->next;
-            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b);
+            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, hk_class_size[c] > sizeof(struct hk_block *));
         }
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
@@ -199,7 +215,7 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         b->next = NULL;
         remote_push(s, b, b);
     } else if (cross) {
-        rbatch_add(h, dest, b);  /* home, not into our cache: reused here it would be remote memory */
+        rbatch_add(h, dest, b, s->bsize > sizeof(struct hk_block *));  /* home, not into our cache: reused here it would be remote memory */
     } else {
         free_remote_keep(h, s->bsize, dest, b);
     }

@@ -18,10 +18,12 @@ struct hk_heap_stats {
  * inbox (message batches, as in snmalloc): owner-only state of the freeing
  * heap, flushed when a batch is full, on our slow paths and at thread exit. */
 #define HK_RBATCH_SLOTS 8
+#define HK_RBATCH_AHEAD 4  /* distance of the owner's prefetch down a batch */
 struct hk_rbatch {
     struct hk_heap *dest;
     struct hk_block *head, *tail;
     uint32_t count;
+    struct hk_block *ahead[HK_RBATCH_AHEAD];  /* the last blocks added, by count */
 };
 
 /* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs
