@@ -42,10 +42,10 @@ void hk_inbox_process(struct hk_heap *h)
         struct hk_block *next = b->next;
         struct hk_slab *s = hk_ss_of(b)->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
         /* The walk is a chain of misses (other cores wrote these blocks):
-         * the second word of a batched block names one further down the
-         * chain (rbatch_add), so its miss overlaps ours.  Any value is safe
-         * here, a prefetch never faults; and a block address (even) never
-         * equals a key (odd). */
+         * the second word of a batched block usually names one further down
+         * the chain (rbatch_add), so its miss overlaps ours.  Any value is
+         * safe here, a prefetch never faults; and a block address (even)
+         * never equals a key (odd). */
         uintptr_t word = hk_block_key(s, b);
         __builtin_prefetch((const void *)word, 1);
         /* The common case in line: a slab not flagged full, current or on
@@ -111,7 +111,9 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
  * collision sends the older batch.  A block of 16 bytes or more (`wide`)
  * also gets, in its second word, the block HK_RBATCH_AHEAD places further
- * down the chain, for the owner's walk to prefetch (hk_inbox_process).
+ * down the chain, for the owner's walk to prefetch (hk_inbox_process) --
+ * unless that word is odd: it may be the key of the owner's free list, and
+ * the owner must still see it to catch the double free.
  * Calls only in tail position: no registers to save on the common path. */
 static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, bool wide)
 {
@@ -123,7 +125,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     b->next = r->head;
     r->head = b;
     struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
-    if (wide)
+    if (wide && !(b->key & 1))
         b->key = (uintptr_t)*ahead;
     *ahead = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))

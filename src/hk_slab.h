@@ -7,8 +7,9 @@
 
 extern hk_hidden uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
 
-/* The double-free key after k: never 0, which a fresh block's key word may
- * hold.  Inline: the remote-free path takes one without a call. */
+/* The double-free key after k: odd, so never 0 (a fresh block's key word)
+ * and never a block address (the prefetch hint rbatch_add leaves there).
+ * Inline: the remote-free path takes one without a call. */
 hk_inline uintptr_t hk_next_key(uintptr_t k)
 {
     k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
