@@ -50,7 +50,12 @@ hk_inline void hk_free(void *p, const char *fn)
         owner = ck_pr_load_ptr(&ss->heap);
     }
     hk_assert(owner != h || ck_pr_load_ptr(&ss->heap) == h);
-    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    /* The unit's descriptor, by address, not through unit_slab (one
+     * dependent load less): a unit that heads no slab (free, or inside a
+     * multi-unit slab) has a descriptor with both bounds 0 and no owner, so
+     * the checks below send its frees to the slow path, which looks the
+     * slab up. */
+    struct hk_slab *s = hk_unit_desc(ss, p);
     if (hk_likely(owner == h)) {
         /* Ours: the slab's first line only.  Its gate lets through just
          * unflagged slabs (hk_slab_gate_owner); the FAST build, which
@@ -63,7 +68,7 @@ hk_inline void hk_free(void *p, const char *fn)
             return;
         }
     } else if (hk_likely(owner != NULL &&
-                         (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : s != &hk_slab_empty))) {
+                         (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : ck_pr_load_64(&s->shared_limit) != 0))) {
         /* Another heap's block: validated on the slab's second line
          * (the owner keeps writing the first), then kept in our
          * remote-block cache or batched for its owner. */

@@ -109,6 +109,15 @@ hk_inline struct hk_ss *hk_ss_of(const void *p)
     return (struct hk_ss *)((uintptr_t)p & ~(uintptr_t)HK_SS_MASK);
 }
 
+/* The descriptor of the unit p is in (slabs[unit]): one shift, one mask,
+ * one add. */
+_Static_assert(sizeof(struct hk_slab) == (size_t)1 << 7, "hk_unit_desc scales a unit index by 128");
+hk_inline struct hk_slab *hk_unit_desc(struct hk_ss *ss, const void *p)
+{
+    uintptr_t off = ((uintptr_t)p >> (HK_UNIT_SHIFT - 7)) & ((uintptr_t)(HK_UNITS - 1) << 7);
+    return (struct hk_slab *)((char *)ss->slabs + off);
+}
+
 /* The map: one byte per SuperSlab-sized chunk of the 47-bit space (64 MiB of
  * lazily zero-filled BSS, of which only the pages covering our chunks are
  * ever touched): one load tells ours from foreign.  Set before a chunk's
