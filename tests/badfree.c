@@ -78,6 +78,13 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "realloc-interior")) {
         char *p = MALLOC(64);
         launder(REALLOC(announce(p + 8), 100));
+    } else if (!strcmp(mode, "free-unit")) {
+        /* The last 64 KiB unit of the block's 2 MiB SuperSlab, which this
+         * small process never makes a slab of: ours by the map, but no
+         * block there (its descriptor has zero bounds). */
+        char *p = MALLOC(64);
+        uintptr_t ss = (uintptr_t)p & ~(((uintptr_t)2 << 20) - 1);
+        FREE(announce((void *)(ss + 31 * ((uintptr_t)64 << 10) + 128)));
     } else if (!strcmp(mode, "double-small")) {
         void *p = MALLOC(32);
         FREE(p);
@@ -99,7 +106,7 @@ int main(int argc, char **argv)
         FREE(announce(p));
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
-                        "realloc-stack|realloc-interior|double-small|double-remote|double-large\n");
+                        "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-large\n");
         return 2;
     }
     printf("survived\n");

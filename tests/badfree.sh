@@ -50,6 +50,7 @@ check mmap free 'invalid pointer'
 check low-address free 'invalid pointer'
 check realloc-stack realloc 'invalid pointer'
 check realloc-interior realloc 'invalid pointer'
+check free-unit free 'invalid pointer'
 check double-small free 'double free'
 check double-remote free 'double free'
 export HAKMEM_REMOTE_CACHE=0  # the same through the owner's inbox
