@@ -280,6 +280,44 @@ Test(stats, remote_cache_gives_blocks_back)
                   pinned, after, RC_CLASSES / 2);
 }
 
+/* Blocks other threads free come back to their slabs even when the owner
+ * never takes a slow path: its ticker takes the inbox.  The owner fills
+ * three slabs of one class, another thread frees every block, and the owner
+ * then only allocates and frees one block of another class (the fast path,
+ * LIFO: its list never runs dry) for three ticker periods. */
+enum { IB_SIZE = 64, IB_COUNT = 3 * (64 << 10) / IB_SIZE };
+static void *ib_blocks[IB_COUNT];
+
+static void *ib_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < IB_COUNT; i++)
+        hak_free(ib_blocks[i]);
+    return NULL;  /* thread exit sends what its cache and batches hold */
+}
+
+Test(stats, inbox_taken_on_the_ticker)
+{
+    if (counter(snapshot(), "bytes_in_use") == -1)
+        cr_skip_test("this build does not count bytes_in_use");
+    hak_free(hak_malloc(200));  /* the other class's slab exists: no slow path later */
+    for (int i = 0; i < IB_COUNT; i++) {
+        ib_blocks[i] = hak_malloc(IB_SIZE);
+        cr_assert_not_null(ib_blocks[i]);
+    }
+    long long full = counter(snapshot(), "bytes_in_use");
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, ib_freer, NULL), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 3 * 4096; i++)
+        hak_free(hak_malloc(200));
+    long long after = counter(snapshot(), "bytes_in_use");
+    /* The two slabs that are not the class's current one go back. */
+    cr_assert_leq(after, full - 2 * (64 << 10),
+                  "bytes_in_use %lld with the blocks out, %lld after they were freed remotely "
+                  "and three ticker periods passed: the owner did not take its inbox", full, after);
+}
+
 /* 64 MiB of small blocks must show in the counters the build keeps (-1 means
  * not counted); freeing them brings bytes_in_use back. */
 Test(stats, counters_follow_allocation)
