@@ -35,7 +35,7 @@ static size_t usable(const void *p, const char *fn)
     }
     if (ss->kind == HK_SS_LARGE)
         return hk_large_usable(ss, p, fn);
-    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    struct hk_slab *s = hk_slab_of(ss, p);
     if (hk_unlikely(s == &hk_slab_empty))
         hk_fatal_ptr(fn, "invalid pointer", p);
     hk_slab_block_of(s, (void *)p, fn);

@@ -23,8 +23,7 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
 {
     if (hk_unlikely(hk_block_key(s, b) == s->free_key))
         check_double(s->free, b);
-    s->free_is_zero = 0;
-    hk_block_push(s, &s->free, b, s->free_key);
+    hk_slab_push_owner(s, b, s->free_key);
     if (s->owner_tag & HK_SLAB_FULL)
         hk_slab_unfull_owner(s);
     if (h->cur[s->cls] != s && !s->in_partial)
@@ -40,7 +39,7 @@ void hk_inbox_process(struct hk_heap *h)
     struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
     while (b != NULL) {
         struct hk_block *next = b->next;
-        struct hk_slab *s = hk_ss_of(b)->unit_slab[((uintptr_t)b >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+        struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
         /* The walk is a chain of misses (other cores wrote these blocks):
          * the second word of a batched block usually names one further down
          * the chain (rbatch_add), so its miss overlaps ours.  Any value is
@@ -53,8 +52,7 @@ void hk_inbox_process(struct hk_heap *h)
         uintptr_t key = s->free_key;
         if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && word != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
-            s->free_is_zero = 0;
-            hk_block_push(s, &s->free, b, key);
+            hk_slab_push_owner(s, b, key);
         } else {
             free_local_slow(h, s, b);
         }
@@ -109,13 +107,14 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
 
 /* Batch per destination heap: one CAS per batch instead of one per block,
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
- * collision sends the older batch.  A block of 16 bytes or more (`wide`)
- * also gets, in its second word, the block HK_RBATCH_AHEAD places further
- * down the chain, for the owner's walk to prefetch (hk_inbox_process) --
- * unless that word is odd: it may be the key of the owner's free list, and
- * the owner must still see it to catch the double free.
- * Calls only in tail position: no registers to save on the common path. */
-static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, bool wide)
+ * collision sends the older batch.  A block with a key word of its own
+ * (bsize 16 and up) also gets there the block HK_RBATCH_AHEAD places
+ * further down the chain, for the owner's walk to prefetch
+ * (hk_inbox_process) -- unless that word is odd: it may be the key of the
+ * owner's free list, and the owner must still see it to catch the double
+ * free.  Calls only in tail position: no registers to save on the common
+ * path. */
+static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, uint32_t bsize)
 {
     struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
     if (hk_unlikely(r->dest != dest)) {
@@ -125,7 +124,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     b->next = r->head;
     r->head = b;
     struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
-    if (wide && !(b->key & 1))
+    if (hk_key_off(bsize) != 0 && !(b->key & 1))
         b->key = (uintptr_t)*ahead;
     *ahead = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
@@ -164,7 +163,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
             return;
         }
     }
-    rbatch_add(h, dest, b, bs > sizeof(struct hk_block *));
+    rbatch_add(h, dest, b, bs);
 }
 
 static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
@@ -188,7 +187,7 @@ void hk_rcache_flush(struct hk_heap *h)
          * owner stays valid. */
         for (; b != NULL; b = next) {
             next = b->next;
-            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, hk_class_size[c] > sizeof(struct hk_block *));
+            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, rc->bsize);
         }
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
@@ -217,7 +216,7 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         b->next = NULL;
         remote_push(s, b, b);
     } else if (cross) {
-        rbatch_add(h, dest, b, s->bsize > sizeof(struct hk_block *));  /* home, not into our cache: reused here it would be remote memory */
+        rbatch_add(h, dest, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
     } else {
         free_remote_keep(h, s->bsize, dest, b);
     }
@@ -251,7 +250,7 @@ void hk_free_slow(void *p, const char *fn)
             HK_STAT_INC(h, large_free);
         return;
     }
-    struct hk_slab *s = ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+    struct hk_slab *s = hk_slab_of(ss, p);
     if (hk_unlikely(s == &hk_slab_empty))
         hk_fatal_ptr(fn, "invalid pointer", p);
     struct hk_block *b = hk_slab_block_of(s, p, fn);

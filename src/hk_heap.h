@@ -196,6 +196,15 @@ hk_inline uint16_t hk_block_push(struct hk_slab *s, struct hk_block **list, stru
     return --s->used;
 }
 
+/* The owner gives b back to s: onto the list the next allocation pops,
+ * which then no longer holds only fresh (zero) blocks.  Returns the blocks
+ * still out. */
+hk_inline uint16_t hk_slab_push_owner(struct hk_slab *s, struct hk_block *b, uintptr_t key)
+{
+    s->free_is_zero = 0;
+    return hk_block_push(s, &s->free, b, key);
+}
+
 /* Take the first block of s (which has one) for an allocation of `size`:
  * the pop, the byte counter, calloc's zeroing.  The caller counts the
  * allocation on the ticker.  The block's key word is cleared: a block

@@ -16,6 +16,16 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
     return (k ^ (k >> 29)) | 1;
 }
 
+/* The descriptor heads no slab: no owner, both bounds 0, so the free fast
+ * path, which reads a unit's own descriptor (hk_free), sends the unit's
+ * pointers to the slow path. */
+hk_inline void hk_slab_unhead(struct hk_slab *s)
+{
+    ck_pr_store_64(&s->owner_tag, 0);
+    s->limit = 0;
+    ck_pr_store_64(&s->shared_limit, 0);
+}
+
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
 /* Refill an empty `free` from remote frees, else fresh blocks.  Returns
  * false when the slab has no block left at all. */

@@ -109,8 +109,14 @@ hk_inline struct hk_ss *hk_ss_of(const void *p)
     return (struct hk_ss *)((uintptr_t)p & ~(uintptr_t)HK_SS_MASK);
 }
 
-/* The descriptor of the unit p is in (slabs[unit]): one shift, one mask,
- * one add. */
+/* The slab p is in, from the unit table (&hk_slab_empty when none). */
+hk_inline struct hk_slab *hk_slab_of(const struct hk_ss *ss, const void *p)
+{
+    return ss->unit_slab[((uintptr_t)p >> HK_UNIT_SHIFT) & (HK_UNITS - 1)];
+}
+
+/* The descriptor of the unit p is in (slabs[unit]), which is p's slab only
+ * when that unit heads it (see hk_free): one shift, one mask, one add. */
 _Static_assert(sizeof(struct hk_slab) == (size_t)1 << 7, "hk_unit_desc scales a unit index by 128");
 hk_inline struct hk_slab *hk_unit_desc(struct hk_ss *ss, const void *p)
 {

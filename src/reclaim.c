@@ -194,11 +194,7 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
         hk_partial_remove(h, s);
     for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
         ss->unit_slab[u] = &hk_slab_empty;
-    /* The descriptor now heads no slab: bounds 0, as the free fast path
-     * expects of every such unit (hk_free). */
-    ck_pr_store_64(&s->owner_tag, 0);
-    s->limit = 0;
-    ck_pr_store_64(&s->shared_limit, 0);
+    hk_slab_unhead(s);
     ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
     HK_STAT_INC(h, slab_release);
     if (hk_opt.decommit_delay_ms == 0) {

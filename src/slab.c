@@ -58,13 +58,10 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     ss->free_units &= ~mask;
     for (unsigned u = unit; u < unit + n; u++)
         ss->unit_slab[u] = s;
-    /* The later units' own descriptors head no slab (see hk_free): already
-     * so since their last release, kept so here in case. */
-    for (unsigned u = unit + 1; u < unit + n; u++) {
-        ck_pr_store_64(&ss->slabs[u].owner_tag, 0);
-        ss->slabs[u].limit = 0;
-        ck_pr_store_64(&ss->slabs[u].shared_limit, 0);
-    }
+    /* The later units' own descriptors head no slab, whatever they last
+     * headed. */
+    for (unsigned u = unit + 1; u < unit + n; u++)
+        hk_slab_unhead(&ss->slabs[u]);
     ck_pr_add_64(&hk_node_stats[ss->node].bytes_in_use, end - base);  /* statistic: relaxed */
 }
 
