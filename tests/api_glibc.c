@@ -6,11 +6,11 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "hakmem.h"
+#include "api_stats.h"
 
 #ifndef HK_NO_OVERRIDE
 
@@ -73,24 +73,12 @@ Test(glibc, libc_names_are_hakmem)
     free(pm);
 }
 
-/* A top-level integer of hak_stats_json. */
-static long long stat(const char *key)
-{
-    static char buf[1 << 16];
-    char pat[64];
-    hak_stats_json(buf, sizeof buf);
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *at = strstr(buf, pat);
-    cr_assert_not_null(at, "no %s in the stats", key);
-    return strtoll(at + strlen(pat), NULL, 10);
-}
-
 #define NBLOCKS 20000
 
 Test(glibc, malloc_trim_gives_memory_back)
 {
     static void *blocks[NBLOCKS];
-    long long base = stat("bytes_committed");
+    long long base = api_stat("bytes_committed");
     for (int i = 0; i < NBLOCKS; i++) {
         blocks[i] = malloc(1000);  /* 20 MB of slabs */
         memset(blocks[i], 1, 1000);
@@ -102,20 +90,20 @@ Test(glibc, malloc_trim_gives_memory_back)
     free(big);
     /* The default delay keeps some of it committed (SuperSlabs in reserve)
      * and the large mapping in the cache. */
-    long long before = stat("bytes_committed");
-    cr_assert_gt(stat("large_cached"), 0, "the freed 3 MiB block is not in the large cache");
+    long long before = api_stat("bytes_committed");
+    cr_assert_gt(api_stat("large_cached"), 0, "the freed 3 MiB block is not in the large cache");
     cr_assert_eq(malloc_trim(0), 1, "malloc_trim found nothing to give back");
-    long long after = stat("bytes_committed");
+    long long after = api_stat("bytes_committed");
     cr_assert_leq(after, base + (1 << 20), "committed %lld before the blocks, %lld after freeing them, "
                   "%lld after malloc_trim: not given back", base, before, after);
-    cr_assert_eq(stat("large_cached"), 0, "malloc_trim left the large cache");
+    cr_assert_eq(api_stat("large_cached"), 0, "malloc_trim left the large cache");
     cr_assert_eq(malloc_trim(0), 0, "a second malloc_trim still gave memory back");
 }
 
 Test(glibc, mallinfo2_follows_the_live_set)
 {
     struct mallinfo2 m0 = mallinfo2();
-    cr_assert_eq((long long)m0.arena, stat("bytes_committed"));
+    cr_assert_eq((long long)m0.arena, api_stat("bytes_committed"));
     cr_assert_eq(m0.fordblks, m0.arena - m0.uordblks);
     static void *blocks[NBLOCKS];
     for (int i = 0; i < NBLOCKS; i++)

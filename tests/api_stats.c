@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hakmem.h"
+#include "api_stats.h"
 
 /* A strict JSON validator (RFC 8259 grammar, no extensions): each function
  * takes the text at a value and returns the text just past it, or NULL. */
@@ -164,6 +165,13 @@ static const char *snapshot(void)
     cr_assert_lt(n, sizeof big, "stats JSON of %zu bytes: raise the test's buffer", n);
     cr_assert_eq(strlen(big), n, "returned length %zu but wrote %zu bytes", n, strlen(big));
     return big;
+}
+
+long long api_stat(const char *key)
+{
+    long long v = counter(snapshot(), key);
+    cr_assert_neq(v, LLONG_MIN, "no integer %s in the stats", key);
+    return v;
 }
 
 Test(stats, json_is_well_formed)
