@@ -155,8 +155,21 @@ void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
         h->direct[i] = s;
 }
 
+/* The current slab of a class holds one count of `used` for itself (a
+ * pin), so that it never empties on the free fast path: a class whose few
+ * live blocks come and go (a batch allocated, then freed) would otherwise
+ * take the empty-slab branch, mispredicted, on every turn, only to keep the
+ * slab.  Emptiness of a current slab is a look at `used == HK_CUR_PIN` on
+ * the slow paths. */
 static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
+    struct hk_slab *old = h->cur[cls];
+    if (old != &hk_slab_empty) {
+        old->used -= HK_CUR_PIN;
+        hk_assert(old->used > 0 || s == &hk_slab_empty);  /* only collections drop an idle one */
+    }
+    if (s != &hk_slab_empty)
+        s->used += HK_CUR_PIN;
     h->cur[cls] = s;
     if (cls < HK_LUT_CLASSES)
         hk_heap_set_direct(h, cls, s);
@@ -407,7 +420,7 @@ void hk_heap_collect(struct hk_heap *h, bool release_all)
         struct hk_slab *cur = h->cur[c];
         if (cur != &hk_slab_empty) {
             hk_slab_drain_remote_owner(cur);
-            if (cur->used == 0) {
+            if (cur->used == HK_CUR_PIN) {
                 set_cur(h, c, &hk_slab_empty);
                 hk_slab_release(h, cur);
             }

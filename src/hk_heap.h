@@ -30,6 +30,9 @@ struct hk_rbatch {
  * taken at consecutive addresses. */
 #define HK_OWN_SLOTS 16
 
+/* The count a class's current slab holds in its own `used` (set_cur). */
+#define HK_CUR_PIN 1
+
 /* Allocations between two looks at time-driven work (memory return). */
 #define HK_TICK 4096
 
@@ -146,8 +149,8 @@ hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_sla
 /* Flush, process the inbox, release empty slabs; release_all also gives
  * back the committed reserve at once (hak_collect), else the delay rules. */
 void hk_heap_collect(struct hk_heap *heap, bool release_all);
-/* The owner's last block of s came back (fast path). */
-hk_hidden void hk_slab_empty_owner(struct hk_heap *heap, struct hk_slab *s);
+/* Every block of s is back (never the current slab: see HK_CUR_PIN). */
+hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */

@@ -12,7 +12,6 @@ hk_hidden void hk_partial_remove(struct hk_heap *h, struct hk_slab *s);
 /* reclaim.c: SuperSlabs with free units, memory return */
 hk_hidden void hk_avail_push(struct hk_heap *h, struct hk_ss *ss);
 hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
-hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
 hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */

@@ -187,6 +187,7 @@ static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
 
 void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
 {
+    hk_assert(s->used == 0 && h->cur[s->cls] != s);
     struct hk_ss *ss = s->ss;
     unsigned n = s->units;
     uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << s->first_unit;
@@ -207,12 +208,6 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     hk_heap_maintain(h);
 }
 
-/* A slab whose blocks are all back: keep it if it is the current one. */
-void hk_slab_empty_owner(struct hk_heap *h, struct hk_slab *s)
-{
-    if (h->cur[s->cls] != s)
-        hk_slab_release(h, s);
-}
 
 void hk_heap_release_reserve(struct hk_heap *h)
 {
