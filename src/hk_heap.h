@@ -199,12 +199,10 @@ hk_inline uint16_t hk_block_push(struct hk_slab *s, struct hk_block **list, stru
     return --s->used;
 }
 
-/* The owner gives b back to s: onto the list the next allocation pops,
- * which then no longer holds only fresh (zero) blocks.  Returns the blocks
- * still out. */
+/* The owner gives b back to s: onto the list the next allocation pops.
+ * Returns the blocks still out. */
 hk_inline uint16_t hk_slab_push_owner(struct hk_slab *s, struct hk_block *b, uintptr_t key)
 {
-    s->free_is_zero = 0;
     return hk_block_push(s, &s->free, b, key);
 }
 
@@ -217,15 +215,17 @@ hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, si
 {
     struct hk_block *b = s->free;
     s->free = b->next;
-    hk_block_set_key(s, b, 0);
-    s->used++;
-    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     if (zero) {
-        if (s->free_is_zero)
-            b->next = NULL;  /* the rest of a fresh block is still zero */
+        /* A key word of 0 on a list marks a block carved from fresh memory
+         * (fresh_zero): the rest of it is still zero. */
+        if (s->key_off != 0 && hk_block_key(s, b) == 0)
+            b->next = NULL;
         else
             __builtin_memset(b, 0, size);
     }
+    hk_block_set_key(s, b, 0);
+    s->used++;
+    HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     return b;
 }
 

@@ -51,9 +51,11 @@ struct hk_slab {
     uint16_t used;                /* blocks out, from the owner's point of view */
     uint8_t cls;
     uint8_t node;
-    uint8_t free_is_zero;         /* blocks on `free` are zero beyond their first word */
     uint8_t in_partial;
-    uint8_t fresh_zero;           /* the slab's memory was zero when it was set up */
+    /* The slab's memory was zero when it was set up.  Its blocks carved
+     * then keep a key word of 0 on `free`, where every other block carries
+     * the key: calloc skips clearing those (hk_slab_take). */
+    uint8_t fresh_zero;
     /* Where a free block keeps the key: 8, or 0 for 8-byte blocks, whose
      * only word is the link.  There the link store overwrites the key: no
      * double-free check for them, but one free path for every class. */

@@ -45,7 +45,6 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->free_key = hk_next_key((uintptr_t)s);
     s->key_off = hk_key_off(bs);
     s->fresh_zero = (ss->dirty_units & mask) == 0;
-    s->free_is_zero = 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;
     s->ss = ss;
@@ -81,14 +80,18 @@ static bool extend(struct hk_slab *s)
         n = 1;
     if (n > left)
         n = left;
+    /* Blocks of memory that was not fresh get the key like any free
+     * block: a key word of 0 on `free` means zero memory. */
+    bool keyed = !s->fresh_zero && s->key_off != 0;
     uintptr_t p = first;
-    for (unsigned i = 1; i < n; i++, p += s->bsize)
-        ((struct hk_block *)p)->next = (struct hk_block *)(p + s->bsize);
-    ((struct hk_block *)p)->next = NULL;
+    for (unsigned i = 1; i <= n; i++, p += s->bsize) {
+        if (keyed)
+            hk_block_set_key(s, (struct hk_block *)p, s->free_key);
+        ((struct hk_block *)p)->next = i < n ? (struct hk_block *)(p + s->bsize) : NULL;
+    }
     s->free = (struct hk_block *)first;
     ck_pr_store_64(&s->shared_limit, s->shared_limit + n * step);  /* read by other threads' validation */
     hk_slab_gate_owner(s);
-    s->free_is_zero = s->fresh_zero;
     return true;
 }
 
@@ -104,16 +107,20 @@ unsigned hk_slab_drain_remote_owner(struct hk_slab *s)
     struct hk_block *list = (struct hk_block *)(old & ~HK_REMOTE_STATE);
     if (list == NULL)
         return 0;
+    /* Each block gets the list's key on the way (its word may hold
+     * anything, even 0, which would read as fresh zero memory to calloc). */
     unsigned n = 1;
     struct hk_block *last = list;
-    while (last->next != NULL) {
+    for (;; n++) {
+        if (s->key_off != 0)
+            hk_block_set_key(s, last, s->free_key);
+        if (last->next == NULL)
+            break;
         last = last->next;
-        n++;
     }
     last->next = s->free;
     s->free = list;
     s->used = (uint16_t)(s->used - n);
-    s->free_is_zero = 0;
     return n;
 }
 

@@ -1,6 +1,7 @@
 /* malloc, calloc and the free family at their edges, as glibc defines them. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,85 @@ Test(calloc, zeroed_after_reuse_large)
 {
     calloc_after_dirty_reuse(1 << 20, 8, 4);
     calloc_after_dirty_reuse(8 << 20, 3, 4);
+}
+
+/* calloc skips clearing a block whose key word (its second word) is 0 on
+ * its slab's list: only blocks carved from fresh memory are left so.  The
+ * two tests below give it blocks that are dirty everywhere except in that
+ * word, by the two other ways a block reaches a list. */
+static void fill_zero_odd_words(void *p, size_t n)
+{
+    uint64_t *w = p;
+    for (size_t i = 0; i < n / 8; i++)
+        w[i] = ((uintptr_t)&w[i] & 8) ? 0 : 0xABABABABABABABABull;
+}
+
+/* Carved from units another class dirtied and gave back (they stay
+ * committed for the decommit delay). */
+Test(calloc, zeroed_when_carved_from_dirty_units)
+{
+    enum { N = 6000 };
+    static void *p[N];
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(48);
+        cr_assert_not_null(p[i]);
+        fill_zero_odd_words(p[i], 48);
+        lo = (uintptr_t)p[i] < lo ? (uintptr_t)p[i] : lo;
+        hi = (uintptr_t)p[i] > hi ? (uintptr_t)p[i] : hi;
+    }
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+    int reused = 0;
+    for (int i = 0; i < N; i++) {
+        unsigned char *z = hak_calloc(1, 80);
+        cr_assert_not_null(z);
+        size_t bad = tu_first_nonzero(z, 80);
+        cr_assert_eq(bad, (size_t)-1, "calloc(1, 80) = %p has byte %zu = 0x%02x", (void *)z, bad, z[bad]);
+        reused += (uintptr_t)z >= lo && (uintptr_t)z <= hi;
+        p[i] = z;
+    }
+    cr_assert_gt(reused, 0, "no 80-byte block came from the 48-byte blocks' units: the test proves nothing");
+    for (int i = 0; i < N; i++)
+        hak_free(p[i]);
+}
+
+struct dirty_frees { void **p; int n; };
+
+static void *free_dirty(void *arg)
+{
+    struct dirty_frees *d = arg;
+    for (int i = 0; i < d->n; i++) {
+        fill_zero_odd_words(d->p[i], 48);
+        hak_free(d->p[i]);
+    }
+    return NULL;
+}
+
+/* Freed by another thread: through its cache and batches onto our inbox,
+ * or, with HAKMEM_REMOTE_BATCH=1 (tests/api_options.sh), onto the slab's
+ * remote list. */
+Test(calloc, zeroed_after_remote_free)
+{
+    enum { N = 3000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = hak_malloc(48);
+        cr_assert_not_null(p[i]);
+    }
+    struct dirty_frees d = { p, N };
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_dirty, &d), 0);
+    pthread_join(t, NULL);
+    static void *q[2 * N];  /* more than came back: every one of them is taken */
+    for (int i = 0; i < 2 * N; i++) {
+        unsigned char *z = q[i] = hak_calloc(6, 8);
+        cr_assert_not_null(z);
+        size_t bad = tu_first_nonzero(z, 48);
+        cr_assert_eq(bad, (size_t)-1, "calloc(6, 8) #%d = %p has byte %zu = 0x%02x", i, (void *)z, bad, z[bad]);
+    }
+    for (int i = 0; i < 2 * N; i++)
+        hak_free(q[i]);
 }
 
 Test(free, null_is_a_no_op)

@@ -251,8 +251,8 @@ static void *rc_freer(void *arg)
 
 Test(stats, remote_cache_gives_blocks_back)
 {
-    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_PROFILE"))
-        cr_skip_test("HAKMEM_REMOTE_CACHE or HAKMEM_PROFILE set: the test needs the default cache");
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_CACHE, HAKMEM_REMOTE_BATCH or HAKMEM_PROFILE set: the test needs the default cache");
     if (counter(snapshot(), "bytes_in_use") == -1)
         cr_skip_test("this build does not count bytes_in_use");
     for (int c = 0; c < RC_CLASSES; c++) {
@@ -306,6 +306,8 @@ static void *ib_freer(void *arg)
 
 Test(stats, inbox_taken_on_the_ticker)
 {
+    if (getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_BATCH or HAKMEM_PROFILE set: the test needs remote frees batched onto the inbox");
     if (counter(snapshot(), "bytes_in_use") == -1)
         cr_skip_test("this build does not count bytes_in_use");
     hak_free(hak_malloc(200));  /* the other class's slab exists: no slow path later */

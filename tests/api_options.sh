@@ -1,0 +1,22 @@
+#!/bin/sh
+# The API tests again under the options that route blocks another way:
+# remote frees unbatched onto their slabs' own lists (HAKMEM_REMOTE_BATCH=1),
+# no cache of other heaps' blocks (HAKMEM_REMOTE_CACHE=0), and empty units
+# decommitted at once (HAKMEM_DECOMMIT_DELAY_MS=0).  The paths these reach
+# (draining a slab's remote list, carving fresh memory) are where calloc's
+# skip of zero blocks and the double-free keys must still hold.
+api=${top_builddir:-.}/tests/api
+[ -x "$api" ] || { echo "api_options.sh: SKIP: $api not built"; exit 77; }
+out=$(mktemp) || exit 99
+trap 'rm -f "$out"' EXIT
+status=0
+for opt in HAKMEM_REMOTE_BATCH=1 HAKMEM_REMOTE_CACHE=0 HAKMEM_DECOMMIT_DELAY_MS=0; do
+    echo "== $opt"
+    # --verbose: the tests that need the default routing say why they skip.
+    env "$opt" "$api" --verbose >"$out" 2>&1
+    rc=$?
+    grep -E '^\[(SKIP|FAIL)\]|Synthesis' "$out"
+    [ "$rc" -eq 77 ] && { echo "api_options.sh: SKIP: tests/api skipped itself (see above)"; exit 77; }
+    [ "$rc" -eq 0 ] || { cat "$out"; echo "FAIL: tests/api under $opt (status $rc)"; status=1; }
+done
+exit $status
