@@ -29,7 +29,7 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
     if (h->cur[s->cls] != s && !s->in_partial)
         hk_partial_push(h, s);
     if (s->used == 0)
-        hk_slab_release(h, s);
+        hk_slab_emptied(h, s);
 }
 
 void hk_inbox_process(struct hk_heap *h)

@@ -223,6 +223,13 @@ void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
         h->partial_tail[s->cls] = s->prev;
     s->prev = s->next = NULL;
     s->in_partial = 0;
+    if ((h->spare[s->cls] & ~(uintptr_t)1) == (uintptr_t)s) {
+        /* Taken back into use, or about to be released (which counts it
+         * out again). */
+        h->spare[s->cls] = 0;
+        h->spare_count--;
+        ck_pr_add_64(&hk_node_stats[s->ss->node].bytes_in_use, (uint64_t)s->units << HK_UNIT_SHIFT);  /* statistic */
+    }
 }
 
 static unsigned find_run(uint32_t free, unsigned n)

@@ -31,7 +31,7 @@ hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_blo
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     if (hk_unlikely(hk_slab_push_owner(s, b, key) == 0))
-        hk_slab_release(h, s);
+        hk_slab_emptied(h, s);
 }
 
 hk_inline void hk_free(void *p, const char *fn)

@@ -67,6 +67,14 @@ struct hk_heap {
     ck_stack_entry_t abandon_entry;
     struct hk_heap *all_next;
     struct hk_heap_stats stats;
+    /* An empty slab per class kept on its partial list for the decommit
+     * delay instead of being released (hk_slab_emptied); low bit set once
+     * an aging pass (hk_spare_age, on the ticker) has seen it.  A class that
+     * fills a slab and empties it again, round after round, reuses its
+     * carved blocks instead of setting up and carving a slab each time. */
+    uintptr_t spare[HK_CLASSES];
+    uint32_t spare_count;
+    uint64_t spare_aged_ms;                /* the last aging pass */
     /* Other heaps' blocks this heap freed, kept for its own next
      * allocations of their class, as jemalloc's and tcmalloc's thread
      * caches keep any block: the freeing thread has the block's line, its
@@ -149,8 +157,9 @@ hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_sla
 /* Flush, process the inbox, release empty slabs; release_all also gives
  * back the committed reserve at once (hak_collect), else the delay rules. */
 void hk_heap_collect(struct hk_heap *heap, bool release_all);
-/* Every block of s is back (never the current slab: see HK_CUR_PIN). */
-hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
+/* Every block of s is back (never the current slab: see HK_CUR_PIN):
+ * kept as the class's spare, or released. */
+hk_hidden void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */

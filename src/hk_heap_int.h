@@ -15,6 +15,8 @@ hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
 hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
+hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);  /* empty, not current: back to its SuperSlab */
+hk_hidden void hk_spare_age(struct hk_heap *h);  /* the ticker: release spares older than the delay */
 
 /* free.c: blocks coming back */
 hk_hidden void hk_inbox_process(struct hk_heap *h);

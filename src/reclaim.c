@@ -157,6 +157,8 @@ void hk_heap_tick(struct hk_heap *h)
      * looks at the inbox. */
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
         hk_inbox_process(h);
+    if (h->spare_count != 0)
+        hk_spare_age(h);
     if (h->purge != NULL || h->empty != NULL)
         hk_heap_maintain_now(h);
 }
@@ -208,6 +210,39 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     hk_heap_maintain(h);
 }
 
+
+void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s)
+{
+    if (hk_opt.decommit_delay_ms == 0) {  /* memory back at once, as asked */
+        hk_slab_release(h, s);
+        return;
+    }
+    uintptr_t old = h->spare[s->cls];
+    if (old != 0)
+        hk_slab_release(h, (struct hk_slab *)(old & ~(uintptr_t)1));  /* the newer one is warmer */
+    if (!s->in_partial)
+        hk_partial_push(h, s);
+    h->spare[s->cls] = (uintptr_t)s;
+    h->spare_count++;
+    /* A spare is reserve, like the committed empty SuperSlabs: not in use. */
+    ck_pr_sub_64(&hk_node_stats[s->ss->node].bytes_in_use, (uint64_t)s->units << HK_UNIT_SHIFT);  /* statistic */
+}
+
+void hk_spare_age(struct hk_heap *h)
+{
+    /* Generations of the decommit delay: a spare goes after one to two. */
+    uint64_t now = hk_os_now_ms();
+    if (now - h->spare_aged_ms < (uint64_t)hk_opt.decommit_delay_ms)
+        return;
+    h->spare_aged_ms = now;
+    for (unsigned c = 0; c < HK_CLASSES && h->spare_count != 0; c++) {
+        uintptr_t sp = h->spare[c];
+        if (sp & 1)
+            hk_slab_release(h, (struct hk_slab *)(sp & ~(uintptr_t)1));
+        else if (sp != 0)
+            h->spare[c] = sp | 1;
+    }
+}
 
 void hk_heap_release_reserve(struct hk_heap *h)
 {
