@@ -131,18 +131,24 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
         rbatch_send(r);
 }
 
+/* Blocks the cache of a class gathers before the class's direct entries
+ * point at it (at most its cap): when a thread allocates a class faster
+ * than other heaps' blocks of it come in (larson), the cache runs dry after
+ * a block or two, and pointing the entries at it and back on every block
+ * cost more than the blocks saved. */
+#define HK_RC_INSTALL 8
+
 /* The rarer turns of a push into the cache: a key that matches (double
- * free?), or the class's direct entries not on the cache (its first block
- * since it ran dry). */
+ * free?), or the class's direct entries not on the cache (since it ran
+ * dry: installed once it holds HK_RC_INSTALL blocks). */
 static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
     if (rc->free != NULL && hk_block_key(rc, b) == rc->free_key)
         check_double(rc->free, b);  /* at most the class's cap */
-    hk_block_push(rc, &rc->free, b, rc->free_key);
-    if (h->direct[rc->bsize >> 3] != rc) {
+    uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
+    h->rc_held = 1;
+    if (h->direct[rc->bsize >> 3] != rc && (held >= HK_RC_INSTALL || held >= rc->reserved))
         hk_heap_set_direct(h, rc->cls, rc);
-        h->rc_held = 1;
-    }
 }
 
 /* A remote free, counted: into our cache of other heaps' blocks if its
