@@ -228,7 +228,7 @@ void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
          * out again). */
         h->spare[s->cls] = 0;
         h->spare_count--;
-        ck_pr_add_64(&hk_node_stats[s->ss->node].bytes_in_use, (uint64_t)s->units << HK_UNIT_SHIFT);  /* statistic */
+        hk_slab_count_in_use(s, true);
     }
 }
 

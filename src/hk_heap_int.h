@@ -17,6 +17,7 @@ hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allow
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
 hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);  /* empty, not current: back to its SuperSlab */
 hk_hidden void hk_spare_age(struct hk_heap *h);  /* the ticker: release spares older than the delay */
+hk_hidden void hk_slab_count_in_use(const struct hk_slab *s, bool in_use);  /* bytes_in_use statistic */
 
 /* free.c: blocks coming back */
 hk_hidden void hk_inbox_process(struct hk_heap *h);

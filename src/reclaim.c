@@ -198,7 +198,7 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
         ss->unit_slab[u] = &hk_slab_empty;
     hk_slab_unhead(s);
-    ck_pr_sub_64(&hk_node_stats[ss->node].bytes_in_use, (uint64_t)n << HK_UNIT_SHIFT);  /* statistic */
+    hk_slab_count_in_use(s, false);
     HK_STAT_INC(h, slab_release);
     if (hk_opt.decommit_delay_ms == 0) {
         uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
@@ -210,6 +210,14 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     hk_heap_maintain(h);
 }
 
+void hk_slab_count_in_use(const struct hk_slab *s, bool in_use)
+{
+    uint64_t bytes = (uint64_t)s->units << HK_UNIT_SHIFT;
+    if (in_use)
+        ck_pr_add_64(&hk_node_stats[s->ss->node].bytes_in_use, bytes);  /* statistic: relaxed */
+    else
+        ck_pr_sub_64(&hk_node_stats[s->ss->node].bytes_in_use, bytes);
+}
 
 void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s)
 {
@@ -224,8 +232,7 @@ void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s)
         hk_partial_push(h, s);
     h->spare[s->cls] = (uintptr_t)s;
     h->spare_count++;
-    /* A spare is reserve, like the committed empty SuperSlabs: not in use. */
-    ck_pr_sub_64(&hk_node_stats[s->ss->node].bytes_in_use, (uint64_t)s->units << HK_UNIT_SHIFT);  /* statistic */
+    hk_slab_count_in_use(s, false);  /* reserve, like the committed empty SuperSlabs */
 }
 
 void hk_spare_age(struct hk_heap *h)
