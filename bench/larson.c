@@ -14,6 +14,7 @@ static bench_knob knobs[] = {
     BENCH_KNOB("slots", 1000, 1000, 1, "shared slots per thread"),
     BENCH_KNOB("min_size", 16, 16, 8, "smallest block size"),
     BENCH_KNOB("max_size", 512, 512, 8, "largest block size"),
+    BENCH_KNOB("lines", 0, 0, 0, "1: count the block lines last touched by another thread (slower)"),
     BENCH_KNOB_END,
 };
 
@@ -28,7 +29,35 @@ static bench_config cfg = {
 typedef struct shared {
     _Atomic(void *) *slot;
     size_t nslots, lo, hi;
+    bool lines;
+    _Atomic uint64_t fill_foreign, fill_lines, check_foreign, check_lines;
 } shared;
+
+/* --lines 1: which thread touched each cache line of a block last (a hashed
+ * shadow, racy on purpose: a statistic).  A line another thread touched last
+ * is a transfer between cores: on a fill, the allocator handed out memory
+ * another core holds (an allocator that reuses a thread's own frees keeps
+ * this near 0); on a check, the block was made elsewhere (with T threads,
+ * about (T-1)/T whatever the allocator). */
+#define SHADOW_LINES (1u << 24)
+static uint8_t shadow[SHADOW_LINES];
+
+static unsigned touch_line(uintptr_t line, unsigned me)
+{
+    uint8_t *s = &shadow[(uint32_t)(line * 2654435761u) % SHADOW_LINES];
+    unsigned foreign = *s != 0 && *s != me;
+    *s = (uint8_t)me;
+    return foreign;
+}
+
+/* The lines of a block the fill and the check touch (its first and last
+ * words): adds them to *lines, returns how many were foreign. */
+static unsigned touch_ends(const void *p, size_t size, unsigned me, uint64_t *lines)
+{
+    uintptr_t first = (uintptr_t)p >> 6, last = ((uintptr_t)p + size - 1) >> 6;
+    *lines += 1 + (last != first);
+    return touch_line(first, me) + (last != first ? touch_line(last, me) : 0);
+}
 
 static void worker(bench_thread *t)
 {
@@ -38,6 +67,8 @@ static void worker(bench_thread *t)
     uint64_t mine = iters / (uint64_t)t->nthreads + ((uint64_t)t->id < iters % (uint64_t)t->nthreads);
     bool full = cfg.full_check;
     uint64_t seed = cfg.seed;
+    unsigned me = (unsigned)(t->id % 255) + 1;  /* shadow value; 0 = never touched */
+    uint64_t fill_foreign = 0, fill_lines = 0, check_foreign = 0, check_lines = 0;
 
     for (size_t i = first; i < first + per; i++) {
         size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
@@ -54,12 +85,20 @@ static void worker(bench_thread *t)
         void *p = bench_malloc(size);
         bench_block_fill(p, size, seed, full);
         void *old = atomic_exchange_explicit(&sh->slot[i], p, memory_order_acq_rel);
-        bench_block_check("larson-replace", old, 0, sh->lo, sh->hi, seed, full);
+        size_t old_size = bench_block_check("larson-replace", old, 0, sh->lo, sh->hi, seed, full);
+        if (sh->lines) {
+            fill_foreign += touch_ends(p, size, me, &fill_lines);
+            check_foreign += touch_ends(old, old_size, me, &check_lines);
+        }
         free(old);
         bench_lat_end(&t->lat, t0);
     }
     t->ops = mine;
     bench_stop(t);
+    sh->fill_foreign += fill_foreign;
+    sh->fill_lines += fill_lines;
+    sh->check_foreign += check_foreign;
+    sh->check_lines += check_lines;
 
     /* After the end barrier nobody exchanges any more: free this thread's range. */
     for (size_t i = first; i < first + per; i++) {
@@ -84,8 +123,16 @@ int main(int argc, char **argv)
     uint64_t per = (uint64_t)bench_knob_value(&cfg, "iters") / (uint64_t)cfg.threads + 1;
     bench_team team;
     bench_team_init(&team, &cfg, cfg.threads, &sh, per / BENCH_LAT_EVERY + 16);
+    if (bench_knob_value(&cfg, "lines") > 1)
+        bench_usage_error("lines must be 0 or 1");
+    sh.lines = bench_knob_value(&cfg, "lines") == 1;
     bench_team_run(&team, worker);
-    bench_team_report(&team, NULL);
+    bench_result r = {.len = 0};
+    if (sh.lines) {
+        bench_extra(&r, "fill_foreign", "%.4f", (double)sh.fill_foreign / (double)(sh.fill_lines ? sh.fill_lines : 1));
+        bench_extra(&r, "check_foreign", "%.4f", (double)sh.check_foreign / (double)(sh.check_lines ? sh.check_lines : 1));
+    }
+    bench_team_report(&team, &r);
     bench_team_destroy(&team);
     bench_aux_free(sh.slot, sh.nslots * sizeof *sh.slot);
     return 0;

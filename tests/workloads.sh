@@ -30,5 +30,19 @@ for w in mixed larson xmalloc ring threadtest cache-scratch cache-thrash churn f
         done
     done
 done
+# larson --lines 1 counts block lines another thread touched last: none with
+# one thread, some with two (every other check is of a block made elsewhere).
+for t in 1 2; do
+    runs=$((runs + 1))
+    line=$(LD_PRELOAD="$lib" "$top_builddir/bench/larson" --threads "$t" --quick --lines 1 | grep '^hakmem-bench-result ')
+    check=$(printf '%s\n' "$line" | sed -n 's/.* check_foreign=\([0-9.]*\).*/\1/p')
+    fill=$(printf '%s\n' "$line" | sed -n 's/.* fill_foreign=\([0-9.]*\).*/\1/p')
+    if [ -z "$check" ] || [ -z "$fill" ] || \
+       { [ "$t" = 1 ] && [ "$check$fill" != 0.00000.0000 ]; } || \
+       { [ "$t" = 2 ] && ! awk -v c="$check" 'BEGIN { exit !(c > 0.05 && c <= 1) }'; }; then
+        echo "FAIL: larson --threads $t --lines 1: fill_foreign='$fill' check_foreign='$check' in: $line"
+        failed=$((failed + 1))
+    fi
+done
 echo "workloads: $((runs - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
