@@ -31,7 +31,9 @@ for w in mixed larson xmalloc ring threadtest cache-scratch cache-thrash churn f
     done
 done
 # larson --lines 1 counts block lines another thread touched last: none with
-# one thread, some with two (every other check is of a block made elsewhere).
+# one thread, some with two (about half the checks are of blocks made
+# elsewhere; fewer when a loaded machine runs the threads one after the
+# other, but never none: each checks blocks the other made before the start).
 for t in 1 2; do
     runs=$((runs + 1))
     line=$(LD_PRELOAD="$lib" "$top_builddir/bench/larson" --threads "$t" --quick --lines 1 | grep '^hakmem-bench-result ')
@@ -39,7 +41,7 @@ for t in 1 2; do
     fill=$(printf '%s\n' "$line" | sed -n 's/.* fill_foreign=\([0-9.]*\).*/\1/p')
     if [ -z "$check" ] || [ -z "$fill" ] || \
        { [ "$t" = 1 ] && [ "$check$fill" != 0.00000.0000 ]; } || \
-       { [ "$t" = 2 ] && ! awk -v c="$check" 'BEGIN { exit !(c > 0.05 && c <= 1) }'; }; then
+       { [ "$t" = 2 ] && ! awk -v c="$check" 'BEGIN { exit !(c > 0 && c <= 1) }'; }; then
         echo "FAIL: larson --threads $t --lines 1: fill_foreign='$fill' check_foreign='$check' in: $line"
         failed=$((failed + 1))
     fi
