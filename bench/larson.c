@@ -74,9 +74,9 @@ static void worker(bench_thread *t)
         size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
         void *p = bench_malloc(size);
         bench_block_fill(p, size, seed, full);
-        if (sh->lines) {  /* the shadow knows who made the first blocks too */
-            uint64_t unused = 0;
-            touch_ends(p, size, me, &unused);
+        if (sh->lines) {  /* the shadow knows who made the first blocks too (not counted) */
+            uint64_t lines = 0;
+            touch_ends(p, size, me, &lines);
         }
         atomic_store_explicit(&sh->slot[i], p, memory_order_release);
     }

@@ -3,8 +3,8 @@
 # remote frees unbatched onto their slabs' own lists (HAKMEM_REMOTE_BATCH=1),
 # no cache of other heaps' blocks (HAKMEM_REMOTE_CACHE=0), and empty units
 # decommitted at once (HAKMEM_DECOMMIT_DELAY_MS=0).  The paths these reach
-# (draining a slab's remote list, carving fresh memory) are where calloc's
-# skip of zero blocks and the double-free keys must still hold.
+# (draining a slab's remote list, carving fresh memory, releasing slabs
+# without a spare) must pass every API test, calloc's zeroing among them.
 api=${top_builddir:-.}/tests/api
 [ -x "$api" ] || { echo "api_options.sh: SKIP: $api not built"; exit 77; }
 out=$(mktemp) || exit 99
