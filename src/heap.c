@@ -223,7 +223,7 @@ void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
         h->partial_tail[s->cls] = s->prev;
     s->prev = s->next = NULL;
     s->in_partial = 0;
-    if ((h->spare[s->cls] & ~(uintptr_t)1) == (uintptr_t)s) {
+    if (hk_spare_of(h, s->cls) == s) {
         /* Taken back into use, or about to be released (which counts it
          * out again). */
         h->spare[s->cls] = 0;

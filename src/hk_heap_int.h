@@ -19,6 +19,12 @@ hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);  /* empty,
 hk_hidden void hk_spare_age(struct hk_heap *h);  /* the ticker: release spares older than the delay */
 hk_hidden void hk_slab_count_in_use(const struct hk_slab *s, bool in_use);  /* bytes_in_use statistic */
 
+/* The spare slab of class cls, without its aging bit (NULL when none). */
+hk_inline struct hk_slab *hk_spare_of(const struct hk_heap *h, unsigned cls)
+{
+    return (struct hk_slab *)(h->spare[cls] & ~(uintptr_t)1);
+}
+
 /* free.c: blocks coming back */
 hk_hidden void hk_inbox_process(struct hk_heap *h);
 hk_hidden void hk_rbatch_flush(struct hk_heap *h);

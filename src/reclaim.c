@@ -225,9 +225,9 @@ void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s)
         hk_slab_release(h, s);
         return;
     }
-    uintptr_t old = h->spare[s->cls];
-    if (old != 0)
-        hk_slab_release(h, (struct hk_slab *)(old & ~(uintptr_t)1));  /* the newer one is warmer */
+    struct hk_slab *old = hk_spare_of(h, s->cls);
+    if (old != NULL)
+        hk_slab_release(h, old);  /* the newer one is warmer */
     if (!s->in_partial)
         hk_partial_push(h, s);
     h->spare[s->cls] = (uintptr_t)s;
@@ -243,11 +243,10 @@ void hk_spare_age(struct hk_heap *h)
         return;
     h->spare_aged_ms = now;
     for (unsigned c = 0; c < HK_CLASSES && h->spare_count != 0; c++) {
-        uintptr_t sp = h->spare[c];
-        if (sp & 1)
-            hk_slab_release(h, (struct hk_slab *)(sp & ~(uintptr_t)1));
-        else if (sp != 0)
-            h->spare[c] = sp | 1;
+        if (h->spare[c] & 1)
+            hk_slab_release(h, hk_spare_of(h, c));
+        else if (h->spare[c] != 0)
+            h->spare[c] |= 1;
     }
 }
 
