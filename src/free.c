@@ -182,6 +182,7 @@ static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, 
 void hk_rcache_flush(struct hk_heap *h)
 {
     h->rc_held = 0;
+    h->rc_since_ms = 0;
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
         struct hk_block *b = rc->free, *next;

@@ -89,6 +89,7 @@ struct hk_heap {
      * points them back at the class's slab in a few stores.  Given back on
      * the ticker and at collections (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
+    uint64_t rc_since_ms;                  /* the ticker first saw it holding (0: not yet) */
     struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));
 

@@ -145,13 +145,26 @@ void *hk_heap_tick_pass(struct hk_heap *h, void *p)
     return p;
 }
 
+/* Other heaps' blocks wait in our cache one to two decommit delays (or a
+ * period, with the delay 0): their slabs can empty by then.  Not every
+ * period: a busy thread's cache would go home every 4096 allocations, and
+ * its owners would hand those blocks out while our core still holds their
+ * lines (bench/larson --lines 1). */
+static void rcache_age(struct hk_heap *h)
+{
+    uint64_t now = hk_os_now_ms();
+    if (h->rc_since_ms == 0 && hk_opt.decommit_delay_ms != 0)
+        h->rc_since_ms = now;
+    else if (now - h->rc_since_ms >= (uint64_t)hk_opt.decommit_delay_ms)
+        hk_rcache_flush(h);
+}
+
 void hk_heap_tick(struct hk_heap *h)
 {
     HK_STAT_ADD(h, malloc, HK_TICK);
     ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
-    /* Other heaps' blocks wait here at most a period: their slabs can empty. */
     if (h->rc_held)
-        hk_rcache_flush(h);
+        rcache_age(h);
     /* And ours wait in the inbox at most a period: a class whose local
      * frees keep its list from running dry never takes the slow path that
      * looks at the inbox. */

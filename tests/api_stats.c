@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "hakmem.h"
 #include "api_stats.h"
 
@@ -222,9 +223,9 @@ Test(stats, json_snprintf_contract)
 }
 
 /* A thread that frees another heap's blocks keeps some for its own
- * allocations (HAKMEM_REMOTE_CACHE); they pin their slabs, but only until
- * the freeing thread's allocation ticker comes round (4096 allocations),
- * even though that thread lives on and never allocates their sizes.  Every
+ * allocations (HAKMEM_REMOTE_CACHE); they pin their slabs, but only for one
+ * to two decommit delays of the freeing thread's allocation ticker, even
+ * though that thread lives on and never allocates their sizes.  Every
  * class the cache covers (16 B to 1 KiB) gets two slabs' worth of blocks,
  * freed newest first, so that each class's cache holds blocks of a slab
  * that only this test uses: about one pinned slab per class. */
@@ -242,8 +243,14 @@ static void *rc_freer(void *arg)
             hak_free(rc_blocks[c][i]);
     pthread_barrier_wait(&rc_bar);  /* 1: the owner counts what is pinned */
     pthread_barrier_wait(&rc_bar);  /* 2 */
-    for (int i = 0; i < 5000; i++)
-        hak_free(hak_malloc(2000));
+    /* Tickers (4096 allocations each) spread over three delays. */
+    const char *d = getenv("HAKMEM_DECOMMIT_DELAY_MS");
+    long delay_ms = d != NULL ? atol(d) : 250;
+    for (long ms = 0; ms < 3 * delay_ms + 20; ms += 10) {
+        for (int i = 0; i < 5000; i++)
+            hak_free(hak_malloc(2000));
+        usleep(10000);
+    }
     pthread_barrier_wait(&rc_bar);  /* 3: the owner counts again */
     pthread_barrier_wait(&rc_bar);  /* 4 */
     return NULL;
@@ -281,7 +288,7 @@ Test(stats, remote_cache_gives_blocks_back)
     pthread_barrier_destroy(&rc_bar);
     for (int c = 0; c < RC_CLASSES; c++)
         hak_free(rc_blocks[c]);
-    /* Between the two counts only the freer's ticker ran. */
+    /* Between the two counts only the freer's tickers ran. */
     cr_assert_leq(after, pinned - RC_CLASSES / 2 * RC_SLAB,
                   "bytes_in_use %lld with the freer's cache, %lld after its ticker: "
                   "fewer than %d slabs pinned, or not given back",
