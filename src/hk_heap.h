@@ -82,7 +82,7 @@ struct hk_heap {
      * block in a dependent chain, was a fifth of larson's time).  One
      * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
      * `used` counts down from 0 as they come in and the malloc fast path
-     * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE bytes),
+     * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE blocks),
      * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
      * the malloc fast path serves it unchanged; its miss (rcache_drained)

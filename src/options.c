@@ -12,7 +12,7 @@ struct hk_options hk_opt = {
     .heap_ss_cache = 2,
     .large_cache_mb = 64,
     .remote_batch = 16,
-    .remote_cache = 1024,
+    .remote_cache = 8,
     .numa = NULL,
     .topology = NULL,
     .profile = NULL,
@@ -33,7 +33,7 @@ static const struct opt_desc opt_table[] = {
     { "SS_CACHE",           OPT_LONG,  &hk_opt.heap_ss_cache, 0, 64 },
     { "LARGE_CACHE_MB",     OPT_LONG,  &hk_opt.large_cache_mb, 0, 65536 },
     { "REMOTE_BATCH",       OPT_LONG,  &hk_opt.remote_batch, 1, 64 },
-    { "REMOTE_CACHE",       OPT_LONG,  &hk_opt.remote_cache, 0, 65536 },
+    { "REMOTE_CACHE",       OPT_LONG,  &hk_opt.remote_cache, 0, 1024 },
     { "NUMA",               OPT_STR,   &hk_opt.numa, 0, 0 },
     { "TOPOLOGY",           OPT_STR,   &hk_opt.topology, 0, 0 },
     { "PROFILE",            OPT_STR,   &hk_opt.profile, 0, 0 },
@@ -48,10 +48,10 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-    { "default",         250,  2,  64, 16,  1024, NULL },
-    { "fast",           2000,  8, 256, 32,  4096, NULL },
+    { "default",         250,  2,  64, 16,     8, NULL },
+    { "fast",           2000,  8, 256, 32,    32, NULL },
     { "low-memory",        0,  0,   0,  4,     0, NULL },
-    { "numa-interleave", 250,  2,  64, 16,  1024, "interleave" },
+    { "numa-interleave", 250,  2,  64, 16,     8, "interleave" },
 };
 
 const char *const hk_profile_names[] = { "default", "fast", "low-memory", "numa-interleave", NULL };
