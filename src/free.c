@@ -168,6 +168,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
             hk_block_push(rc, &rc->free, b, rc->free_key);
             return;
         }
+        h->rc_overflow[rc->cls]++;
     }
     rbatch_add(h, dest, b, bs);
 }
@@ -198,6 +199,35 @@ void hk_rcache_flush(struct hk_heap *h)
         }
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
+}
+
+/* A class's cache adapts its cap to how it is used.  Where a thread frees
+ * other heaps' blocks of a class in bursts larger than any cap (ring: whole
+ * queues of batches) or frees more than it allocates (a consumer), the
+ * cache overflows all the time, holds its cap in blocks whose owners carve
+ * others meanwhile, and serves few allocations: the cap halves, down to
+ * HK_RC_MIN.  Where it takes nearly every such block (larson: as many
+ * blocks freed as allocated, interleaved), overflows are rare and the cap
+ * doubles back up to HAKMEM_REMOTE_CACHE.  Larson at 8 threads: 1.22x CPU
+ * time against a fixed cap of 8, ring at 8 threads: peak RSS 1.04x
+ * mimalloc's (a fixed cap of 16: 1.10-1.15x). */
+#define HK_RC_MIN 4
+#define HK_RC_SHRINK_AT 64  /* overflows of a class in a ticker period */
+
+void hk_rcache_adapt(struct hk_heap *h)
+{
+    uint16_t hi = (uint16_t)hk_opt.remote_cache, lo = hi < HK_RC_MIN ? hi : HK_RC_MIN;
+    h->rc_shrunk = 0;
+    for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
+        struct hk_slab *rc = &h->rc[c];
+        uint32_t over = h->rc_overflow[c];
+        h->rc_overflow[c] = 0;
+        if (over >= HK_RC_SHRINK_AT)
+            rc->reserved = rc->reserved / 2 > lo ? rc->reserved / 2 : lo;
+        else if (over < HK_RC_SHRINK_AT / 4 && rc->reserved < hi)
+            rc->reserved = rc->reserved * 2 < hi ? rc->reserved * 2 : hi;
+        h->rc_shrunk += rc->reserved < hi;
+    }
 }
 
 /* The rare cases of a remote free: no heap yet or any more, a block of

@@ -82,7 +82,7 @@ struct hk_heap {
      * block in a dependent chain, was a fifth of larson's time).  One
      * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
      * `used` counts down from 0 as they come in and the malloc fast path
-     * counts it back up, `reserved` caps them (HAKMEM_REMOTE_CACHE blocks),
+     * counts it back up, `reserved` caps them (hk_rcache_adapt),
      * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
      * the malloc fast path serves it unchanged; its miss (rcache_drained)
@@ -90,6 +90,8 @@ struct hk_heap {
      * the ticker and at collections (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
     uint64_t rc_since_ms;                  /* the ticker first saw it holding (0: not yet) */
+    uint32_t rc_overflow[HK_LUT_CLASSES];  /* frees the full cache sent home this ticker period */
+    uint32_t rc_shrunk;                    /* classes whose cap is below HAKMEM_REMOTE_CACHE */
     struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));
 
@@ -153,6 +155,8 @@ hk_hidden struct hk_heap *hk_heap_get(void);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
 /* Send the remote-block cache's blocks to their owners (batched). */
 hk_hidden void hk_rcache_flush(struct hk_heap *h);
+/* The ticker: each class's cap from how often it overflowed (see free.c). */
+hk_hidden void hk_rcache_adapt(struct hk_heap *h);
 /* Point the direct[] entries of class cls (<= HK_LUT_MAX) at s. */
 hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s);
 /* Flush, process the inbox, release empty slabs; release_all also gives

@@ -12,7 +12,7 @@ struct hk_options hk_opt = {
     .heap_ss_cache = 2,
     .large_cache_mb = 64,
     .remote_batch = 16,
-    .remote_cache = 8,
+    .remote_cache = 16,
     .numa = NULL,
     .topology = NULL,
     .profile = NULL,
@@ -48,10 +48,10 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-    { "default",         250,  2,  64, 16,     8, NULL },
+    { "default",         250,  2,  64, 16,    16, NULL },
     { "fast",           2000,  8, 256, 32,    32, NULL },
     { "low-memory",        0,  0,   0,  4,     0, NULL },
-    { "numa-interleave", 250,  2,  64, 16,     8, "interleave" },
+    { "numa-interleave", 250,  2,  64, 16,    16, "interleave" },
 };
 
 const char *const hk_profile_names[] = { "default", "fast", "low-memory", "numa-interleave", NULL };

@@ -163,6 +163,9 @@ void hk_heap_tick(struct hk_heap *h)
 {
     HK_STAT_ADD(h, malloc, HK_TICK);
     ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
+    /* Overflows need cached blocks: a heap without remote frees skips. */
+    if (h->rc_held || h->rc_shrunk)
+        hk_rcache_adapt(h);
     if (h->rc_held)
         rcache_age(h);
     /* And ours wait in the inbox at most a period: a class whose local

@@ -1,0 +1,113 @@
+/* The remote-block cache's cap adapts per class: it halves while the class
+ * overflows (frees of other heaps' blocks in bursts larger than the cap),
+ * down to 4 blocks, and doubles back to HAKMEM_REMOTE_CACHE (16) once the
+ * overflows stop.  Seen from outside: how many of another thread's blocks,
+ * freed here in a burst, the next allocations of their size hand out again. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include "hakmem.h"
+
+enum { SIZE = 64, OTHER = 512, OWNED = 4000, BURST = 200, PERIOD = 4096 };
+static void *owned[OWNED];  /* another thread's blocks, freed here */
+static size_t next_owned;
+
+static void *make_owned(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < OWNED; i++)
+        owned[i] = hak_malloc(SIZE);
+    return NULL;
+}
+
+static int is_owned(const void *p)
+{
+    for (size_t i = 0; i < OWNED; i++)
+        if (owned[i] == p)
+            return 1;
+    return 0;
+}
+
+static void free_burst(size_t n)
+{
+    cr_assert_leq(next_owned + n, OWNED, "test ran out of the other thread's blocks");
+    for (size_t i = 0; i < n; i++)
+        hak_free(owned[next_owned++]);
+}
+
+/* A ticker period of allocations of another size: exactly one tick, on
+ * which the cap adapts. */
+static void tick(void)
+{
+    for (int i = 0; i < PERIOD; i++)
+        hak_free(hak_malloc(OTHER));
+}
+
+/* Allocate SIZE until a block is not the other thread's: the cache is then
+ * dry.  Its blocks stay allocated (freed here they would go back into it). */
+static void drain(void)
+{
+    for (;;) {
+        void *p = hak_malloc(SIZE);
+        cr_assert_not_null(p);
+        if (!is_owned(p)) {
+            hak_free(p);
+            return;
+        }
+    }
+}
+
+/* Burst-free n of the other thread's blocks, then count how many of the
+ * next n allocations of their size are among them (kept allocated). */
+static int reused_after_burst(size_t n)
+{
+    drain();
+    free_burst(n);
+    int hits = 0;
+    for (size_t i = 0; i < n; i++)
+        hits += is_owned(hak_malloc(SIZE));
+    return hits;
+}
+
+static int best_of_three(size_t n)
+{
+    int best = 0;
+    for (int attempt = 0; attempt < 3 && best != 16; attempt++) {
+        int hits = reused_after_burst(n);
+        best = hits > best ? hits : best;
+    }
+    return best;
+}
+
+Test(remote_cache, cap_shrinks_under_overflow_and_grows_back)
+{
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
+        getenv("HAKMEM_DECOMMIT_DELAY_MS"))
+        cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    hak_free(hak_malloc(SIZE));  /* our own heap, before the counts */
+
+    /* The cache also goes home on time (a decommit delay, 250 ms): should
+     * that fall between a burst and its count on a slow machine, the count
+     * comes short, so counts that must reach the cap take the best of three
+     * (bursts of 20 and 40 overflow less than 64 times a period). */
+    int fresh = best_of_three(20);
+    cr_assert_eq(fresh, 16, "a new heap's cache took %d of a burst of 20, not its cap of 16", fresh);
+
+    /* Bursts of 200: every one overflows the cap by far more than 64. */
+    for (int round = 0; round < 3; round++) {
+        drain();
+        free_burst(BURST);
+        tick();
+    }
+    int shrunk = reused_after_burst(40);
+    cr_assert_leq(shrunk, 4, "after three overflowing periods the cache took %d of 40, not 4", shrunk);
+
+    /* Periods without overflows: 4 -> 8 -> 16. */
+    for (int round = 0; round < 3; round++)
+        tick();
+    int grown = best_of_three(40);
+    cr_assert_eq(grown, 16, "after quiet periods the cache took %d of 40, not its full cap of 16", grown);
+}
