@@ -121,6 +121,10 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
         rbatch_start(h, r, dest, b);
         return;
     }
+    /* The same block again, back to back: linked to itself it would reach
+     * its owner once, and the owner could not see the second free. */
+    if (hk_unlikely(b == r->head))
+        hk_fatal_ptr("free", "double free", b);
     b->next = r->head;
     r->head = b;
     struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];

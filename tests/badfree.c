@@ -42,11 +42,22 @@ static char global[64];
 
 /* Frees the block it is given twice, from a thread that does not own it:
  * the second free finds it in this thread's remote-block cache, or (with
- * HAKMEM_REMOTE_CACHE=0) on its owner's inbox. */
+ * HAKMEM_REMOTE_CACHE=0) on its owner's inbox, or (the quiet variant) at
+ * the head of this thread's batch for the owner. */
 static void *free_twice(void *p)
 {
     FREE(p);
     FREE(announce(p));
+    return NULL;
+}
+
+/* The same, back to back: no allocation between the frees (announce's
+ * printf allocates) that would send the first one on its way. */
+static void *free_twice_quiet(void *p)
+{
+    announce(p);
+    FREE(p);
+    FREE(p);
     return NULL;
 }
 
@@ -100,13 +111,23 @@ int main(int argc, char **argv)
         for (int i = 0; i < 100000; i++)
             FREE(launder(MALLOC(48)));
         launder(MALLOC(1 << 20));
+    } else if (!strcmp(mode, "double-remote-quiet")) {
+        pthread_t t;
+        void *p = MALLOC(48);
+        if (pthread_create(&t, NULL, free_twice_quiet, p) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        for (int i = 0; i < 100000; i++)
+            FREE(launder(MALLOC(48)));
+        launder(MALLOC(1 << 20));
     } else if (!strcmp(mode, "double-large")) {
         void *p = MALLOC(8 << 20);
         FREE(p);
         FREE(announce(p));
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
-                        "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-large\n");
+                        "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
+                        "double-large\n");
         return 2;
     }
     printf("survived\n");

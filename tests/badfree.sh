@@ -53,8 +53,10 @@ check realloc-interior realloc 'invalid pointer'
 check free-unit free 'invalid pointer'
 check double-small free 'double free'
 check double-remote free 'double free'
+check double-remote-quiet free 'double free'
 export HAKMEM_REMOTE_CACHE=0  # the same through the owner's inbox
 check double-remote free 'double free'
+check double-remote-quiet free 'double free'
 unset HAKMEM_REMOTE_CACHE
 # A freed large block may already be unmapped, and then it is simply not
 # hakmem's any more: either message tells the truth.
