@@ -155,6 +155,45 @@ static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, 
         hk_heap_set_direct(h, rc->cls, rc);
 }
 
+/* A class's cache adapts its cap to how it is used.  Where a thread frees
+ * other heaps' blocks of a class in bursts larger than any cap (ring: whole
+ * queues of batches) or frees more than it allocates (a consumer), the
+ * cache overflows all the time, holds its cap in blocks whose owners carve
+ * others meanwhile, and serves few allocations: the cap halves, down to
+ * HK_RC_MIN.  Where it takes nearly every such block (larson: as many
+ * blocks freed as allocated, interleaved), overflows are rare and the cap
+ * doubles back up to HAKMEM_REMOTE_CACHE.  Larson at 8 threads: 1.22x CPU
+ * time against a fixed cap of 8, ring at 8 threads: peak RSS 1.04x
+ * mimalloc's (a fixed cap of 16: 1.10-1.15x). */
+#define HK_RC_MIN 4
+#define HK_RC_SHRINK_AT 64  /* overflows of a class in a ticker period (a power of 2) */
+_Static_assert((HK_RC_SHRINK_AT & (HK_RC_SHRINK_AT - 1)) == 0, "every HK_RC_SHRINK_AT-th overflow is a mask test");
+
+/* The class's cache overflowed another HK_RC_SHRINK_AT times since the
+ * ticker last looked -- or ever, on a thread that only frees, which never
+ * ticks: half the cap, the blocks beyond it home, and the cache home
+ * altogether once it is due (such a thread has no ticker to send it).
+ * Then b, the block that overflowed, goes home too. */
+static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc, struct hk_heap *dest,
+                                           struct hk_block *b)
+{
+    uint16_t hi = (uint16_t)hk_opt.remote_cache, lo = hi < HK_RC_MIN ? hi : HK_RC_MIN;
+    rc->reserved = rc->reserved / 2 > lo ? rc->reserved / 2 : lo;
+    h->rc_shrunk = 1;  /* the ticker's next pass recounts */
+    struct hk_block **link = &rc->free;
+    for (unsigned kept = 0; *link != NULL && kept < rc->reserved; kept++)
+        link = &(*link)->next;
+    struct hk_block *x = *link, *next;
+    *link = NULL;
+    for (; x != NULL; x = next) {
+        next = x->next;
+        rc->used++;  /* one cached block fewer (used counts them down) */
+        rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(x)->heap), x, rc->bsize);
+    }
+    hk_rcache_age(h);
+    rbatch_add(h, dest, b, rc->bsize);
+}
+
 /* A remote free, counted: into our cache of other heaps' blocks if its
  * class has room (see hk_heap.rc), else batched for the owner.  Reads the
  * slab's line 2 only; calls only in tail position (no registers to save). */
@@ -172,7 +211,10 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
             hk_block_push(rc, &rc->free, b, rc->free_key);
             return;
         }
-        h->rc_overflow[rc->cls]++;
+        if (hk_unlikely((++h->rc_overflow[rc->cls] & (HK_RC_SHRINK_AT - 1)) == 0)) {
+            rcache_overflowing(h, rc, dest, b);
+            return;
+        }
     }
     rbatch_add(h, dest, b, bs);
 }
@@ -205,33 +247,31 @@ void hk_rcache_flush(struct hk_heap *h)
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
 }
 
-/* A class's cache adapts its cap to how it is used.  Where a thread frees
- * other heaps' blocks of a class in bursts larger than any cap (ring: whole
- * queues of batches) or frees more than it allocates (a consumer), the
- * cache overflows all the time, holds its cap in blocks whose owners carve
- * others meanwhile, and serves few allocations: the cap halves, down to
- * HK_RC_MIN.  Where it takes nearly every such block (larson: as many
- * blocks freed as allocated, interleaved), overflows are rare and the cap
- * doubles back up to HAKMEM_REMOTE_CACHE.  Larson at 8 threads: 1.22x CPU
- * time against a fixed cap of 8, ring at 8 threads: peak RSS 1.04x
- * mimalloc's (a fixed cap of 16: 1.10-1.15x). */
-#define HK_RC_MIN 4
-#define HK_RC_SHRINK_AT 64  /* overflows of a class in a ticker period */
-
 void hk_rcache_adapt(struct hk_heap *h)
 {
-    uint16_t hi = (uint16_t)hk_opt.remote_cache, lo = hi < HK_RC_MIN ? hi : HK_RC_MIN;
+    uint16_t hi = (uint16_t)hk_opt.remote_cache;
     h->rc_shrunk = 0;
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
-        uint32_t over = h->rc_overflow[c];
-        h->rc_overflow[c] = 0;
-        if (over >= HK_RC_SHRINK_AT)
-            rc->reserved = rc->reserved / 2 > lo ? rc->reserved / 2 : lo;
-        else if (over < HK_RC_SHRINK_AT / 4 && rc->reserved < hi)
+        if (h->rc_overflow[c] < HK_RC_SHRINK_AT / 4 && rc->reserved < hi)
             rc->reserved = rc->reserved * 2 < hi ? rc->reserved * 2 : hi;
+        h->rc_overflow[c] = 0;
         h->rc_shrunk += rc->reserved < hi;
     }
+}
+
+/* Other heaps' blocks wait in our cache one to two decommit delays (or a
+ * period, with the delay 0): their slabs can empty by then.  Not every
+ * period: a busy thread's cache would go home every 4096 allocations, and
+ * its owners would hand those blocks out while our core still holds their
+ * lines (bench/larson --lines 1). */
+void hk_rcache_age(struct hk_heap *h)
+{
+    uint64_t now = hk_os_now_ms();
+    if (h->rc_since_ms == 0 && hk_opt.decommit_delay_ms != 0)
+        h->rc_since_ms = now;
+    else if (now - h->rc_since_ms >= (uint64_t)hk_opt.decommit_delay_ms)
+        hk_rcache_flush(h);
 }
 
 /* The rare cases of a remote free: no heap yet or any more, a block of

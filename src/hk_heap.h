@@ -155,8 +155,11 @@ hk_hidden struct hk_heap *hk_heap_get(void);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
 /* Send the remote-block cache's blocks to their owners (batched). */
 hk_hidden void hk_rcache_flush(struct hk_heap *h);
-/* The ticker: each class's cap from how often it overflowed (see free.c). */
+/* The ticker: caps of classes that stopped overflowing grow back (see
+ * free.c: rcache_overflowing halves them). */
 hk_hidden void hk_rcache_adapt(struct hk_heap *h);
+/* The ticker, and a thread that only frees: the cache home once it is due. */
+hk_hidden void hk_rcache_age(struct hk_heap *h);
 /* Point the direct[] entries of class cls (<= HK_LUT_MAX) at s. */
 hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s);
 /* Flush, process the inbox, release empty slabs; release_all also gives

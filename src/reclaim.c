@@ -145,20 +145,6 @@ void *hk_heap_tick_pass(struct hk_heap *h, void *p)
     return p;
 }
 
-/* Other heaps' blocks wait in our cache one to two decommit delays (or a
- * period, with the delay 0): their slabs can empty by then.  Not every
- * period: a busy thread's cache would go home every 4096 allocations, and
- * its owners would hand those blocks out while our core still holds their
- * lines (bench/larson --lines 1). */
-static void rcache_age(struct hk_heap *h)
-{
-    uint64_t now = hk_os_now_ms();
-    if (h->rc_since_ms == 0 && hk_opt.decommit_delay_ms != 0)
-        h->rc_since_ms = now;
-    else if (now - h->rc_since_ms >= (uint64_t)hk_opt.decommit_delay_ms)
-        hk_rcache_flush(h);
-}
-
 void hk_heap_tick(struct hk_heap *h)
 {
     HK_STAT_ADD(h, malloc, HK_TICK);
@@ -167,7 +153,7 @@ void hk_heap_tick(struct hk_heap *h)
     if (h->rc_held || h->rc_shrunk)
         hk_rcache_adapt(h);
     if (h->rc_held)
-        rcache_age(h);
+        hk_rcache_age(h);
     /* And ours wait in the inbox at most a period: a class whose local
      * frees keep its list from running dry never takes the slow path that
      * looks at the inbox. */
