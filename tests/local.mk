@@ -46,7 +46,12 @@ tests_badfree_LDFLAGS = -no-install
 
 # 100,000 short-lived threads: RSS bounded after the first thousand, heaps
 # reused, nothing left in use once every block is freed (~15 s).
-check_PROGRAMS += tests/lifecycle
+check_PROGRAMS += tests/lifecycle tests/consumer
+TESTS += tests/consumer
+tests_consumer_SOURCES = tests/consumer.c
+tests_consumer_CFLAGS = $(AM_CFLAGS) -pthread
+tests_consumer_LDADD = src/libhakmem.la
+tests_consumer_LDFLAGS = -no-install
 TESTS += tests/lifecycle
 tests_lifecycle_SOURCES = tests/lifecycle.c tests/testutil.h
 tests_lifecycle_CFLAGS = $(AM_CFLAGS) -pthread
