@@ -100,23 +100,14 @@ int main(int argc, char **argv)
         void *p = MALLOC(32);
         FREE(p);
         FREE(announce(p));
-    } else if (!strcmp(mode, "double-remote")) {
+    } else if (!strcmp(mode, "double-remote") || !strcmp(mode, "double-remote-quiet")) {
         pthread_t t;
         void *p = MALLOC(48);
-        if (pthread_create(&t, NULL, free_twice, p) != 0)
+        if (pthread_create(&t, NULL, strcmp(mode, "double-remote") ? free_twice_quiet : free_twice, p) != 0)
             return 2;
         pthread_join(t, NULL);
         /* Without the cache the owner finds the second free when it takes
          * its inbox, on its next slow path. */
-        for (int i = 0; i < 100000; i++)
-            FREE(launder(MALLOC(48)));
-        launder(MALLOC(1 << 20));
-    } else if (!strcmp(mode, "double-remote-quiet")) {
-        pthread_t t;
-        void *p = MALLOC(48);
-        if (pthread_create(&t, NULL, free_twice_quiet, p) != 0)
-            return 2;
-        pthread_join(t, NULL);
         for (int i = 0; i < 100000; i++)
             FREE(launder(MALLOC(48)));
         launder(MALLOC(1 << 20));
