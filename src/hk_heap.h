@@ -90,7 +90,7 @@ struct hk_heap {
      * the ticker and at collections (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
     uint64_t rc_since_ms;                  /* the ticker first saw it holding (0: not yet) */
-    uint32_t rc_overflow[HK_LUT_CLASSES];  /* frees the full cache sent home this ticker period */
+    uint32_t rc_overflow[HK_LUT_CLASSES];  /* frees the full cache sent home this ticker period (ever, without ticks) */
     uint32_t rc_shrunk;                    /* classes whose cap is below HAKMEM_REMOTE_CACHE */
     struct hk_slab rc[HK_LUT_CLASSES];
 } __attribute__((aligned(64)));
