@@ -82,14 +82,16 @@ struct hk_heap {
      * block in a dependent chain, was a fifth of larson's time).  One
      * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
      * `used` counts down from 0 as they come in and the malloc fast path
-     * counts it back up, `reserved` caps them (hk_rcache_adapt),
+     * counts it back up, `reserved` caps them (halved as the class
+     * overflows, grown back by hk_rcache_adapt: see free.c),
      * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
      * the malloc fast path serves it unchanged; its miss (rcache_drained)
-     * points them back at the class's slab in a few stores.  Given back on
-     * the ticker and at collections (hk_rcache_flush). */
+     * points them back at the class's slab in a few stores.  Given back
+     * after the decommit delay (hk_rcache_age) and at collections
+     * (hk_rcache_flush). */
     uint32_t rc_held;                      /* the cache may hold blocks */
-    uint64_t rc_since_ms;                  /* the ticker first saw it holding (0: not yet) */
+    uint64_t rc_since_ms;                  /* hk_rcache_age first saw it holding (0: not yet) */
     uint32_t rc_overflow[HK_LUT_CLASSES];  /* frees the full cache sent home this ticker period (ever, without ticks) */
     uint32_t rc_shrunk;                    /* classes whose cap is below HAKMEM_REMOTE_CACHE */
     struct hk_slab rc[HK_LUT_CLASSES];
