@@ -169,6 +169,20 @@ static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, 
 #define HK_RC_SHRINK_AT 64  /* overflows of a class in a ticker period (a power of 2) */
 _Static_assert((HK_RC_SHRINK_AT & (HK_RC_SHRINK_AT - 1)) == 0, "every HK_RC_SHRINK_AT-th overflow is a mask test");
 
+/* Send cached blocks of rc, the chain from b on, to their owners (batched);
+ * the caller has cut the chain off rc's list and counts them out.  Their
+ * owners cannot change while the blocks are out: the header's owner stays
+ * valid. */
+static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, struct hk_block *b)
+{
+    unsigned n = 0;
+    for (struct hk_block *next; b != NULL; b = next, n++) {
+        next = b->next;
+        rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, rc->bsize);
+    }
+    return n;
+}
+
 /* The class's cache overflowed another HK_RC_SHRINK_AT times since the
  * ticker last looked -- or ever, on a thread that only frees, which never
  * ticks: half the cap, the blocks beyond it home, and the cache home
@@ -183,13 +197,9 @@ static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc
     struct hk_block **link = &rc->free;
     for (unsigned kept = 0; *link != NULL && kept < rc->reserved; kept++)
         link = &(*link)->next;
-    struct hk_block *x = *link, *next;
+    struct hk_block *beyond = *link;
     *link = NULL;
-    for (; x != NULL; x = next) {
-        next = x->next;
-        rc->used++;  /* one cached block fewer (used counts them down) */
-        rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(x)->heap), x, rc->bsize);
-    }
+    rc->used = (uint16_t)(rc->used + rcache_send_home(h, rc, beyond));  /* used counts them down */
     hk_rcache_age(h);
     rbatch_add(h, dest, b, rc->bsize);
 }
@@ -232,17 +242,12 @@ void hk_rcache_flush(struct hk_heap *h)
     h->rc_since_ms = 0;
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
-        struct hk_block *b = rc->free, *next;
+        struct hk_block *b = rc->free;
         if (h->direct[hk_class_size[c] >> 3] == rc)
             hk_heap_set_direct(h, c, h->cur[c]);
         rc->free = NULL;
         rc->used = 0;
-        /* Their owners cannot change while the blocks are out: the header's
-         * owner stays valid. */
-        for (; b != NULL; b = next) {
-            next = b->next;
-            rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, rc->bsize);
-        }
+        rcache_send_home(h, rc, b);
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
 }
