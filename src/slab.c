@@ -1,6 +1,6 @@
 /* Slabs: runs of 64 KiB units in one SuperSlab serving one size class. */
 #include "hk_slab.h"
-#include "hk_numa.h"
+#include "hk_heap_int.h"
 #include "hk_error.h"
 #include <string.h>
 
@@ -64,7 +64,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * headed. */
     for (unsigned u = unit + 1; u < unit + n; u++)
         hk_slab_unhead(&ss->slabs[u]);
-    ck_pr_add_64(&hk_node_stats[ss->node].bytes_in_use, end - base);  /* statistic: relaxed */
+    hk_slab_count_in_use(s, true);
 }
 
 static bool extend(struct hk_slab *s)
