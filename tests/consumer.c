@@ -11,9 +11,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include "hakmem.h"
+#include "testutil.h"
 
 enum { BIG = 1024, NBIG = 16, SMALL = 32, NSMALL = 4000, CHUNKS = 16, SLAB = 64 << 10 };
 static void *big[NBIG], *small[NSMALL];
@@ -22,11 +22,8 @@ static pthread_barrier_t bar;
 static long long stat_of(const char *key)
 {
     static char json[16384];
-    char k[64];
     hak_stats_json(json, sizeof json);
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(json, k);
-    return p ? atoll(p + strlen(k)) : -1;
+    return tu_json_field(json, key);
 }
 
 static void *consumer(void *arg)

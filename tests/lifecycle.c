@@ -87,14 +87,6 @@ static void run_batch(long first, int n, void *(*fn)(void *))
         pthread_join(t[i], NULL);
 }
 
-static long long json_field(const char *json, const char *name)
-{
-    char key[64];
-    snprintf(key, sizeof key, "\"%s\":", name);
-    const char *p = strstr(json, key);
-    return p ? atoll(p + strlen(key)) : -2;
-}
-
 int main(void)
 {
     static char json[16384];
@@ -105,12 +97,12 @@ int main(void)
         if (i + CONCURRENT == 1000) {
             rss_1000 = (long)(tu_rss() / 1024);
             hak_stats_json(json, sizeof json);
-            committed_1000 = json_field(json, "bytes_committed");
+            committed_1000 = tu_json_field(json, "bytes_committed");
         }
     }
     long rss_end = (long)(tu_rss() / 1024);
     hak_stats_json(json, sizeof json);
-    long long committed_end = json_field(json, "bytes_committed");
+    long long committed_end = tu_json_field(json, "bytes_committed");
     printf("lifecycle: %d threads, RSS after 1000: %ld KiB, after %d: %ld KiB; hakmem committed %lld -> %lld KiB\n",
            THREADS, rss_1000, THREADS, rss_end, committed_1000 / 1024, committed_end / 1024);
     /* Committed SuperSlabs (2 MiB each) come and go with the heaps' caches
@@ -125,7 +117,7 @@ int main(void)
           rss_end);
 #endif
 
-    long long heaps = json_field(json, "heaps");
+    long long heaps = tu_json_field(json, "heaps");
     printf("lifecycle: heaps made: %lld\n", heaps);
     /* Live threads plus main; a thread that starts while a sweeper holds the
      * abandoned heaps it would take may make one more. */
@@ -143,7 +135,7 @@ int main(void)
     run_batch(THREADS, CONCURRENT, adopt_main);
     hak_collect();
     hak_stats_json(json, sizeof json);
-    long long in_use = json_field(json, "bytes_in_use");
+    long long in_use = tu_json_field(json, "bytes_in_use");
     printf("lifecycle: bytes in use after freeing everything: %lld\n", in_use);
     /* Slab granularity: what remains is the slab of stdio's buffer and of
      * our own last blocks; the pool's blocks alone would hold 1-2 MB. */

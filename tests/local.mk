@@ -48,7 +48,7 @@ tests_badfree_LDFLAGS = -no-install
 # reused, nothing left in use once every block is freed (~15 s).
 check_PROGRAMS += tests/lifecycle tests/consumer
 TESTS += tests/consumer
-tests_consumer_SOURCES = tests/consumer.c
+tests_consumer_SOURCES = tests/consumer.c tests/testutil.h
 tests_consumer_CFLAGS = $(AM_CFLAGS) -pthread
 tests_consumer_LDADD = src/libhakmem.la
 tests_consumer_LDFLAGS = -no-install

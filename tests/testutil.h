@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Byte i of a block filled for `seed`: mixes the offset with the seed so
@@ -43,6 +45,15 @@ static inline size_t tu_first_nonzero(const void *p, size_t n)
         if (b[i])
             return i;
     return (size_t)-1;
+}
+
+/* The integer field `name` of a hak_stats_json object (-2 when absent). */
+static inline long long tu_json_field(const char *json, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *p = strstr(json, key);
+    return p ? atoll(p + strlen(key)) : -2;
 }
 
 /* Resident set size in bytes (0 if /proc is not readable). */
