@@ -58,10 +58,8 @@ hk_public void *hak_realloc(void *p, size_t size)
     size_t have = usable(p, "realloc");
     bool large = have > HK_SMALL_MAX;
     if (size <= have) {
-        /* In place when the class still fits without wasting half of it, and
-         * the block is aligned as malloc would align this size (16 for a
-         * multiple of 16: a 24-byte block shrunk to 16 must move). */
-        if (!large && (size > have / 2 || have <= 16) && ((size & 15) != 0 || ((uintptr_t)p & 15) == 0))
+        /* In place when the class still fits without wasting half of it. */
+        if (!large && (size > have / 2 || have <= 16))
             return p;
         if (large && size > HK_SMALL_MAX)
             return hk_large_resize(hk_ss_of(p), p, size);
@@ -97,8 +95,8 @@ static void *alloc_aligned(size_t align, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (align <= 16) /* every class that is a multiple of 16 has 16-aligned blocks */
-        return hk_alloc(size <= 16 ? 16 : (size + 15) & ~(size_t)15, false);
+    if (align <= 16) /* every class from 16 B up has 16-aligned blocks */
+        return hk_alloc(size < 16 ? 16 : size, false);
     if (size <= HK_SMALL_MAX && align <= HK_MAX_ALIGN_SMALL) {
         /* Power-of-two classes are naturally aligned up to the slab start's
          * alignment (HK_MAX_ALIGN_SMALL). */

@@ -36,11 +36,13 @@
 #define HK_SS_HDR_SIZE  ((size_t)8192)                    /* header area of unit 0 */
 #define HK_PAGE_SIZE    ((size_t)4096)
 
-/* Size classes: 8..64 in steps of 8, then 8 classes per doubling up to 32 KiB. */
-#define HK_CLASSES      80
+/* Size classes: 8, then multiples of 16 (every block from 16 B up is
+ * 16-aligned, see hk_sizeclass.h) up to 128, then 8 classes per doubling up
+ * to 32 KiB. */
+#define HK_CLASSES      73
 #define HK_SMALL_MAX    ((size_t)32768)
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
-#define HK_LUT_CLASSES  40                                /* classes up to HK_LUT_MAX (tests/slab_check) */
+#define HK_LUT_CLASSES  33                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 
 /* Addresses we can own: the x86-64/AArch64 47-bit user space. */
 #define HK_ADDR_BITS    47

@@ -229,16 +229,17 @@ Test(stats, json_snprintf_contract)
  * class the cache covers (16 B to 1 KiB) gets two slabs' worth of blocks,
  * freed newest first, so that each class's cache holds blocks of a slab
  * that only this test uses: about one pinned slab per class. */
-enum { RC_CLASSES = 39, RC_SLAB = 64 << 10 };
-static void **rc_blocks[RC_CLASSES];
-static size_t rc_count[RC_CLASSES];
+enum { RC_MAX_CLASSES = 64, RC_SLAB = 64 << 10 };
+static int rc_classes;  /* the classes from 16 B to 1 KiB */
+static void **rc_blocks[RC_MAX_CLASSES];
+static size_t rc_count[RC_MAX_CLASSES];
 static pthread_barrier_t rc_bar;
 
 static void *rc_freer(void *arg)
 {
     (void)arg;
     hak_free(hak_malloc(2000));  /* this thread's own slab exists before the counts */
-    for (int c = 0; c < RC_CLASSES; c++)
+    for (int c = 0; c < rc_classes; c++)
         for (size_t i = rc_count[c]; i-- > 0;)
             hak_free(rc_blocks[c][i]);
     pthread_barrier_wait(&rc_bar);  /* 1: the owner counts what is pinned */
@@ -263,7 +264,10 @@ Test(stats, remote_cache_gives_blocks_back)
                      "the test needs the default cache and delay (with a delay of 0 the cache goes home as it overflows)");
     if (counter(snapshot(), "bytes_in_use") == -1)
         cr_skip_test("this build does not count bytes_in_use");
-    for (int c = 0; c < RC_CLASSES; c++) {
+    for (rc_classes = 0; hak_size_class_size((unsigned)rc_classes + 1) <= 1024; rc_classes++)
+        cr_assert_lt(rc_classes, RC_MAX_CLASSES - 1);
+    cr_assert_eq(hak_size_class_size((unsigned)rc_classes), 1024, "the classes the cache covers end at 1 KiB");
+    for (int c = 0; c < rc_classes; c++) {
         size_t size = hak_size_class_size((unsigned)c + 1);  /* 16 .. 1024 */
         rc_count[c] = 2 * RC_SLAB / size + 1;
         rc_blocks[c] = hak_malloc(rc_count[c] * sizeof(void *));
@@ -287,13 +291,13 @@ Test(stats, remote_cache_gives_blocks_back)
     pthread_barrier_wait(&rc_bar);
     pthread_join(t, NULL);
     pthread_barrier_destroy(&rc_bar);
-    for (int c = 0; c < RC_CLASSES; c++)
+    for (int c = 0; c < rc_classes; c++)
         hak_free(rc_blocks[c]);
     /* Between the two counts only the freer's tickers ran. */
-    cr_assert_leq(after, pinned - RC_CLASSES / 2 * RC_SLAB,
+    cr_assert_leq(after, pinned - rc_classes / 2 * RC_SLAB,
                   "bytes_in_use %lld with the freer's cache, %lld after its ticker: "
                   "fewer than %d slabs pinned, or not given back",
-                  pinned, after, RC_CLASSES / 2);
+                  pinned, after, rc_classes / 2);
 }
 
 /* Blocks other threads free come back to their slabs even when the owner

@@ -74,3 +74,15 @@ Test(slab_check, lut_classes_constant)
     cr_assert_eq(hk_class_size[HK_LUT_CLASSES - 1], HK_LUT_MAX, "size of the last direct class");
     cr_assert_gt(hk_class_size[HK_LUT_CLASSES], HK_LUT_MAX, "the next class is past the table");
 }
+
+/* The class of every small size is the smallest class that holds it: the
+ * table up to HK_LUT_MAX and the bit scan above it agree with the sizes. */
+Test(slab_check, size_class_is_smallest_fit)
+{
+    for (size_t n = 1; n <= HK_SMALL_MAX; n++) {
+        unsigned c = hk_size_class(n);
+        cr_assert_lt(c, HK_CLASSES, "class of %zu out of range", n);
+        cr_assert_geq(hk_class_size[c], n, "size %zu in class %u of %u B", n, c, hk_class_size[c]);
+        cr_assert(c == 0 || hk_class_size[c - 1] < n, "size %zu fits class %u below its %u", n, c - 1, c);
+    }
+}

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Real programs print the same with LD_PRELOAD=libhakmem.so as without it:
-# python3, perl, sort, gcc, git, bash and tar, each on work that allocates a
+# python3, perl, sort, gcc, clang, git, bash and tar, each on work that allocates a
 # lot.  A program that is not installed is skipped (and said so).
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
@@ -75,6 +75,11 @@ if have gcc; then
     # No -g: debug info names the (different) working directories.
     same gcc sh -c 'gcc -O2 -c -o prog.o "$1" && gcc -O2 -o prog prog.o && ./prog && md5sum prog.o' \
         sh "$data/prog.c"
+fi
+
+if have clang++; then
+    same clang sh -c 'clang++ -O2 -c -o prog.o "$1" && clang++ -O2 -o prog prog.o && ./prog && md5sum prog.o' \
+        sh "$data/prog.cpp"
 fi
 
 if have git; then
