@@ -62,8 +62,9 @@ void hk_numa_query_pages(void *const *pages, size_t n, unsigned node,
                          size_t *resident, size_t *on_node);
 
 /* The "nodes":[...] array of the stats JSON (snprintf contract), and the
- * per-node lines of the human summary (written with write(2) to fd). */
+ * per-node lines of the human summary (appended to b). */
+struct hk_buf;
 size_t hk_numa_stats_json(char *buf, size_t len);
-void hk_numa_stats_print(int fd);
+void hk_numa_stats_text(struct hk_buf *b);
 
 #endif

@@ -49,41 +49,35 @@ size_t hk_numa_stats_json(char *buf, size_t len)
     return hk_buf_finish(&f);
 }
 
-void hk_numa_stats_print(int fd)
+void hk_numa_stats_text(struct hk_buf *f)
 {
     unsigned n = hk_numa_node_count();
-    char buf[512];
-    struct hk_buf f = { buf, sizeof buf, 0 };
-
-    hk_buf_str(&f, "hakmem: numa: policy ");
-    hk_buf_str(&f, hk_numa_policy_name());
-    field(&f, ", ", n);
-    hk_buf_str(&f, n == 1 ? " node" : " nodes");
+    hk_buf_str(f, "hakmem: numa: policy ");
+    hk_buf_str(f, hk_numa_policy_name());
+    field(f, ", ", n);
+    hk_buf_str(f, n == 1 ? " node" : " nodes");
     if (hk_numa_ready() && hk_topo.synthetic)
-        hk_buf_str(&f, " (synthetic topology: memory not bound)");
+        hk_buf_str(f, " (synthetic topology: memory not bound)");
     else if (n == 1 || hk_numa_policy() == HK_NUMA_OFF)
-        hk_buf_str(&f, " (memory not bound)");
-    hk_buf_str(&f, "\n");
-    hk_buf_write(&f, fd);
+        hk_buf_str(f, " (memory not bound)");
+    hk_buf_str(f, "\n");
     for (unsigned i = 0; i < n; i++) {
         const struct hk_node_stats *s = &hk_node_stats[i];
         uint64_t failures = hk_numa_bind_failures(i);
 
-        f.len = 0;
-        field(&f, "hakmem: node ", i);
-        field(&f, " (os ", hk_numa_node_os_index(i));
-        field(&f, ", ", hk_numa_ready() ? hk_topo.cpus[i] : 0);
-        field(&f, " cpus): ", get(&s->superslabs));
-        field(&f, " superslabs, ", get(&s->bytes_committed) >> 10);
-        field(&f, " KiB committed, ", get(&s->bytes_in_use) >> 10);
-        field(&f, " KiB in use, ", get(&s->cross_node_frees));
-        field(&f, " cross-node frees, ", get(&s->rehomes));
-        hk_buf_str(&f, " rehomes");
+        field(f, "hakmem: node ", i);
+        field(f, " (os ", hk_numa_node_os_index(i));
+        field(f, ", ", hk_numa_ready() ? hk_topo.cpus[i] : 0);
+        field(f, " cpus): ", get(&s->superslabs));
+        field(f, " superslabs, ", get(&s->bytes_committed) >> 10);
+        field(f, " KiB committed, ", get(&s->bytes_in_use) >> 10);
+        field(f, " KiB in use, ", get(&s->cross_node_frees));
+        field(f, " cross-node frees, ", get(&s->rehomes));
+        hk_buf_str(f, " rehomes");
         if (failures) {
-            field(&f, ", ", failures);
-            hk_buf_str(&f, " failed mbind calls");
+            field(f, ", ", failures);
+            hk_buf_str(f, " failed mbind calls");
         }
-        hk_buf_str(&f, "\n");
-        hk_buf_write(&f, fd);
+        hk_buf_str(f, "\n");
     }
 }

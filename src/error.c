@@ -1,6 +1,7 @@
 /* Messages go straight to fd 2 with write(2): stdio could allocate, and an
  * error path must work while the heap is inconsistent. */
 #include "hk_error.h"
+#include "hk_buf.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,8 +21,6 @@ void hk_write_all(int fd, const char *s, size_t n)
     }
     errno = saved;
 }
-
-void hk_write_str(int fd, const char *s) { hk_write_all(fd, s, strlen(s)); }
 
 size_t hk_utoa(char *out, uint64_t v)
 {
@@ -52,34 +51,29 @@ size_t hk_xtoa(char *out, uint64_t v)
     return n;
 }
 
+/* Each message is one write(2), so that messages of threads or processes
+ * writing at once do not interleave mid-line. */
+static void message(const char *a, const char *b, const char *c, const char *d)
+{
+    char text[512];
+    struct hk_buf m = { text, sizeof text, 0 };
+    hk_buf_str(&m, "hakmem: ");
+    hk_buf_str(&m, a);
+    hk_buf_str(&m, b);
+    hk_buf_str(&m, c);
+    hk_buf_str(&m, d);
+    hk_buf_str(&m, "\n");
+    hk_buf_write(&m, 2);
+}
+
 void hk_fatal_ptr(const char *fn, const char *what, const void *p)
 {
-    char hex[17];
-    hk_xtoa(hex, (uint64_t)(uintptr_t)p);
-    hk_write_str(2, "hakmem: ");
-    hk_write_str(2, fn);
-    hk_write_str(2, ": ");
-    hk_write_str(2, what);
-    hk_write_str(2, " 0x");
-    hk_write_str(2, hex);
-    hk_write_str(2, "\n");
+    char hex[20] = " 0x";
+    hk_xtoa(hex + 3, (uint64_t)(uintptr_t)p);
+    message(fn, ": ", what, hex);
     abort();
 }
 
-void hk_warn(const char *msg, const char *detail)
-{
-    hk_write_str(2, "hakmem: ");
-    hk_write_str(2, msg);
-    hk_write_str(2, detail);
-    hk_write_str(2, "\n");
-}
+void hk_warn(const char *msg, const char *detail) { message(msg, detail, "", ""); }
 
-void hk_warn2(const char *msg, const char *a, const char *b)
-{
-    hk_write_str(2, "hakmem: ");
-    hk_write_str(2, msg);
-    hk_write_str(2, a);
-    hk_write_str(2, "=");
-    hk_write_str(2, b);
-    hk_write_str(2, "\n");
-}
+void hk_warn2(const char *msg, const char *a, const char *b) { message(msg, a, "=", b); }

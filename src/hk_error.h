@@ -13,6 +13,5 @@ hk_cold void hk_warn2(const char *msg, const char *a, const char *b);
 size_t hk_utoa(char *out, uint64_t v);   /* decimal, returns length, out >= 21 bytes */
 size_t hk_xtoa(char *out, uint64_t v);   /* lower-case hex without prefix, out >= 17 bytes */
 void hk_write_all(int fd, const char *s, size_t n);
-void hk_write_str(int fd, const char *s);
 
 #endif

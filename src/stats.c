@@ -132,42 +132,44 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     return b.len;
 }
 
-static void line(int fd, const char *name, int64_t v)
+static void line(struct hk_buf *b, const char *name, int64_t v)
 {
-    char num[24];
-    hk_write_str(fd, "hakmem:   ");
-    hk_write_str(fd, name);
+    hk_buf_str(b, "hakmem:   ");
+    hk_buf_str(b, name);
     for (size_t i = strlen(name); i < 18; i++)
-        hk_write_str(fd, " ");
-    if (v < 0) {
-        hk_write_str(fd, "not counted in this build\n");
-        return;
-    }
-    hk_utoa(num, (uint64_t)v);
-    hk_write_str(fd, num);
-    hk_write_str(fd, "\n");
+        hk_buf_str(b, " ");
+    if (v < 0)
+        hk_buf_str(b, "not counted in this build");
+    else
+        hk_buf_u64(b, (uint64_t)v);
+    hk_buf_str(b, "\n");
 }
 
+/* One write(2) for the whole report: processes that exit together (the two
+ * ends of a pipe) would interleave piecewise writes mid-line. */
 static void print_summary(int fd)
 {
+    char text[16384];  /* 64 nodes' lines fit */
+    struct hk_buf b = { text, sizeof text, 0 };
     struct hk_heap_stats t;
     bool counted = HK_COUNTING;
     sum_heaps(&t);
-    hk_write_str(fd, "hakmem: statistics (" PACKAGE_VERSION ", ");
-    hk_write_str(fd, variant());
-    hk_write_str(fd, " build)\n");
-    line(fd, "mmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.mmap));
-    line(fd, "munmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.munmap));
-    line(fd, "madvise calls", (int64_t)ck_pr_load_64(&hk_os_stats.madvise));
-    line(fd, "mallocs", counted ? (int64_t)t.malloc : -1);
-    line(fd, "frees", counted ? (int64_t)(t.free_local + t.free_remote + t.large_free) : -1);
-    line(fd, "  local", counted ? (int64_t)t.free_local : -1);
-    line(fd, "  remote", counted ? (int64_t)t.free_remote : -1);
-    line(fd, "large blocks", counted ? (int64_t)t.large_alloc : -1);
-    line(fd, "bytes in use", (int64_t)(hk_stats_bytes_in_use()));
-    line(fd, "bytes committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed));
-    line(fd, "peak committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed));
-    hk_numa_stats_print(fd);
+    hk_buf_str(&b, "hakmem: statistics (" PACKAGE_VERSION ", ");
+    hk_buf_str(&b, variant());
+    hk_buf_str(&b, " build)\n");
+    line(&b, "mmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.mmap));
+    line(&b, "munmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.munmap));
+    line(&b, "madvise calls", (int64_t)ck_pr_load_64(&hk_os_stats.madvise));
+    line(&b, "mallocs", counted ? (int64_t)t.malloc : -1);
+    line(&b, "frees", counted ? (int64_t)(t.free_local + t.free_remote + t.large_free) : -1);
+    line(&b, "  local", counted ? (int64_t)t.free_local : -1);
+    line(&b, "  remote", counted ? (int64_t)t.free_remote : -1);
+    line(&b, "large blocks", counted ? (int64_t)t.large_alloc : -1);
+    line(&b, "bytes in use", (int64_t)(hk_stats_bytes_in_use()));
+    line(&b, "bytes committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed));
+    line(&b, "peak committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed));
+    hk_numa_stats_text(&b);
+    hk_buf_write(&b, fd);
 }
 
 hk_public void hak_stats_print(void) { print_summary(2); }

@@ -159,6 +159,23 @@ for k in ("mmap", "munmap", "madvise"):
     fi
 fi
 
+# HAKMEM_STATS=1: the report at exit is one write(2); written piecewise,
+# the reports of processes that exit together (a pipe's two ends)
+# interleaved mid-line.
+if have strace && have seq; then
+    ran=$((ran + 1))
+    timeout $LIMIT strace -qq -e trace=write -e signal=none -o "$tmp/strace" \
+        -E HAKMEM_STATS=1 -E LD_PRELOAD="$lib" seq 100000 >/dev/null 2>"$tmp/strace.err"
+    writes=$(grep -c '^write(.*"hakmem' "$tmp/strace")
+    if [ "$writes" -eq 1 ] && grep -q '^hakmem: node 0' "$tmp/strace.err"; then
+        echo "ok: HAKMEM_STATS=1: the whole report in one write(2)"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: HAKMEM_STATS=1: the report took $writes write(2) calls, not 1"
+        grep 'hakmem' "$tmp/strace" | head -n 5 | sed 's/^/  strace: /'
+    fi
+fi
+
 echo "preload: $ran ran, $failed failed"
 [ "$ran" -gt 0 ] || exit 77
 [ "$failed" -eq 0 ]
