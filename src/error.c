@@ -3,7 +3,6 @@
 #include "hk_error.h"
 #include "hk_buf.h"
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include <errno.h>
 
