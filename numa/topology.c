@@ -16,6 +16,7 @@
 #include <hwloc/distances.h>
 
 #include "hk_numa_int.h"
+#include "hk_error.h"
 
 enum { IDLE, LOADING, READY };
 
@@ -30,19 +31,6 @@ int hk_numa_ready(void)
      * sees READY also sees the tables written before it. */
     ck_pr_fence_acquire();
     return s == READY;
-}
-
-static void say(const char *a, const char *b, const char *c)
-{
-    char buf[512];
-    struct hk_buf f = { buf, sizeof buf, 0 };
-
-    hk_buf_str(&f, "hakmem: ");
-    hk_buf_str(&f, a);
-    hk_buf_str(&f, b);
-    hk_buf_str(&f, c);
-    hk_buf_str(&f, "\n");
-    hk_buf_write(&f, 2);
 }
 
 /* hwloc is opened with dlopen, only when it is needed (a multi-node kernel or
@@ -82,13 +70,13 @@ static int hwloc_open(void)
     if (lib == NULL)
         lib = dlopen("libhwloc.so", RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
-        say("cannot load hwloc (libhwloc.so.15, Debian: libhwloc15): ", "one NUMA node assumed", "");
+        hk_message("cannot load hwloc (libhwloc.so.15, Debian: libhwloc15): ", "one NUMA node assumed", "", "");
         return -1;
     }
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         void *f = dlsym(lib, syms[i].name);
         if (f == NULL) {
-            say("hwloc lacks ", syms[i].name, ": one NUMA node assumed");
+            hk_message("hwloc lacks ", syms[i].name, ": one NUMA node assumed", "");
             memset(&hw, 0, sizeof hw);
             return -1;
         }
@@ -141,7 +129,7 @@ static void fill(hwloc_topology_t t)
     unsigned n = count < 1 ? 1 : (unsigned)count;
 
     if (n > HK_MAX_NODES) {
-        say("more NUMA nodes than HK_MAX_NODES: ", "the first 64 are used", "");
+        hk_message("more NUMA nodes than HK_MAX_NODES: ", "the first 64 are used", "", "");
         n = HK_MAX_NODES;
     }
     /* 0xff = not seen yet: a CPU listed by several nodes (memory-only or
@@ -217,15 +205,15 @@ static int load(const char *desc)
             hw.topology_destroy(t);
             return 0;
         }
-        say(xml ? "HAKMEM_TOPOLOGY: cannot load the hwloc XML file \""
+        hk_message(xml ? "HAKMEM_TOPOLOGY: cannot load the hwloc XML file \""
                 : "HAKMEM_TOPOLOGY: not an XML file nor a valid synthetic topology: \"",
-            desc, "\": using this machine's topology");
+            desc, "\": using this machine's topology", "");
         rc = -1;
     }
     if (rc == 0 && single_node())
         return 0;
     if (open_topology(&t, NULL, 0)) {
-        say("hwloc cannot read this machine's topology: ", "one NUMA node assumed", "");
+        hk_message("hwloc cannot read this machine's topology: ", "one NUMA node assumed", "", "");
         return -1;
     }
     fill(t);

@@ -50,9 +50,9 @@ size_t hk_xtoa(char *out, uint64_t v)
     return n;
 }
 
-/* Each message is one write(2), so that messages of threads or processes
+/* One write(2) per message, so that messages of threads or processes
  * writing at once do not interleave mid-line. */
-static void message(const char *a, const char *b, const char *c, const char *d)
+void hk_message(const char *a, const char *b, const char *c, const char *d)
 {
     char text[512];
     struct hk_buf m = { text, sizeof text, 0 };
@@ -69,10 +69,10 @@ void hk_fatal_ptr(const char *fn, const char *what, const void *p)
 {
     char hex[20] = " 0x";
     hk_xtoa(hex + 3, (uint64_t)(uintptr_t)p);
-    message(fn, ": ", what, hex);
+    hk_message(fn, ": ", what, hex);
     abort();
 }
 
-void hk_warn(const char *msg, const char *detail) { message(msg, detail, "", ""); }
+void hk_warn(const char *msg, const char *detail) { hk_message(msg, detail, "", ""); }
 
-void hk_warn2(const char *msg, const char *a, const char *b) { message(msg, a, "=", b); }
+void hk_warn2(const char *msg, const char *a, const char *b) { hk_message(msg, a, "=", b); }

@@ -6,6 +6,8 @@
 
 /* "hakmem: <fn>: <what> 0x<ptr>" on stderr, then abort(). */
 __attribute__((noreturn)) hk_cold void hk_fatal_ptr(const char *fn, const char *what, const void *p);
+/* "hakmem: <a><b><c><d>\n" on stderr in one write(2). */
+hk_cold void hk_message(const char *a, const char *b, const char *c, const char *d);
 hk_cold void hk_warn(const char *msg, const char *detail);
 hk_cold void hk_warn2(const char *msg, const char *a, const char *b);
 
