@@ -5,6 +5,7 @@
  * partial list; full slabs are on no list at all: the first remote free into
  * one hands the block to the heap's inbox, which brings the slab back into
  * use.  Frees are in free.c, memory return in reclaim.c. */
+#include "hakmem.h"
 #include "hk_heap_int.h"
 #include "hk_api.h"
 #include "hk_slab.h"

@@ -8,8 +8,8 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_src
 	export top_builddir top_srcdir;
 
 check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree
-TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/sys/preload.sh
-EXTRA_DIST += tests/badfree.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh
+EXTRA_DIST += tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c tests/sys/prog.cpp
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork
