@@ -46,7 +46,7 @@ void hk_inbox_process(struct hk_heap *h)
          * safe here, a prefetch never faults; and a block address (even)
          * never equals a key (odd). */
         uintptr_t word = hk_block_key(s, b);
-        __builtin_prefetch((const void *)word, 1);
+        __builtin_prefetch((const void *)(word ^ hk_hint_mask), 1);
         /* The common case in line: a slab not flagged full, current or on
          * the partial list, that does not become empty. */
         uintptr_t key = s->free_key;
@@ -84,13 +84,16 @@ void hk_rbatch_flush(struct hk_heap *h)
 }
 
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
-static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b)
+static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b,
+                                     uint32_t bsize)
 {
     if (r->dest != NULL)
         hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
     r->dest = dest;
     r->head = r->tail = b;
     b->next = NULL;
+    if (hk_key_off(bsize) != 0 && !(b->key & 1))
+        b->key = hk_hint_mask;  /* no block ahead yet; marks it as batched (rbatch_add) */
     r->count = 1;
     r->ahead[0] = b;
     for (unsigned i = 1; i < HK_RBATCH_AHEAD; i++)
@@ -105,34 +108,63 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
     r->count = 0;
 }
 
+/* Link b in at the head of r's batch; a block with a key word of its own
+ * (bsize 16 and up) also gets there the block HK_RBATCH_AHEAD places
+ * further down the chain, XORed with hk_hint_mask, for the owner's walk
+ * to prefetch (hk_inbox_process) -- unless that word is odd: it may be the
+ * key of the owner's free list, and the owner must still see it to catch
+ * the double free. */
+static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize, uintptr_t word)
+{
+    b->next = r->head;
+    r->head = b;
+    struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
+    if (hk_key_off(bsize) != 0 && !(word & 1))
+        b->key = (uintptr_t)*ahead ^ hk_hint_mask;
+    *ahead = b;
+    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
+        rbatch_send(r);
+}
+
+/* b's key word reads as one of our hints: b may be in this very batch,
+ * freed twice.  Linked in again, it would cut the blocks freed since out of
+ * the chain, and its owner would see it once. */
+static hk_noinline void rbatch_link_suspect(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize, uintptr_t word)
+{
+    const struct hk_block *x = r->head;
+    for (uint32_t n = 0; x != NULL && n < r->count; x = x->next, n++)
+        if (x == b)
+            hk_fatal_ptr("free", "double free", b);
+    rbatch_link(r, b, bsize, word);
+}
+
 /* Batch per destination heap: one CAS per batch instead of one per block,
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
- * collision sends the older batch.  A block with a key word of its own
- * (bsize 16 and up) also gets there the block HK_RBATCH_AHEAD places
- * further down the chain, for the owner's walk to prefetch
- * (hk_inbox_process) -- unless that word is odd: it may be the key of the
- * owner's free list, and the owner must still see it to catch the double
- * free.  Calls only in tail position: no registers to save on the common
- * path. */
+ * collision sends the older batch.  A key word that unmasks to one of our
+ * addresses (or to no block: a batch's first) marks a block we batched:
+ * freed again, it is looked for in the batch.  Calls only in tail
+ * position: no registers to save on the common path. */
 static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, uint32_t bsize)
 {
     struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
     if (hk_unlikely(r->dest != dest)) {
-        rbatch_start(h, r, dest, b);
+        rbatch_start(h, r, dest, b, bsize);
         return;
     }
-    /* The same block again, back to back: linked to itself it would reach
-     * its owner once, and the owner could not see the second free. */
+    /* The same block again, back to back (also for 8-byte blocks, which
+     * have no key word). */
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
-    b->next = r->head;
-    r->head = b;
-    struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
-    if (hk_key_off(bsize) != 0 && !(b->key & 1))
-        b->key = (uintptr_t)*ahead;
-    *ahead = b;
-    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
-        rbatch_send(r);
+    uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
+    /* Our hints have the top bit set; a key word cleared at malloc does not.
+     * The FAST build skips the check (2-3% of CPU time in ring and xmalloc
+     * at 2 threads, where every free is remote). */
+    if (HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
+        (word == hk_hint_mask || hk_ssmap_test(word ^ hk_hint_mask))) {
+        rbatch_link_suspect(r, b, bsize, word);
+        return;
+    }
+    rbatch_link(r, b, bsize, word);
 }
 
 /* Blocks the cache of a class gathers before the class's direct entries

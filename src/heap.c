@@ -60,6 +60,7 @@ void hk_process_init(void)
         if (rnd != NULL)
             memcpy(r, rnd, sizeof r);
         hk_cookie = (r[0] ^ r[1]) | 1;
+        hk_hint_mask = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
         pthread_key_create(&heap_key, thread_exit_cb);
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);

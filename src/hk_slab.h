@@ -16,6 +16,13 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
     return (k ^ (k >> 29)) | 1;
 }
 
+/* The mask rbatch_add XORs into the hint it leaves in a batched block's key
+ * word (set with hk_cookie): even, so the word stays even and never matches
+ * a list's (odd) key; top bit set, so a program's own pointer or a cleared
+ * word there never reads as one of our hints (free.c: rbatch_add's
+ * double-free check). */
+extern hk_hidden uintptr_t hk_hint_mask;
+
 /* The descriptor heads no slab: no owner, both bounds 0, so the free fast
  * path, which reads a unit's own descriptor (hk_free), sends the unit's
  * pointers to the slow path. */

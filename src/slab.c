@@ -5,6 +5,7 @@
 #include <string.h>
 
 uintptr_t hk_cookie;
+uintptr_t hk_hint_mask = (uintptr_t)1 << 63;
 
 /* Carve about a page at a time: RSS grows with use.  Each class's current
  * slab may hold up to a step carved that nobody used yet, in every heap:

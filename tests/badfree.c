@@ -61,6 +61,20 @@ static void *free_twice_quiet(void *p)
     return NULL;
 }
 
+/* Frees its two blocks, then the first again, back to back: with the cache
+ * off, the second free of the first finds it inside this thread's batch for
+ * the owner, one block further down (linked again, it would cut the other
+ * block out of the chain). */
+static void *free_between(void *arg)
+{
+    void **p = arg;
+    announce(p[0]);
+    FREE(p[0]);
+    FREE(p[1]);
+    FREE(p[0]);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     char stack[64];
@@ -111,6 +125,15 @@ int main(int argc, char **argv)
         for (int i = 0; i < 100000; i++)
             FREE(launder(MALLOC(48)));
         launder(MALLOC(1 << 20));
+    } else if (!strcmp(mode, "double-remote-between")) {
+        pthread_t t;
+        void *p[2] = { MALLOC(48), MALLOC(48) };
+        if (pthread_create(&t, NULL, free_between, p) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        for (int i = 0; i < 100000; i++)
+            FREE(launder(MALLOC(48)));
+        launder(MALLOC(1 << 20));
     } else if (!strcmp(mode, "double-large")) {
         void *p = MALLOC(8 << 20);
         FREE(p);
@@ -118,7 +141,7 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
-                        "double-large\n");
+                        "double-remote-between|double-large\n");
         return 2;
     }
     printf("survived\n");

@@ -54,9 +54,15 @@ check free-unit free 'invalid pointer'
 check double-small free 'double free'
 check double-remote free 'double free'
 check double-remote-quiet free 'double free'
+check double-remote-between free 'double free'
 export HAKMEM_REMOTE_CACHE=0  # the same through the owner's inbox
 check double-remote free 'double free'
 check double-remote-quiet free 'double free'
+if [ -n "$fast" ]; then
+    echo "skip: double-remote-between without the cache: FAST build, the freeing thread does not look into its batch"
+else
+    check double-remote-between free 'double free'
+fi
 unset HAKMEM_REMOTE_CACHE
 # A freed large block may already be unmapped, and then it is simply not
 # hakmem's any more: either message tells the truth.
