@@ -42,9 +42,9 @@ void hk_inbox_process(struct hk_heap *h)
         struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
         /* The walk is a chain of misses (other cores wrote these blocks):
          * the second word of a batched block usually names one further down
-         * the chain (rbatch_add), so its miss overlaps ours.  Any value is
-         * safe here, a prefetch never faults; and a block address (even)
-         * never equals a key (odd). */
+         * the chain, masked (rbatch_link), so its miss overlaps ours.  Any
+         * value is safe here, a prefetch never faults; and a masked hint
+         * (even) never equals a key (odd). */
         uintptr_t word = hk_block_key(s, b);
         __builtin_prefetch((const void *)(word ^ hk_hint_mask), 1);
         /* The common case in line: a slab not flagged full, current or on
