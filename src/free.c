@@ -83,10 +83,27 @@ void hk_rbatch_flush(struct hk_heap *h)
     h->rbatch_pending = 0;
 }
 
+/* The key word of a block another heap owns says it is free already: its
+ * owner has not taken it back yet from a batch of ours or another thread's
+ * (a hint, rbatch_link), or it is in a thread's remote-block cache
+ * (hk_rc_key).  Both have the top bit set; a key
+ * word cleared at malloc does not, and a program's own value there
+ * matches only if copied out of a freed block.  No list to scan: the block
+ * may be in any thread's batch or cache, or on its owner's inbox.  The
+ * FAST build skips it (2-3% of CPU time in ring and xmalloc at 2 threads,
+ * where every free is remote). */
+static inline bool freed_elsewhere(uintptr_t word)
+{
+    return HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
+           (word == hk_hint_mask || word == hk_rc_key || hk_ssmap_test(word ^ hk_hint_mask));
+}
+
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
 static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b,
                                      uint32_t bsize)
 {
+    if (hk_key_off(bsize) != 0 && freed_elsewhere(b->key))
+        hk_fatal_ptr("free", "double free", b);
     if (r->dest != NULL)
         hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
     r->dest = dest;
@@ -126,24 +143,12 @@ static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t
         rbatch_send(r);
 }
 
-/* b's key word reads as one of our hints: b may be in this very batch,
- * freed twice.  Linked in again, it would cut the blocks freed since out of
- * the chain, and its owner would see it once. */
-static hk_noinline void rbatch_link_suspect(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize, uintptr_t word)
-{
-    const struct hk_block *x = r->head;
-    for (uint32_t n = 0; x != NULL && n < r->count; x = x->next, n++)
-        if (x == b)
-            hk_fatal_ptr("free", "double free", b);
-    rbatch_link(r, b, bsize, word);
-}
-
 /* Batch per destination heap: one CAS per batch instead of one per block,
  * whatever slabs the blocks come from.  Direct-mapped by heap address; a
- * collision sends the older batch.  A key word that unmasks to one of our
- * addresses (or to no block: a batch's first) marks a block we batched:
- * freed again, it is looked for in the batch.  Calls only in tail
- * position: no registers to save on the common path. */
+ * collision sends the older batch.  A block freed already is reported
+ * (freed_elsewhere): linked in again, it would cut the blocks batched
+ * since out of the chain, or close its owner's inbox into a cycle.  Calls
+ * only in tail position: no registers to save on the common path. */
 static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, uint32_t bsize)
 {
     struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
@@ -156,12 +161,8 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
     uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
-    /* Our hints have the top bit set; a key word cleared at malloc does not.
-     * The FAST build skips the check (2-3% of CPU time in ring and xmalloc
-     * at 2 threads, where every free is remote). */
-    if (HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
-        (word == hk_hint_mask || hk_ssmap_test(word ^ hk_hint_mask))) {
-        rbatch_link_suspect(r, b, bsize, word);
+    if (freed_elsewhere(word)) {
+        hk_fatal_ptr("free", "double free", b);
         return;
     }
     rbatch_link(r, b, bsize, word);
@@ -174,13 +175,15 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
  * cost more than the blocks saved. */
 #define HK_RC_INSTALL 8
 
-/* The rarer turns of a push into the cache: a key that matches (double
- * free?), or the class's direct entries not on the cache (since it ran
- * dry: installed once it holds HK_RC_INSTALL blocks). */
+/* The rarer turns of a push into the cache: a key that matches (a double
+ * free: the key is every thread's, hk_rc_key, so the block is in some
+ * thread's cache or on its way home from one), or the class's direct
+ * entries not on the cache (since it ran dry: installed once it holds
+ * HK_RC_INSTALL blocks). */
 static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
-    if (rc->free != NULL && hk_block_key(rc, b) == rc->free_key)
-        check_double(rc->free, b);  /* at most the class's cap */
+    if (hk_block_key(rc, b) == rc->free_key)
+        hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
     if (h->direct[rc->bsize >> 3] != rc && (held >= HK_RC_INSTALL || held >= rc->reserved))
@@ -204,12 +207,14 @@ _Static_assert((HK_RC_SHRINK_AT & (HK_RC_SHRINK_AT - 1)) == 0, "every HK_RC_SHRI
 /* Send cached blocks of rc, the chain from b on, to their owners (batched);
  * the caller has cut the chain off rc's list and counts them out.  Their
  * owners cannot change while the blocks are out: the header's owner stays
- * valid. */
+ * valid.  The cache's key goes, else the batch would take them for blocks
+ * freed twice; the batch marks them as its own instead. */
 static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, struct hk_block *b)
 {
     unsigned n = 0;
     for (struct hk_block *next; b != NULL; b = next, n++) {
         next = b->next;
+        hk_block_set_key(rc, b, 0);
         rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, rc->bsize);
     }
     return n;

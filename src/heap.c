@@ -61,6 +61,7 @@ void hk_process_init(void)
             memcpy(r, rnd, sizeof r);
         hk_cookie = (r[0] ^ r[1]) | 1;
         hk_hint_mask = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
+        hk_rc_key = hk_next_key(hk_hint_mask) | ((uintptr_t)1 << 63);
         pthread_key_create(&heap_key, thread_exit_cb);
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);
@@ -96,7 +97,7 @@ static struct hk_heap *heap_new(void)
         rc->cls = (uint8_t)c;
         rc->reserved = (uint16_t)hk_opt.remote_cache;
         rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
-        rc->free_key = hk_next_key((uintptr_t)rc);
+        rc->free_key = hk_rc_key;
     }
     h->tick = HK_TICK;
     struct hk_heap *head;

@@ -23,6 +23,12 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
  * double-free check). */
 extern hk_hidden uintptr_t hk_hint_mask;
 
+/* The key of every thread's remote-block cache, each class (set with
+ * hk_cookie): one for all, so that a block in any thread's cache is known
+ * as free by every thread (free.c: freed_elsewhere).  Odd like every key;
+ * top bit set like the hints. */
+extern hk_hidden uintptr_t hk_rc_key;
+
 /* The descriptor heads no slab: no owner, both bounds 0, so the free fast
  * path, which reads a unit's own descriptor (hk_free), sends the unit's
  * pointers to the slow path. */

@@ -6,6 +6,7 @@
 
 uintptr_t hk_cookie;
 uintptr_t hk_hint_mask = (uintptr_t)1 << 63;
+uintptr_t hk_rc_key = (uintptr_t)1 << 63 | 1;
 
 /* Carve about a page at a time: RSS grows with use.  Each class's current
  * slab may hold up to a step carved that nobody used yet, in every heap:

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "hakmem.h"
 
 /* The malloc API is what programs use; sanitizer builds only have hak_*. */
@@ -75,6 +76,62 @@ static void *free_between(void *arg)
     return NULL;
 }
 
+/* Frees p[0], then enough other blocks of the same owner to send the batch
+ * holding it on its way (HAKMEM_REMOTE_BATCH is at most 64), then p[0]
+ * again: linked into a new batch, it would close the owner's inbox into a
+ * cycle. */
+static void *free_after_left(void *arg)
+{
+    void **p = arg;
+    announce(p[0]);
+    FREE(p[0]);
+    for (int i = 1; i <= 64; i++)
+        FREE(p[i]);
+    FREE(p[0]);
+    return NULL;
+}
+
+static void *free_once(void *p)
+{
+    FREE(p);
+    return NULL;
+}
+
+/* Two threads free the same block, the first still alive, with the block
+ * in its cache or its batch, while the second frees it. */
+static pthread_barrier_t two_freed;
+static void *free_once_hold(void *p)
+{
+    FREE(p);
+    pthread_barrier_wait(&two_freed);  /* freed */
+    pthread_barrier_wait(&two_freed);  /* never: the process ends first */
+    return NULL;
+}
+
+static int free_by_two(size_t size)
+{
+    pthread_t a, b;
+    void *p = MALLOC(size);
+    pthread_barrier_init(&two_freed, NULL, 2);
+    if (pthread_create(&a, NULL, free_once_hold, p) != 0)
+        return 2;
+    pthread_barrier_wait(&two_freed);
+    if (pthread_create(&b, NULL, free_once, announce(p)) != 0)
+        return 2;
+    pthread_join(b, NULL);
+    return 0;
+}
+
+/* These modes must be caught at the second free itself: after it, nothing
+ * runs that could find the block twice later (the owner's inbox walk, a
+ * thread's exit). */
+static void survived_now(void)
+{
+    printf("survived\n");
+    fflush(stdout);
+    _exit(0);
+}
+
 int main(int argc, char **argv)
 {
     char stack[64];
@@ -134,6 +191,25 @@ int main(int argc, char **argv)
         for (int i = 0; i < 100000; i++)
             FREE(launder(MALLOC(48)));
         launder(MALLOC(1 << 20));
+    } else if (!strcmp(mode, "double-remote-left")) {
+        /* 4 KiB: above the remote-block cache's classes, every remote free
+         * is batched. */
+        pthread_t t;
+        void *p[65];
+        for (int i = 0; i < 65; i++)
+            p[i] = MALLOC(4096);
+        if (pthread_create(&t, NULL, free_after_left, p) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        survived_now();
+    } else if (!strcmp(mode, "double-remote-two")) {
+        if (free_by_two(48) != 0)
+            return 2;
+        survived_now();
+    } else if (!strcmp(mode, "double-remote-two-large")) {
+        if (free_by_two(4096) != 0)
+            return 2;
+        survived_now();
     } else if (!strcmp(mode, "double-large")) {
         void *p = MALLOC(8 << 20);
         FREE(p);
@@ -141,7 +217,7 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
-                        "double-remote-between|double-large\n");
+                        "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-large\n");
         return 2;
     }
     printf("survived\n");
