@@ -11,6 +11,7 @@
 #include "hk_numa.h"
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 static unsigned sum_heaps(struct hk_heap_stats *t)
 {
@@ -175,29 +176,49 @@ static void print_summary(int fd)
 hk_public void hak_stats_print(void) { print_summary(2); }
 
 /* Programs like ls close stderr in an atexit handler: the report goes to a
- * duplicate taken at start-up. */
-static int stats_fd = 2;
+ * duplicate taken at start-up.  But a program may close that descriptor
+ * too (a close-all loop, a shell's `exec 3>file`) and open a file of its
+ * own on the same number: the report would end up in its data.  So the
+ * duplicate is used only while it still names the file it was taken of,
+ * close-on-exec as we made it; else the report goes to fd 2, as every
+ * allocator's does. */
+static int stats_fd = -1;
+static dev_t stats_dev;
+static ino_t stats_ino;
 
 void hk_stats_init(void)
 {
     if (hk_opt.stats != HK_STATS_OFF) {
+        struct stat st;
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-        if (fd >= 0)
+        if (fd >= 0 && fstat(fd, &st) == 0) {
             stats_fd = fd;
+            stats_dev = st.st_dev;
+            stats_ino = st.st_ino;
+        }
     }
+}
+
+static int report_fd(void)
+{
+    struct stat st;
+    if (stats_fd >= 0 && fcntl(stats_fd, F_GETFD) == FD_CLOEXEC && fstat(stats_fd, &st) == 0 &&
+        st.st_dev == stats_dev && st.st_ino == stats_ino)
+        return stats_fd;
+    return 2;
 }
 
 /* At exit, after the program's own destructors have had their say. */
 __attribute__((destructor(101))) static void hk_stats_at_exit(void)
 {
     if (hk_opt.stats == HK_STATS_TEXT) {
-        print_summary(stats_fd);
+        print_summary(report_fd());
     } else if (hk_opt.stats == HK_STATS_JSON) {
         static char buf[16384];
         size_t n = hak_stats_json(buf, sizeof buf - 1);
         if (n > sizeof buf - 2)
             n = sizeof buf - 2;
         buf[n] = '\n';
-        hk_write_all(stats_fd, buf, n + 1);
+        hk_write_all(report_fd(), buf, n + 1);
     }
 }

@@ -176,6 +176,24 @@ if have strace && have seq; then
     fi
 fi
 
+# HAKMEM_STATS=1: the report never lands in a file of the program's own.
+# bash's `exec 3>file` (and a program closing every descriptor above 2, then
+# opening a file) puts a file on the number of hakmem's duplicate of
+# stderr; the report goes to stderr then.
+if have bash; then
+    ran=$((ran + 1))
+    timeout $LIMIT env HAKMEM_STATS=1 LD_PRELOAD="$lib" bash -c 'exec 3>"$1"; echo data >&3' bash "$tmp/fd3" \
+        2>"$tmp/fd3.err"
+    if [ "$(cat "$tmp/fd3")" = data ] && grep -q '^hakmem: statistics' "$tmp/fd3.err"; then
+        echo "ok: HAKMEM_STATS=1: the report on stderr, not in the file on descriptor 3"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: HAKMEM_STATS=1: the program's file on descriptor 3 holds more than its own line, or no report on stderr"
+        head -n 3 "$tmp/fd3" | sed 's/^/  file: /'
+        head -n 3 "$tmp/fd3.err" | sed 's/^/  stderr: /'
+    fi
+fi
+
 echo "preload: $ran ran, $failed failed"
 [ "$ran" -gt 0 ] || exit 77
 [ "$failed" -eq 0 ]
