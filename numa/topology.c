@@ -163,22 +163,28 @@ static void fill(hwloc_topology_t t)
 /* The kernel's node directories: when there is only one, hwloc is not
  * consulted at all.  Loading it would dlopen its plugins (libxml2, and
  * through the GL plugin libstdc++): about 2.5 MB of RSS in every process,
- * to learn that there is one node.  HAKMEM_TOPOLOGY still goes to hwloc. */
+ * to learn that there is one node.  HAKMEM_TOPOLOGY still goes to hwloc.
+ * No directory at all (a kernel without NUMA, or no sysfs mounted, as in
+ * some sandboxes) is one node too: hwloc would find no more, and without
+ * sysfs it says so on stderr, in every process. */
 static int single_node(void)
 {
     DIR *d = opendir("/sys/devices/system/node");
     struct dirent *e;
     int n = 0, os = -1;
 
-    if (d == NULL)
-        return 0;
-    while ((e = readdir(d)) != NULL) {
+    if (d == NULL) {
+        n = 1;
+        os = 0;
+    }
+    while (d != NULL && (e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
             n++;
             os = atoi(e->d_name + 4);
         }
     }
-    closedir(d);
+    if (d != NULL)
+        closedir(d);
     if (n != 1)
         return 0;
     long cpus = sysconf(_SC_NPROCESSORS_CONF);
