@@ -13,7 +13,8 @@ struct hk_os_stats {
 extern struct hk_os_stats hk_os_stats;
 
 /* A fresh SuperSlab-sized, SuperSlab-aligned chunk, untouched (zero, no RSS).
- * Carved from arenas of many chunks so growth costs one mmap per arena. */
+ * Carved from arenas of many chunks, reserved with one mmap and each made
+ * memory with one more as it is claimed (os.c: chunk_commit). */
 void *hk_os_ss_chunk(void);
 /* A mapping of `size` bytes aligned to `align` (a power of two >= page). */
 void *hk_os_map_aligned(size_t size, size_t align);

@@ -126,21 +126,34 @@ hk_inline struct hk_slab *hk_unit_desc(struct hk_ss *ss, const void *p)
     return (struct hk_slab *)((char *)ss->slabs + off);
 }
 
-/* The map: one byte per SuperSlab-sized chunk of the 47-bit space (64 MiB of
- * lazily zero-filled BSS, of which only the pages covering our chunks are
- * ever touched): one load tells ours from foreign.  Set before a chunk's
- * first pointer is handed out; a reader holding a pointer we returned is
- * ordered after that by however the pointer reached it. */
-extern hk_hidden uint8_t hk_ssmap[(uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)];
+/* The map: one byte per SuperSlab-sized chunk of the 47-bit space, in two
+ * levels: 1024 leaves of 64 KiB, each covering 128 GiB, mapped when a chunk
+ * of their range is first ours (a process has one or two).  Flat, it was
+ * 64 MiB of BSS: programs that scan every library's data as roots (Boehm
+ * GC: guile) scanned it at every collection, and mlockall() locked it.  A
+ * top entry holds its leaf's address minus hk_ssmap_none's, so the zero
+ * of BSS means "the all-zero leaf": two loads, no branch, and no pointer
+ * to relocate at load time.  Set before a chunk's first pointer is handed
+ * out; a reader holding a pointer we returned is ordered after that (and
+ * after the leaf's installation) by however the pointer reached it. */
+#define HK_SSMAP_BITS (HK_ADDR_BITS - HK_SS_SHIFT)
+#define HK_SSMAP_LEAF_BITS 16
+extern hk_hidden uint8_t hk_ssmap_none[(size_t)1 << HK_SSMAP_LEAF_BITS];
+extern hk_hidden uintptr_t hk_ssmap_top[(size_t)1 << (HK_SSMAP_BITS - HK_SSMAP_LEAF_BITS)];
 
 hk_inline bool hk_ssmap_test(uintptr_t a)
 {
     uintptr_t i = a >> HK_SS_SHIFT;
-    if (hk_unlikely(i >= ((uintptr_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT))))
+    if (hk_unlikely(i >= ((uintptr_t)1 << HK_SSMAP_BITS)))
         return false;  /* above the 47-bit space: not ours, not in the map */
-    return ck_pr_load_8(&hk_ssmap[i]) != 0;
+    /* Relaxed: see above. */
+    uintptr_t leaf = ck_pr_load_64(&hk_ssmap_top[i >> HK_SSMAP_LEAF_BITS]);
+    const uint8_t *e = (const uint8_t *)((uintptr_t)hk_ssmap_none + leaf + (i & (((uintptr_t)1 << HK_SSMAP_LEAF_BITS) - 1)));
+    return ck_pr_load_8(e) != 0;
 }
-void hk_ssmap_set(uintptr_t a, bool on);
+/* Mark the chunk at a ours (on) or not; false when its leaf cannot be
+ * mapped (out of memory; the chunk is then not ours). */
+bool hk_ssmap_set(uintptr_t a, bool on);
 
 /* A small SuperSlab for `heap` on `node`: from the node's pool, else the OS
  * (bound to the node before first touch).  NULL when out of memory. */

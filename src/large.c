@@ -166,16 +166,15 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     s->large_block = (uintptr_t)s + off;
     s->large_size = s->map_size - off;
     s->large_state = LARGE_LIVE;
-    ck_pr_add_64(&live_bytes, s->map_size);  /* statistics: relaxed */
-    ck_pr_inc_64(&live_count);
-    if (align > HK_LARGE_MAX_OFFSET_ALIGN && !big_register((void *)s->large_block, s)) {
+    if ((fresh && !hk_ssmap_set((uintptr_t)s, true)) ||
+        (align > HK_LARGE_MAX_OFFSET_ALIGN && !big_register((void *)s->large_block, s))) {
         unmap(s);
         errno = ENOMEM;
         return NULL;
     }
-    if (fresh)
-        hk_ssmap_set((uintptr_t)s, true);
-    else if (zero)
+    ck_pr_add_64(&live_bytes, s->map_size);  /* statistics: relaxed */
+    ck_pr_inc_64(&live_count);
+    if (!fresh && zero)
         memset((void *)s->large_block, 0, size);
     return (void *)s->large_block;
 }

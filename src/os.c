@@ -15,10 +15,11 @@ _Static_assert(ARENA_CHUNKS <= HK_SS_SIZE, "the chunk count lives in the low bit
  * the low bits, so one CAS claims a chunk. */
 static uint64_t arena_word;
 
-static void *map_raw(size_t size)
+/* At `at` (MAP_FIXED, replacing what is there) or anywhere (at NULL). */
+static void *map_raw(void *at, size_t size, int prot)
 {
     int saved = errno;
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED : 0), -1, 0);
     /* Relaxed counting: a statistic, read at report time. */
     ck_pr_inc_64(&hk_os_stats.mmap);
     errno = saved;
@@ -33,17 +34,30 @@ void hk_os_unmap(void *p, size_t size)
     ck_pr_inc_64(&hk_os_stats.munmap);  /* statistic: relaxed */
 }
 
-void *hk_os_map_aligned(size_t size, size_t align)
+static void *map_aligned(size_t size, size_t align, int prot)
 {
     if (size > ((size_t)1 << HK_ADDR_BITS) || align > ((size_t)1 << 40))
         return NULL;
-    void *raw = map_raw(size + align);
+    void *raw = map_raw(NULL, size + align, prot);
     if (raw == NULL)
         return NULL;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     hk_os_unmap(raw, start - (uintptr_t)raw);
     hk_os_unmap((void *)(start + size), (uintptr_t)raw + size + align - (start + size));
     return (void *)start;
+}
+
+void *hk_os_map_aligned(size_t size, size_t align)
+{
+    return map_aligned(size, align, PROT_READ | PROT_WRITE);
+}
+
+/* An arena's chunk becomes memory when claimed.  The arena is only reserved
+ * (PROT_NONE): a program that calls mlockall() would otherwise lock and
+ * fill the whole 64 MiB, every chunk never used. */
+static void *chunk_commit(void *c)
+{
+    return map_raw(c, HK_SS_SIZE, PROT_READ | PROT_WRITE);
 }
 
 void hk_os_decommit(void *p, size_t size)
@@ -74,17 +88,17 @@ void *hk_os_ss_chunk(void)
         if (base != 0 && used < ARENA_CHUNKS) {
             /* The CAS is the claim: a full barrier on every target we run on. */
             if (ck_pr_cas_64(&arena_word, w, w + 1))
-                return (void *)(uintptr_t)(base + used * HK_SS_SIZE);
+                return chunk_commit((void *)(uintptr_t)(base + used * HK_SS_SIZE));
             continue;
         }
-        void *fresh = hk_os_map_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE);
+        void *fresh = map_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE, PROT_NONE);
         if (fresh == NULL)
             return NULL;
         ck_pr_fence_store();
         /* Install the new arena with its first chunk taken by us; a loser
          * hands its whole arena back. */
         if (ck_pr_cas_64(&arena_word, w, (uint64_t)(uintptr_t)fresh | 1))
-            return fresh;
+            return chunk_commit(fresh);
         hk_os_unmap(fresh, ARENA_CHUNKS * HK_SS_SIZE);
     }
 }

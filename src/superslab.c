@@ -6,7 +6,8 @@
 #include "hk_heap.h"
 #include <string.h>
 
-uint8_t hk_ssmap[(uint64_t)1 << (HK_ADDR_BITS - HK_SS_SHIFT)];
+uint8_t hk_ssmap_none[(size_t)1 << HK_SSMAP_LEAF_BITS];
+uintptr_t hk_ssmap_top[(size_t)1 << (HK_SSMAP_BITS - HK_SSMAP_LEAF_BITS)];
 
 /* One pool per node.  pop_mpmc reads head->next of an entry another thread
  * may pop at the same time: safe because pool SuperSlabs stay mapped forever
@@ -16,11 +17,29 @@ _Static_assert(sizeof(ck_stack_t) == 16, "ck_stack_t is a double-width CAS targe
 
 static struct hk_ss *registry;
 
-void hk_ssmap_set(uintptr_t a, bool on)
+bool hk_ssmap_set(uintptr_t a, bool on)
 {
+    uintptr_t i = a >> HK_SS_SHIFT, *top = &hk_ssmap_top[i >> HK_SSMAP_LEAF_BITS];
+    const size_t leaf_size = (size_t)1 << HK_SSMAP_LEAF_BITS;
+    uintptr_t leaf = ck_pr_load_64(top);
+    if (leaf == 0) {
+        if (!on)
+            return true;
+        void *m = hk_os_map_aligned(leaf_size, HK_PAGE_SIZE);
+        if (m == NULL)
+            return false;
+        /* The CAS installs the (kernel-zeroed) leaf; losers map their own
+         * and give it back.  Readers depend on the address they load. */
+        uintptr_t want = (uintptr_t)m - (uintptr_t)hk_ssmap_none;
+        if (ck_pr_cas_64_value(top, 0, want, &leaf))
+            leaf = want;
+        else
+            hk_os_unmap(m, leaf_size);
+    }
     /* A plain byte store: the pointer hand-off that follows orders it for
      * readers (see hk_ssmap_test). */
-    ck_pr_store_8(&hk_ssmap[a >> HK_SS_SHIFT], on ? 1 : 0);
+    ck_pr_store_8((uint8_t *)((uintptr_t)hk_ssmap_none + leaf + (i & (leaf_size - 1))), on ? 1 : 0);
+    return true;
 }
 
 void hk_ss_register(struct hk_ss *ss)
@@ -65,12 +84,15 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         ss = hk_os_ss_chunk();
         if (ss == NULL)
             return NULL;
+        if (!hk_ssmap_set((uintptr_t)ss, true)) {
+            hk_os_unmap(ss, HK_SS_SIZE);  /* never claimed again: the arena hands out each chunk once */
+            return NULL;
+        }
         hk_numa_bind(ss, HK_SS_SIZE, node);
         ss->node = node;
         for (unsigned u = 0; u < HK_UNITS; u++)
             ss->unit_slab[u] = &hk_slab_empty;
         hk_ss_register(ss);
-        hk_ssmap_set((uintptr_t)ss, true);
     }
     ss_reset(ss, heap);
     heap->own[hk_own_slot(ss)] = ss;

@@ -22,4 +22,18 @@ for fn in $(grep -o 'hak_[a-z_]*(' "${top_srcdir:-.}/src/hakmem.h" | tr -d '(' |
     echo "$syms" | grep -qx "$fn" || { echo "FAIL: hakmem.h declares $fn, the library does not export it"; status=1; }
 done
 [ $status -eq 0 ] && echo "ok: $(echo "$syms" | wc -l) exported symbols, all API"
+# Its writable data stays small: programs that scan every library's data
+# as roots (Boehm GC: guile) scan all of it at every collection, and
+# mlockall() locks it.  The pointer map was once 64 MiB of BSS there.
+if command -v size >/dev/null 2>&1; then
+    rw=$(size -A "$lib" | awk '$1 == ".data" || $1 == ".bss" || $1 == ".tbss" { n += $2 } END { print n + 0 }')
+    if [ "$rw" -gt 1048576 ]; then
+        echo "FAIL: $rw bytes of writable data (.data, .bss), more than 1 MiB"
+        status=1
+    else
+        echo "ok: $rw bytes of writable data"
+    fi
+else
+    echo "skip: writable data size: size(1) is not installed"
+fi
 exit $status

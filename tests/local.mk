@@ -44,6 +44,14 @@ tests_badfree_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_badfree_LDADD = src/libhakmem.la
 tests_badfree_LDFLAGS = -no-install
 
+# mlockall locks what the program uses, not what hakmem reserves.
+check_PROGRAMS += tests/mlock
+TESTS += tests/mlock
+tests_mlock_SOURCES = tests/mlock.c
+tests_mlock_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_mlock_LDADD = src/libhakmem.la
+tests_mlock_LDFLAGS = -no-install
+
 # 100,000 short-lived threads: RSS bounded after the first thousand, heaps
 # reused, nothing left in use once every block is freed (~15 s).
 check_PROGRAMS += tests/lifecycle tests/consumer
