@@ -67,6 +67,9 @@ hk_public void *hak_realloc(void *p, size_t size)
         struct hk_ss *ss = hk_ssmap_test((uintptr_t)hk_ss_of(p)) ? hk_ss_of(p) : hk_large_lookup_big(p);
         if (hk_large_resize(ss, p, size) != NULL)
             return p;
+        void *moved = hk_large_grow(ss, size);
+        if (moved != NULL)
+            return moved;
     }
     void *q = hk_alloc(size, false);
     if (q == NULL)

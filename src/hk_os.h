@@ -18,6 +18,14 @@ extern struct hk_os_stats hk_os_stats;
 void *hk_os_ss_chunk(void);
 /* A mapping of `size` bytes aligned to `align` (a power of two >= page). */
 void *hk_os_map_aligned(size_t size, size_t align);
+/* The same, address space only (PROT_NONE): a target for hk_os_move. */
+void *hk_os_reserve_aligned(size_t size, size_t align);
+/* Grow the mapping at p from old to size bytes where it is; false when the
+ * address space after it is taken. */
+bool hk_os_grow_in_place(void *p, size_t old, size_t size);
+/* Move the mapping at p (old bytes) to `to`, replacing what is there, and
+ * grow it to size bytes: the kernel moves the pages, nothing is copied. */
+bool hk_os_move(void *p, size_t old, size_t size, void *to);
 void hk_os_unmap(void *p, size_t size);
 /* Give the pages back (they read as zero afterwards). */
 void hk_os_decommit(void *p, size_t size);

@@ -98,6 +98,7 @@ struct hk_ss {
     /* Large blocks (kind HK_SS_LARGE) */
     size_t map_size;               /* bytes mapped from the header on */
     size_t large_size;             /* usable bytes of the block */
+    size_t large_asked;            /* the size last asked for (malloc, realloc) */
     uintptr_t large_block;         /* the block */
     uint32_t large_state;          /* 1 in use, 2 cached */
     struct hk_slab *unit_slab[HK_UNITS];  /* unit -> slab; &hk_slab_empty for units not in a slab */
@@ -151,9 +152,11 @@ hk_inline bool hk_ssmap_test(uintptr_t a)
     const uint8_t *e = (const uint8_t *)((uintptr_t)hk_ssmap_none + leaf + (i & (((uintptr_t)1 << HK_SSMAP_LEAF_BITS) - 1)));
     return ck_pr_load_8(e) != 0;
 }
-/* Mark the chunk at a ours (on) or not; false when its leaf cannot be
- * mapped (out of memory; the chunk is then not ours). */
-bool hk_ssmap_set(uintptr_t a, bool on);
+/* Map the leaf covering the chunk at a, if it is not yet: false when out of
+ * memory.  Before the chunk is first marked ours. */
+bool hk_ssmap_reserve(uintptr_t a);
+/* Mark the chunk at a ours (on; its leaf reserved) or not. */
+void hk_ssmap_set(uintptr_t a, bool on);
 
 /* A small SuperSlab for `heap` on `node`: from the node's pool, else the OS
  * (bound to the node before first touch).  NULL when out of memory. */

@@ -165,13 +165,16 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     }
     s->large_block = (uintptr_t)s + off;
     s->large_size = s->map_size - off;
+    s->large_asked = size;
     s->large_state = LARGE_LIVE;
-    if ((fresh && !hk_ssmap_set((uintptr_t)s, true)) ||
+    if ((fresh && !hk_ssmap_reserve((uintptr_t)s)) ||
         (align > HK_LARGE_MAX_OFFSET_ALIGN && !big_register((void *)s->large_block, s))) {
         unmap(s);
         errno = ENOMEM;
         return NULL;
     }
+    if (fresh)
+        hk_ssmap_set((uintptr_t)s, true);
     ck_pr_add_64(&live_bytes, s->map_size);  /* statistics: relaxed */
     ck_pr_inc_64(&live_count);
     if (!fresh && zero)
@@ -201,6 +204,35 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
     unmap(s);
 }
 
+void *hk_large_grow(struct hk_ss *s, size_t size)
+{
+    size_t off = s->large_block - (uintptr_t)s, old = s->map_size;
+    if (off != HK_PAGE_SIZE || size > ((size_t)1 << HK_ADDR_BITS) / 4)
+        return NULL;
+    size_t need = round_up(size, HK_PAGE_SIZE);
+    size_t map = round_up(off + need + need / 2, HK_PAGE_SIZE);  /* as a fresh block reserves */
+    struct hk_ss *n = s;
+    if (!hk_os_grow_in_place(s, old, map)) {
+        n = hk_os_reserve_aligned(map, HK_SS_SIZE);
+        if (n == NULL)
+            return NULL;
+        if (!hk_ssmap_reserve((uintptr_t)n) || !hk_os_move(s, old, map, n)) {
+            hk_os_unmap(n, map);
+            return NULL;
+        }
+        /* The header came along: the new chunk is ours, the old one gone. */
+        hk_ssmap_set((uintptr_t)n, true);
+        hk_ssmap_set((uintptr_t)s, false);
+    }
+    n->map_size = map;
+    n->large_block = (uintptr_t)n + off;
+    n->large_size = map - off;
+    n->large_asked = size;
+    hk_os_account((int64_t)(map - old));
+    ck_pr_add_64(&live_bytes, map - old);  /* statistics: relaxed */
+    return (void *)n->large_block;
+}
+
 size_t hk_large_usable(struct hk_ss *s, const void *p, const char *fn)
 {
     return validate(s, p, fn)->large_size;
@@ -211,9 +243,12 @@ void *hk_large_resize(struct hk_ss *s, void *p, size_t size)
     size_t off = s->large_block - (uintptr_t)s;
     if (size > s->map_size - off)
         return NULL;
-    /* Shrinking far below the mapping: give the tail's pages back. */
+    /* Shrinking far below the mapping: give the tail's pages back.  Not
+     * when growing into the reservation: its pages were never touched, and
+     * a buffer grown in steps made one madvise per step. */
     size_t keep = round_up(off + size, HK_PAGE_SIZE);
-    if (keep + (s->map_size - keep) / 2 < s->map_size && s->map_size - keep >= ((size_t)1 << 20))
+    if (size < s->large_asked && s->map_size - keep >= ((size_t)1 << 20))
         hk_os_decommit((char *)s + keep, s->map_size - keep);
+    s->large_asked = size;
     return p;
 }

@@ -1,8 +1,12 @@
 /* mmap-based OS layer.  Counters are process-wide atomics: they move on slow
  * paths only (a mapping, an unmapping, a decommit). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  /* mremap */
+#endif
 #include "hk_os.h"
 #include <ck_pr.h>
 #include <sys/mman.h>
+#include <stdbool.h>
 #include <time.h>
 #include <errno.h>
 
@@ -50,6 +54,32 @@ static void *map_aligned(size_t size, size_t align, int prot)
 void *hk_os_map_aligned(size_t size, size_t align)
 {
     return map_aligned(size, align, PROT_READ | PROT_WRITE);
+}
+
+void *hk_os_reserve_aligned(size_t size, size_t align)
+{
+    return map_aligned(size, align, PROT_NONE);
+}
+
+/* mremap, counted with the mmaps: it maps pages, and the budget counts
+ * calls. */
+static bool remap(void *p, size_t old, size_t size, int flags, void *to)
+{
+    int saved = errno;
+    void *q = mremap(p, old, size, flags, to);
+    ck_pr_inc_64(&hk_os_stats.mmap);  /* statistic: relaxed */
+    errno = saved;
+    return q != MAP_FAILED;
+}
+
+bool hk_os_grow_in_place(void *p, size_t old, size_t size)
+{
+    return remap(p, old, size, 0, NULL);
+}
+
+bool hk_os_move(void *p, size_t old, size_t size, void *to)
+{
+    return remap(p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 }
 
 /* An arena's chunk becomes memory when claimed.  The arena is only reserved

@@ -17,29 +17,31 @@ _Static_assert(sizeof(ck_stack_t) == 16, "ck_stack_t is a double-width CAS targe
 
 static struct hk_ss *registry;
 
-bool hk_ssmap_set(uintptr_t a, bool on)
+#define SSMAP_LEAF_SIZE ((size_t)1 << HK_SSMAP_LEAF_BITS)
+
+bool hk_ssmap_reserve(uintptr_t a)
 {
-    uintptr_t i = a >> HK_SS_SHIFT, *top = &hk_ssmap_top[i >> HK_SSMAP_LEAF_BITS];
-    const size_t leaf_size = (size_t)1 << HK_SSMAP_LEAF_BITS;
-    uintptr_t leaf = ck_pr_load_64(top);
-    if (leaf == 0) {
-        if (!on)
-            return true;
-        void *m = hk_os_map_aligned(leaf_size, HK_PAGE_SIZE);
-        if (m == NULL)
-            return false;
-        /* The CAS installs the (kernel-zeroed) leaf; losers map their own
-         * and give it back.  Readers depend on the address they load. */
-        uintptr_t want = (uintptr_t)m - (uintptr_t)hk_ssmap_none;
-        if (ck_pr_cas_64_value(top, 0, want, &leaf))
-            leaf = want;
-        else
-            hk_os_unmap(m, leaf_size);
-    }
+    uintptr_t *top = &hk_ssmap_top[(a >> HK_SS_SHIFT) >> HK_SSMAP_LEAF_BITS];
+    if (ck_pr_load_64(top) != 0)
+        return true;
+    void *m = hk_os_map_aligned(SSMAP_LEAF_SIZE, HK_PAGE_SIZE);
+    if (m == NULL)
+        return false;
+    /* The CAS installs the (kernel-zeroed) leaf; a loser gives its own
+     * back.  Readers depend on the address they load. */
+    if (!ck_pr_cas_64(top, 0, (uintptr_t)m - (uintptr_t)hk_ssmap_none))
+        hk_os_unmap(m, SSMAP_LEAF_SIZE);
+    return true;
+}
+
+void hk_ssmap_set(uintptr_t a, bool on)
+{
+    uintptr_t i = a >> HK_SS_SHIFT, leaf = ck_pr_load_64(&hk_ssmap_top[i >> HK_SSMAP_LEAF_BITS]);
+    if (leaf == 0)
+        return;  /* never marked: nothing to clear */
     /* A plain byte store: the pointer hand-off that follows orders it for
      * readers (see hk_ssmap_test). */
-    ck_pr_store_8((uint8_t *)((uintptr_t)hk_ssmap_none + leaf + (i & (leaf_size - 1))), on ? 1 : 0);
-    return true;
+    ck_pr_store_8((uint8_t *)((uintptr_t)hk_ssmap_none + leaf + (i & (SSMAP_LEAF_SIZE - 1))), on ? 1 : 0);
 }
 
 void hk_ss_register(struct hk_ss *ss)
@@ -84,10 +86,11 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         ss = hk_os_ss_chunk();
         if (ss == NULL)
             return NULL;
-        if (!hk_ssmap_set((uintptr_t)ss, true)) {
+        if (!hk_ssmap_reserve((uintptr_t)ss)) {
             hk_os_unmap(ss, HK_SS_SIZE);  /* never claimed again: the arena hands out each chunk once */
             return NULL;
         }
+        hk_ssmap_set((uintptr_t)ss, true);
         hk_numa_bind(ss, HK_SS_SIZE, node);
         ss->node = node;
         for (unsigned u = 0; u < HK_UNITS; u++)
