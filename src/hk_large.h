@@ -25,7 +25,7 @@ void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
  * buffer) was copied at each step and every old copy stayed resident in
  * the mapping cache.  Returns the block, moved or not; NULL when it
  * cannot (a block aligned beyond a page, or no address space): the
- * caller copies. */
+ * caller copies.  Mappings below 1 MiB are copied too: cheaper. */
 void *hk_large_grow(struct hk_ss *ss, size_t size);
 /* A pointer whose chunk is not in the map: one of our big-aligned blocks? */
 struct hk_ss *hk_large_lookup_big(const void *p);

@@ -97,7 +97,7 @@ struct hk_ss {
     uint32_t in_purge;
     /* Large blocks (kind HK_SS_LARGE) */
     size_t map_size;               /* bytes mapped from the header on */
-    size_t large_size;             /* usable bytes of the block */
+    size_t large_size;             /* usable bytes of the block: the size asked for, in whole pages */
     size_t large_asked;            /* the size last asked for (malloc, realloc) */
     uintptr_t large_block;         /* the block */
     uint32_t large_state;          /* 1 in use, 2 cached */

@@ -164,7 +164,7 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
         hk_os_account((int64_t)reserve);
     }
     s->large_block = (uintptr_t)s + off;
-    s->large_size = s->map_size - off;
+    s->large_size = need;  /* the reservation beyond stays the mapping's, not the block's */
     s->large_asked = size;
     s->large_state = LARGE_LIVE;
     if ((fresh && !hk_ssmap_reserve((uintptr_t)s)) ||
@@ -204,10 +204,14 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
     unmap(s);
 }
 
+/* Below this a copy is cheaper than the mremap and the mmaps of a move (a
+ * few microseconds), and the old mapping the cache keeps is small. */
+#define GROW_MIN_MAP ((size_t)1 << 20)
+
 void *hk_large_grow(struct hk_ss *s, size_t size)
 {
     size_t off = s->large_block - (uintptr_t)s, old = s->map_size;
-    if (off != HK_PAGE_SIZE || size > ((size_t)1 << HK_ADDR_BITS) / 4)
+    if (off != HK_PAGE_SIZE || old < GROW_MIN_MAP || size > ((size_t)1 << HK_ADDR_BITS) / 4)
         return NULL;
     size_t need = round_up(size, HK_PAGE_SIZE);
     size_t map = round_up(off + need + need / 2, HK_PAGE_SIZE);  /* as a fresh block reserves */
@@ -226,7 +230,7 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     }
     n->map_size = map;
     n->large_block = (uintptr_t)n + off;
-    n->large_size = map - off;
+    n->large_size = need;
     n->large_asked = size;
     hk_os_account((int64_t)(map - old));
     ck_pr_add_64(&live_bytes, map - old);  /* statistics: relaxed */
@@ -250,5 +254,6 @@ void *hk_large_resize(struct hk_ss *s, void *p, size_t size)
     if (size < s->large_asked && s->map_size - keep >= ((size_t)1 << 20))
         hk_os_decommit((char *)s + keep, s->map_size - keep);
     s->large_asked = size;
+    s->large_size = keep - off;
     return p;
 }
