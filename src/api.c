@@ -23,19 +23,30 @@ hk_public void *hak_calloc(size_t n, size_t size)
     return hk_alloc(total, true);
 }
 
-/* Usable bytes from p on, validating p (aborts naming `fn`). */
-static size_t usable(const void *p, const char *fn)
+/* The header of p's large block, or NULL when p is in a SuperSlab of small
+ * blocks; aborts naming `fn` when p is in no chunk of ours.  A block
+ * aligned beyond half a chunk starts on a chunk that has no header of its
+ * own (its chunk is not in the map): found through the big-alignment
+ * registry. */
+static struct hk_ss *large_header(const void *p, const char *fn)
 {
     struct hk_ss *ss = hk_ss_of(p);
     if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss))) {
-        struct hk_ss *big = hk_large_lookup_big(p);
-        if (big == NULL)
+        ss = hk_large_lookup_big(p);
+        if (ss == NULL)
             hk_fatal_ptr(fn, "invalid pointer", p);
-        return hk_large_usable(big, p, fn);
+        return ss;
     }
-    if (ss->kind == HK_SS_LARGE)
-        return hk_large_usable(ss, p, fn);
-    struct hk_slab *s = hk_slab_of(ss, p);
+    return ss->kind == HK_SS_LARGE ? ss : NULL;
+}
+
+/* Usable bytes from p on, validating p (aborts naming `fn`). */
+static size_t usable(const void *p, const char *fn)
+{
+    struct hk_ss *big = large_header(p, fn);
+    if (big != NULL)
+        return hk_large_usable(big, p, fn);
+    struct hk_slab *s = hk_slab_of(hk_ss_of(p), p);
     if (hk_unlikely(s == &hk_slab_empty))
         hk_fatal_ptr(fn, "invalid pointer", p);
     hk_slab_block_of(s, (void *)p, fn);
@@ -56,20 +67,16 @@ hk_public void *hak_realloc(void *p, size_t size)
         return NULL;
     }
     size_t have = usable(p, "realloc");
-    bool large = have > HK_SMALL_MAX;
-    if (size <= have) {
-        /* In place when the class still fits without wasting half of it. */
-        if (!large && (size > have / 2 || have <= 16))
+    struct hk_ss *big = have > HK_SMALL_MAX || size > HK_SMALL_MAX ? large_header(p, "realloc") : NULL;
+    if (big != NULL && size > HK_SMALL_MAX) {
+        /* Within the mapping, growing or shrinking; else a bigger mapping. */
+        if (hk_large_resize(big, p, size) != NULL)
             return p;
-        if (large && size > HK_SMALL_MAX)
-            return hk_large_resize(hk_ss_of(p), p, size);
-    } else if (large) {
-        struct hk_ss *ss = hk_ssmap_test((uintptr_t)hk_ss_of(p)) ? hk_ss_of(p) : hk_large_lookup_big(p);
-        if (hk_large_resize(ss, p, size) != NULL)
-            return p;
-        void *moved = hk_large_grow(ss, size);
+        void *moved = hk_large_grow(big, size);
         if (moved != NULL)
             return moved;
+    } else if (size <= have && (size > have / 2 || have <= 16)) {
+        return p;  /* the block still fits without wasting half of it */
     }
     void *q = hk_alloc(size, false);
     if (q == NULL)

@@ -209,3 +209,21 @@ Test(realloc, large_buffer_grown_in_steps)
     if (rss_before != 0)
         cr_assert_lt(grew, total + total / 4, "RSS grew by %zu bytes for a %zu-byte buffer", grew, total);
 }
+
+/* A block aligned beyond half a SuperSlab has no header in its own chunk:
+ * realloc must find its header through the big-alignment registry when
+ * shrinking too.  It used to read the block's own bytes as the header
+ * there: the shrink returned NULL, or wrote into the block. */
+Test(realloc, big_aligned_block_shrinks_and_grows)
+{
+    static const size_t sizes[] = {2 << 20, 100000, 40000, 3 << 20, 6 << 20, 50};
+    void *p = NULL;
+    cr_assert_eq(hak_posix_memalign(&p, 4 << 20, 3 << 20), 0);
+    size_t cur = 3 << 20;
+    tu_fill(p, cur, SEED);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        p = step(p, cur, sizes[i]);
+        cur = sizes[i];
+    }
+    hak_free(p);
+}
