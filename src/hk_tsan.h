@@ -9,6 +9,12 @@
 #ifndef HK_TSAN_H
 #define HK_TSAN_H
 
+/* Read before any unit's own code: the units that ask for GNU extensions
+ * (os.c: mremap) would be too late once <ck_pr.h> has set up the C
+ * library's feature macros. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <stdbool.h>
 #include <ck_pr.h>
 

@@ -1,7 +1,7 @@
 /* mmap-based OS layer.  Counters are process-wide atomics: they move on slow
  * paths only (a mapping, an unmapping, a decommit). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE  /* mremap */
+#define _GNU_SOURCE  /* mremap; the TSan build defines it first (hk_tsan.h) */
 #endif
 #include "hk_os.h"
 #include <ck_pr.h>
