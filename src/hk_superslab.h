@@ -96,16 +96,21 @@ struct hk_ss {
     uint64_t purge_since_ms;
     uint32_t in_purge;
     /* Large blocks (kind HK_SS_LARGE) */
+    uint32_t large_state;          /* 1 in use, 2 cached */
     size_t map_size;               /* bytes mapped from the header on */
     size_t large_size;             /* usable bytes of the block: the size asked for, in whole pages */
     size_t large_asked;            /* the size last asked for (malloc, realloc) */
     uintptr_t large_block;         /* the block */
-    uint32_t large_state;          /* 1 in use, 2 cached */
     struct hk_slab *unit_slab[HK_UNITS];  /* unit -> slab; &hk_slab_empty for units not in a slab */
     struct hk_slab slabs[HK_UNITS];
 };
 
 _Static_assert(sizeof(struct hk_ss) <= HK_SS_HDR_SIZE, "the header fits its reserved area");
+/* Each descriptor's two lines in one 128-byte pair, which the adjacent-line
+ * prefetcher fetches together: straddling pairs would pull a neighbour
+ * descriptor's line, which another core may be writing, into every fetch
+ * (f3b3da3 moved them to 448 by adding a header field; back at 384). */
+_Static_assert(offsetof(struct hk_ss, slabs) % 128 == 0, "slab descriptors are 128-byte aligned");
 
 hk_inline struct hk_ss *hk_ss_of(const void *p)
 {
