@@ -24,6 +24,7 @@ struct hk_slab hk_slab_empty;
 struct hk_heap hk_heap_empty = {
     .direct = { [0 ... HK_LUT_MAX / 8] = &hk_slab_empty },
     .own = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
+    .seen = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty },
 };
 __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
@@ -90,7 +91,7 @@ static struct hk_heap *heap_new(void)
     for (unsigned i = 0; i <= HK_LUT_MAX / 8; i++)
         h->direct[i] = &hk_slab_empty;
     for (unsigned i = 0; i < HK_OWN_SLOTS; i++)
-        h->own[i] = HK_OWN_NONE;
+        h->own[i] = h->seen[i] = HK_OWN_NONE;
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
         rc->bsize = hk_class_size[c];

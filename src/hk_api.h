@@ -40,13 +40,20 @@ hk_inline void hk_free(void *p, const char *fn)
     struct hk_heap *h = hk_tls_heap;
     struct hk_heap *owner = h;
     if (hk_unlikely(h->own[hk_own_slot(ss)] != ss)) {
-        /* Not a SuperSlab of our cache: the map tells ours from foreign
-         * before anything is read, then its header names the owner
-         * (read-mostly: set when the SuperSlab leaves its pool; relaxed: a
-         * block we hand out is ordered after it). */
-        if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss)))
-            goto slow;
-        owner = ck_pr_load_ptr(&ss->heap);
+        /* Not a SuperSlab of our cache: the map (unless seen[] knows the
+         * chunk) tells ours from foreign before anything is read, then its
+         * header names the owner (read-mostly: set when the SuperSlab
+         * leaves its pool; relaxed: a block we hand out is ordered after
+         * it). */
+        if (hk_unlikely(h->seen[hk_own_slot(ss)] != ss)) {
+            if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss)))
+                goto slow;
+            owner = ck_pr_load_ptr(&ss->heap);
+            if (owner != NULL && h != &hk_heap_empty)
+                h->seen[hk_own_slot(ss)] = ss;  /* a small SuperSlab: large ones have no heap */
+        } else {
+            owner = ck_pr_load_ptr(&ss->heap);
+        }
     }
     hk_assert(owner != h || ck_pr_load_ptr(&ss->heap) == h);
     /* The unit's descriptor, by address, not through unit_slab (one
