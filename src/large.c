@@ -220,13 +220,21 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
         n = hk_os_reserve_aligned(map, HK_SS_SIZE);
         if (n == NULL)
             return NULL;
-        if (!hk_ssmap_reserve((uintptr_t)n) || !hk_os_move(s, old, map, n)) {
+        if (!hk_ssmap_reserve((uintptr_t)n)) {
             hk_os_unmap(n, map);
             return NULL;
         }
-        /* The header came along: the new chunk is ours, the old one gone. */
-        hk_ssmap_set((uintptr_t)n, true);
+        /* The old chunk leaves the map before the move frees its address
+         * space: another thread's mapping may land there at once, and
+         * marked after, it would be taken for not ours.  The block is the
+         * caller's alone meanwhile. */
         hk_ssmap_set((uintptr_t)s, false);
+        if (!hk_os_move(s, old, map, n)) {
+            hk_ssmap_set((uintptr_t)s, true);
+            hk_os_unmap(n, map);
+            return NULL;
+        }
+        hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
     }
     n->map_size = map;
     n->large_block = (uintptr_t)n + off;

@@ -2,7 +2,8 @@
  * builds): blocks cross threads through lock-free and mutex queues, are
  * realloc'ed on the way, are freed by another thread than their maker's
  * (and must come back to it), churn as large blocks in all threads at once,
- * and outlive the threads that made them.  Every
+ * move as large blocks outgrow their mappings, and outlive the threads that
+ * made them.  Every
  * block carries a pattern derived from its address and owner, checked by
  * whoever frees it.  Exits 1 with a message on the first corruption. */
 #define _GNU_SOURCE
@@ -430,6 +431,36 @@ static void *large_churn(void *arg)
     return NULL;
 }
 
+/* Large blocks grown past their mappings (moved whole by mremap) and shrunk
+ * again, by all threads at once: a move frees the old address space at
+ * once, and another thread's new mapping may land there.  The old chunk
+ * must leave the map before that, else the newcomer's chunk is taken for
+ * not ours ("invalid pointer" on its realloc or free). */
+static void *large_moves(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    uint64_t rs = 0x4d4f5645ull + me * 0x9E3779B97F4A7C15ull;
+    for (int op = 0; op < LARGE_OPS / 25 && !past_deadline(); op++) {
+        uint64_t r = rnd(&rs);
+        size_t a = (1u << 20) + (size_t)(r >> 8) % (1u << 20), b = 2 * a + (size_t)(r >> 40) % 4096;
+        unsigned char *p = hak_malloc(a);
+        if (!p)
+            FAIL("large moves: malloc(%zu) returned NULL", a);
+        p[0] = (unsigned char)me;
+        p[a - 1] = (unsigned char)op;
+        p = hak_realloc(p, b);
+        if (!p || p[0] != (unsigned char)me || p[a - 1] != (unsigned char)op)
+            FAIL("large moves: realloc(%zu -> %zu) lost the block's bytes", a, b);
+        p[b - 1] = 1;
+        p = hak_realloc(p, a / 2);
+        if (!p || p[0] != (unsigned char)me)
+            FAIL("large moves: realloc(%zu -> %zu) lost the block's bytes", b, a / 2);
+        hak_free(p);
+        atomic_fetch_add_explicit(&ops_done, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
 static void report(const char *name, double t0)
 {
     printf("mt_stress: %s ok: %ld blocks in %.1f s\n", name,
@@ -481,6 +512,11 @@ int main(void)
     deadline = t0 + SCENARIO_SECONDS;
     run("large churn", large_churn, NTHREADS, 0);
     report("large churn", t0);
+
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    run("large moves", large_moves, NTHREADS, 0);
+    report("large moves", t0);
 
     /* Waves of short-lived threads with distinct ids: most blocks a thread
      * frees were made by a thread that has exited. */
