@@ -161,10 +161,8 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
     uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
-    if (freed_elsewhere(word)) {
+    if (freed_elsewhere(word))
         hk_fatal_ptr("free", "double free", b);
-        return;
-    }
     rbatch_link(r, b, bsize, word);
 }
 

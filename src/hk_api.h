@@ -45,15 +45,15 @@ hk_inline void hk_free(void *p, const char *fn)
          * header names the owner (read-mostly: set when the SuperSlab
          * leaves its pool; relaxed: a block we hand out is ordered after
          * it). */
-        if (hk_unlikely(h->seen[hk_own_slot(ss)] != ss)) {
+        struct hk_heap *hm = h;
+        __asm__("" : "+r"(hm));  /* hides that hm is h: else the slot's address, kept from the test above, costs the owner's path an instruction */
+        if (hk_unlikely(hm->seen[hk_own_slot(ss)] != ss)) {
             if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss)))
                 goto slow;
-            owner = ck_pr_load_ptr(&ss->heap);
-            if (owner != NULL && h != &hk_heap_empty)
-                h->seen[hk_own_slot(ss)] = ss;  /* a small SuperSlab: large ones have no heap */
-        } else {
-            owner = ck_pr_load_ptr(&ss->heap);
+            if (ck_pr_load_ptr(&ss->heap) != NULL && hm != &hk_heap_empty)
+                hm->seen[hk_own_slot(ss)] = ss;  /* a small SuperSlab: large ones have no heap */
         }
+        owner = ck_pr_load_ptr(&ss->heap);
     }
     hk_assert(owner != h || ck_pr_load_ptr(&ss->heap) == h);
     /* The unit's descriptor, by address, not through unit_slab (one
