@@ -10,7 +10,7 @@
 #include <string.h>
 #include <errno.h>
 
-#define CACHE_SLOTS 16
+#define CACHE_SLOTS 64
 #define BIG_SLOTS 64
 
 enum { LARGE_LIVE = 1, LARGE_CACHED = 2 };
