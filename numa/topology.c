@@ -176,15 +176,15 @@ static int single_node(void)
     if (d == NULL) {
         n = 1;
         os = 0;
-    }
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
-            n++;
-            os = atoi(e->d_name + 4);
+    } else {
+        while ((e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' && e->d_name[4] <= '9') {
+                n++;
+                os = atoi(e->d_name + 4);
+            }
         }
-    }
-    if (d != NULL)
         closedir(d);
+    }
     if (n != 1)
         return 0;
     long cpus = sysconf(_SC_NPROCESSORS_CONF);

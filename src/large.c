@@ -32,6 +32,14 @@ static struct { void *block; struct hk_ss *ss; } big[BIG_SLOTS];
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
+/* The mapping for a block of `need` bytes (whole pages) at offset off:
+ * room to grow by half in place, as untouched pages cost address space
+ * only, and realloc growth chains skip the copy. */
+static size_t mapping_size(size_t off, size_t need)
+{
+    return round_up(off + need + need / 2, HK_PAGE_SIZE);
+}
+
 static size_t block_offset(size_t align)
 {
     return align > HK_PAGE_SIZE ? align : HK_PAGE_SIZE;
@@ -146,9 +154,7 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     struct hk_ss *s = align <= HK_PAGE_SIZE ? cache_take(map, node) : NULL;
     bool fresh = s == NULL;
     if (fresh) {
-        /* Reserve room to grow by half in place: untouched pages cost
-         * address space only, and realloc growth chains skip the copy. */
-        size_t reserve = round_up(map + need / 2, HK_PAGE_SIZE);
+        size_t reserve = mapping_size(off, need);
         size_t map_align = align > HK_SS_SIZE ? align : HK_SS_SIZE;
         s = hk_os_map_aligned(reserve, map_align);
         if (s == NULL) {
@@ -214,7 +220,7 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     if (off != HK_PAGE_SIZE || old < GROW_MIN_MAP || size > ((size_t)1 << HK_ADDR_BITS) / 4)
         return NULL;
     size_t need = round_up(size, HK_PAGE_SIZE);
-    size_t map = round_up(off + need + need / 2, HK_PAGE_SIZE);  /* as a fresh block reserves */
+    size_t map = mapping_size(off, need);
     struct hk_ss *n = s;
     if (!hk_os_grow_in_place(s, old, map)) {
         n = hk_os_reserve_aligned(map, HK_SS_SIZE);

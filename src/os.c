@@ -121,7 +121,7 @@ void *hk_os_ss_chunk(void)
                 return chunk_commit((void *)(uintptr_t)(base + used * HK_SS_SIZE));
             continue;
         }
-        void *fresh = map_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE, PROT_NONE);
+        void *fresh = hk_os_reserve_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE);
         if (fresh == NULL)
             return NULL;
         ck_pr_fence_store();

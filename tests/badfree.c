@@ -97,6 +97,16 @@ static void *free_once(void *p)
     return NULL;
 }
 
+/* The main thread, owner of the blocks freed twice, allocates until it
+ * takes its inbox (on its next slow path), where it finds a second free
+ * that reached it without being caught at the free itself. */
+static void owner_takes_inbox(void)
+{
+    for (int i = 0; i < 100000; i++)
+        FREE(launder(MALLOC(48)));
+    launder(MALLOC(1 << 20));
+}
+
 /* Two threads free the same block, the first still alive, with the block
  * in its cache or its batch, while the second frees it. */
 static pthread_barrier_t two_freed;
@@ -177,20 +187,14 @@ int main(int argc, char **argv)
         if (pthread_create(&t, NULL, strcmp(mode, "double-remote") ? free_twice_quiet : free_twice, p) != 0)
             return 2;
         pthread_join(t, NULL);
-        /* Without the cache the owner finds the second free when it takes
-         * its inbox, on its next slow path. */
-        for (int i = 0; i < 100000; i++)
-            FREE(launder(MALLOC(48)));
-        launder(MALLOC(1 << 20));
+        owner_takes_inbox();
     } else if (!strcmp(mode, "double-remote-between")) {
         pthread_t t;
         void *p[2] = { MALLOC(48), MALLOC(48) };
         if (pthread_create(&t, NULL, free_between, p) != 0)
             return 2;
         pthread_join(t, NULL);
-        for (int i = 0; i < 100000; i++)
-            FREE(launder(MALLOC(48)));
-        launder(MALLOC(1 << 20));
+        owner_takes_inbox();
     } else if (!strcmp(mode, "double-remote-left")) {
         /* 4 KiB: above the remote-block cache's classes, every remote free
          * is batched. */
