@@ -107,6 +107,8 @@ static void *alloc_aligned(size_t align, size_t size)
     }
     if (align <= 16) /* every class from 16 B up has 16-aligned blocks */
         return hk_alloc(size < 16 ? 16 : size, false);
+    if (size >= HK_MEDIUM_MIN && size <= HK_SMALL_MAX && align <= HK_PAGE_SIZE)
+        return hk_alloc(size, false);  /* medium blocks are page-aligned */
     if (size <= HK_SMALL_MAX && align <= HK_MAX_ALIGN_SMALL) {
         /* Power-of-two classes are naturally aligned up to the slab start's
          * alignment (HK_MAX_ALIGN_SMALL). */

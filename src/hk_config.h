@@ -38,9 +38,14 @@
 
 /* Size classes: 8, then multiples of 16 (every block from 16 B up is
  * 16-aligned, see hk_sizeclass.h) up to 128, then 8 classes per doubling up
- * to 32 KiB. */
-#define HK_CLASSES      73
-#define HK_SMALL_MAX    ((size_t)32768)
+ * to 32 KiB, then 4 per doubling up to 128 KiB (the medium classes).
+ * Medium blocks are whole pages on slabs that start on a page (no
+ * colouring): every one is page-aligned, so valloc and page-aligned
+ * requests of those sizes take one without rounding up.  Blocks above
+ * HK_SMALL_MAX are mappings of their own. */
+#define HK_CLASSES      81
+#define HK_SMALL_MAX    ((size_t)131072)
+#define HK_MEDIUM_MIN   ((size_t)32769)                   /* smallest request of a medium class */
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
 #define HK_LUT_CLASSES  33                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 

@@ -11,7 +11,8 @@ const uint32_t hk_class_size[HK_CLASSES] = {
     2048, 2304, 2560, 2816, 3072, 3328, 3584, 3840, 4096, 4608,
     5120, 5632, 6144, 6656, 7168, 7680, 8192, 9216, 10240, 11264,
     12288, 13312, 14336, 15360, 16384, 18432, 20480, 22528, 24576, 26624,
-    28672, 30720, 32768
+    28672, 30720, 32768, 40960, 49152, 57344, 65536, 81920, 98304, 114688,
+    131072
 };
 
 const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1] = {
@@ -26,14 +27,18 @@ const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1] = {
     32
 };
 
-/* Units per slab: at least 8 blocks in every slab, so the big classes do not
- * round-trip to the SuperSlab for every few allocations. */
+/* Units per slab: at least 8 blocks in every slab up to 64 KiB, so the big
+ * classes do not round-trip to the SuperSlab for every few allocations;
+ * above, 8 units (512 KiB, 4 to 7 blocks), as mimalloc's medium pages.
+ * Memory is carved a block at a time there: an idle slab costs address
+ * space, not RSS. */
 const uint8_t hk_class_units[HK_CLASSES] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
     1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
-    2, 3, 3, 3, 3, 4, 4, 4, 4
+    2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 6, 7, 8, 8, 8, 8,
+    8
 };
 
 unsigned hak_size_class_count(void) { return HK_CLASSES; }

@@ -25,10 +25,11 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * freed LIFO, hottest) blocks of every class would share cache sets.
      * Shift them by up to 3840 bytes, within the slack the blocks leave at
      * the slab's end (so no block is lost, and no slab more is needed);
-     * power-of-two classes keep their natural alignment instead. */
+     * power-of-two classes keep their natural alignment instead, medium
+     * classes their page alignment (hk_config.h). */
     uint32_t bs = hk_class_size[cls];
     bool pow2 = (bs & (bs - 1)) == 0;
-    if (!pow2) {
+    if (!pow2 && bs < HK_MEDIUM_MIN) {
         uintptr_t colour = (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
         uintptr_t slack = ((end - start) % bs) & ~(uintptr_t)63;
         start += colour < slack ? colour : slack;

@@ -211,6 +211,40 @@ Test(align, valloc_is_page_aligned)
     }
 }
 
+/* Page-aligned requests of the medium sizes (32 KiB to 128 KiB) are served
+ * by the class itself, whose blocks are page-aligned: aligned, within a
+ * class step (1/4) of the request, not a power of two above it, and many of
+ * them live at once keep their contents. */
+Test(align, medium_page_aligned_without_rounding_up)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t sizes[] = {32769, 40000, 40960, 49153, 65536, 70000, 100000, 131072};
+    enum { N = sizeof sizes / sizeof sizes[0], K = 3 };
+    void *p[N][K][3];
+    for (size_t i = 0; i < N; i++)
+        for (int k = 0; k < K; k++) {
+            size_t n = sizes[i];
+            p[i][k][0] = hak_valloc(n);
+            p[i][k][1] = hak_aligned_alloc(page, n);
+            p[i][k][2] = via_posix_memalign(2048, n);
+            for (int f = 0; f < 3; f++) {
+                cr_assert_not_null(p[i][k][f], "size %zu, call %d failed", n, f);
+                cr_assert_eq((uintptr_t)p[i][k][f] % (f == 2 ? 2048 : page), 0, "size %zu, call %d: %p", n, f,
+                             p[i][k][f]);
+                size_t u = hak_malloc_usable_size(p[i][k][f]);
+                cr_assert(u >= n && u <= n + n / 4, "size %zu, call %d: usable %zu", n, f, u);
+                tu_fill(p[i][k][f], n, i * 8 + (size_t)k * 3 + (size_t)f);
+            }
+        }
+    for (size_t i = 0; i < N; i++)
+        for (int k = 0; k < K; k++)
+            for (int f = 0; f < 3; f++) {
+                size_t bad = tu_check(p[i][k][f], sizes[i], i * 8 + (size_t)k * 3 + (size_t)f);
+                cr_assert_eq(bad, (size_t)-1, "size %zu, call %d: byte %zu overwritten", sizes[i], f, bad);
+                hak_free(p[i][k][f]);
+            }
+}
+
 /* pvalloc rounds the size up to whole pages: all of them are usable. */
 Test(align, pvalloc_rounds_to_pages)
 {

@@ -20,6 +20,8 @@ static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls)
     ss->free_units = 0xffffffffu;
     hk_slab_init_owner(&heap, ss, unit, cls);
     struct hk_slab *s = &ss->slabs[unit];
+    if (s->bsize >= HK_MEDIUM_MIN)
+        cr_assert_eq(s->start % HK_PAGE_SIZE, 0, "class %u, unit %u: medium slab not on a page", cls, unit);
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
     uintptr_t end = base + ((uintptr_t)s->units << HK_UNIT_SHIFT);
     unsigned frontiers = 0;
@@ -73,6 +75,18 @@ Test(slab_check, lut_classes_constant)
     cr_assert_eq(hk_size_class(HK_LUT_MAX), HK_LUT_CLASSES - 1, "class of HK_LUT_MAX");
     cr_assert_eq(hk_class_size[HK_LUT_CLASSES - 1], HK_LUT_MAX, "size of the last direct class");
     cr_assert_gt(hk_class_size[HK_LUT_CLASSES], HK_LUT_MAX, "the next class is past the table");
+}
+
+/* The medium classes: HK_MEDIUM_FIRST is the class of HK_MEDIUM_MIN, the
+ * last class is HK_SMALL_MAX, and every medium class is whole pages (their
+ * slabs start on a page: page-aligned blocks, see check_slab). */
+Test(slab_check, medium_classes_constant)
+{
+    cr_assert_eq(hk_size_class(HK_MEDIUM_MIN), HK_MEDIUM_FIRST, "class of HK_MEDIUM_MIN");
+    cr_assert_eq(hk_class_size[HK_MEDIUM_FIRST - 1], HK_MEDIUM_MIN - 1, "the last class below the medium ones");
+    cr_assert_eq(hk_class_size[HK_CLASSES - 1], HK_SMALL_MAX, "the last class");
+    for (unsigned c = HK_MEDIUM_FIRST; c < HK_CLASSES; c++)
+        cr_assert_eq(hk_class_size[c] % HK_PAGE_SIZE, 0, "medium class %u: %u B", c, hk_class_size[c]);
 }
 
 /* The class of every small size is the smallest class that holds it: the
