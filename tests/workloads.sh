@@ -46,5 +46,19 @@ for t in 1 2; do
         failed=$((failed + 1))
     fi
 done
+# large with many growing buffers per thread (the medium classes' realloc
+# pattern): every chain is checked after each realloc and ends freed; the
+# operations are one malloc and one free per chain plus its reallocs.
+for t in 1 4; do
+    runs=$((runs + 1))
+    line=$(LD_PRELOAD="$lib" "$top_builddir/bench/large" --threads "$t" --quick --chains 64 --buffers 16 --step 4096 \
+           --min_size 16 --max_size 131072 | grep '^hakmem-bench-result ')
+    ops=$(printf '%s\n' "$line" | sed -n 's/.* ops=\([0-9]*\) .*/\1/p')
+    case "$line" in *check=ok*) ;; *) ops="" ;; esac
+    if [ -z "$ops" ] || [ "$ops" -lt $((64 * 2 + 64 * 32)) ]; then
+        echo "FAIL: large --buffers 16 --threads $t: ops='$ops' (at least 2176) in: $line"
+        failed=$((failed + 1))
+    fi
+done
 echo "workloads: $((runs - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
