@@ -171,11 +171,19 @@ static void ss_unit_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
     if (ss->free_units != 0xffffffffu) {
         if (!ss->in_avail)
             hk_avail_push(h, ss);
-        if (!ss->in_purge && (ss->dirty_units & mask)) {
-            ss->in_purge = 1;
+        if (ss->dirty_units & mask) {
+            /* The delay counts from the last unit freed: a SuperSlab whose
+             * slabs keep turning over reuses its free units within it.
+             * Counted from the first, the free units of a SuperSlab that
+             * stayed on the list were given back a moment after their
+             * slab emptied, and faulted in again by the next one (a
+             * steady set of 33-128 KB blocks: 10 madvise a second). */
             ss->purge_since_ms = hk_os_now_ms();
-            ss->purge_next = h->purge;
-            h->purge = ss;
+            if (!ss->in_purge) {
+                ss->in_purge = 1;
+                ss->purge_next = h->purge;
+                h->purge = ss;
+            }
         }
         return;
     }

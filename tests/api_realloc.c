@@ -6,6 +6,7 @@
 #include <string.h>
 #include "hakmem.h"
 #include "testutil.h"
+#include "api_stats.h"
 
 #define SEED 0x7265616c6c6f63ull
 
@@ -173,13 +174,6 @@ Test(reallocarray, overflow_keeps_old_block)
     cr_assert_eq(errno, ENOMEM);
 }
 
-static long long os_calls(void)
-{
-    static char json[16384];
-    hak_stats_json(json, sizeof json);
-    return tu_json_field(json, "mmap") + tu_json_field(json, "munmap") + tu_json_field(json, "madvise");
-}
-
 /* A buffer grown in 32 KiB steps to 64 MiB (a pipe read into a realloc'd
  * buffer): every byte survives, the old copies do not stay resident, and
  * the OS is asked a few dozen times, not once a step.  The mapping grows
@@ -191,7 +185,7 @@ Test(realloc, large_buffer_grown_in_steps)
 {
     const size_t step = 32 << 10, total = 64 << 20;
     size_t rss_before = tu_rss();
-    long long calls_before = os_calls();
+    long long calls_before = api_os_calls();
     unsigned char *p = NULL;
     for (size_t len = 0; len < total; len += step) {
         p = hak_realloc(p, len + step);
@@ -202,7 +196,7 @@ Test(realloc, large_buffer_grown_in_steps)
     for (size_t i = 0; i < total; i++)
         if (p[i] != (unsigned char)(i * 131 + i / 4096))
             cr_assert_fail("byte %zu of the grown buffer lost", i);
-    long long calls = os_calls() - calls_before;
+    long long calls = api_os_calls() - calls_before;
     size_t grew = tu_rss() - rss_before;
     hak_free(p);
     cr_assert_lt(calls, 200, "%lld OS calls (mmap + munmap + madvise) for %zu steps", calls, total / step);
@@ -224,7 +218,7 @@ Test(realloc, many_buffers_grown_through_medium_sizes)
     static size_t len[S];
     uint64_t r = SEED;
     for (int warm = 0; warm < 2; warm++) {
-        long long calls_before = os_calls();
+        long long calls_before = api_os_calls();
         for (long i = 0; i < (long)S * ROUNDS * 40; i++) {
             int k = (int)(i % S);
             r = r * 6364136223846793005ull + 1442695040888963407ull;
@@ -245,7 +239,7 @@ Test(realloc, many_buffers_grown_through_medium_sizes)
             p[k] = q;
             len[k] = n;
         }
-        long long calls = os_calls() - calls_before;
+        long long calls = api_os_calls() - calls_before;
         if (warm == 0)
             continue;
         if (getenv("HAKMEM_DECOMMIT_DELAY_MS") || getenv("HAKMEM_PROFILE"))

@@ -6,4 +6,7 @@
  * missing or not an integer). */
 long long api_stat(const char *key);
 
+/* The OS calls counted so far: mmap + munmap + madvise. */
+long long api_os_calls(void);
+
 #endif
