@@ -256,16 +256,21 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
     enum hk_numa_policy pol = hk_numa_policy();
     bool any_node = pol == HK_NUMA_INTERLEAVE || pol == HK_NUMA_OFF;
     unsigned want = pol == HK_NUMA_NODE ? hk_numa_pick_node(h->node) : h->node;
-    for (struct hk_ss *ss = h->avail; ss != NULL; ss = ss->next) {
-        if (!any_node && ss->node != want)
-            continue;
-        unsigned u = find_run(ss->free_units, n);
-        if (u < HK_UNITS) {
-            hk_slab_init_owner(h, ss, u, cls);
-            if (ss->free_units == 0)
-                hk_avail_remove(h, ss);
-            HK_STAT_INC(h, slab_new);
-            return &ss->slabs[u];
+    /* Units still committed first (jemalloc takes dirty extents first
+     * too): a run given back to the OS, or never touched, costs page
+     * faults and RSS while committed ones wait to age into an madvise. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct hk_ss *ss = h->avail; ss != NULL; ss = ss->next) {
+            if (!any_node && ss->node != want)
+                continue;
+            unsigned u = find_run(ss->free_units & (pass == 0 ? ss->dirty_units : ~0u), n);
+            if (u < HK_UNITS) {
+                hk_slab_init_owner(h, ss, u, cls);
+                if (ss->free_units == 0)
+                    hk_avail_remove(h, ss);
+                HK_STAT_INC(h, slab_new);
+                return &ss->slabs[u];
+            }
         }
     }
     struct hk_ss **link = &h->empty, *ss = NULL;
