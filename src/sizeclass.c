@@ -29,7 +29,7 @@ const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1] = {
 
 /* Units per slab: at least 8 blocks in every slab up to 64 KiB, so the big
  * classes do not round-trip to the SuperSlab for every few allocations;
- * above, 8 units (512 KiB, 4 to 7 blocks), as mimalloc's medium pages.
+ * above, 8 units (512 KiB, 4 to 6 blocks), as mimalloc's medium pages.
  * Memory is carved a block at a time there: an idle slab costs address
  * space, not RSS. */
 const uint8_t hk_class_units[HK_CLASSES] = {
