@@ -19,6 +19,26 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
             hk_fatal_ptr("free", "double free", b);
 }
 
+/* The key word of a block another heap owns says it is free already: its
+ * owner has not taken it back yet from a batch of ours or another thread's
+ * (a hint, rbatch_link), it is in a thread's remote-block cache
+ * (hk_rc_key), or it is on its slab's list (the slab's key: the owner
+ * freed it, or took it back).  All have the top bit set; a key word
+ * cleared at malloc does not, and a program's own value there matches only
+ * if copied out of a freed block.  No list to scan: the block may be in
+ * any thread's batch or cache, or on its owner's inbox.  Linked in again,
+ * it would cut the blocks batched since out of the chain, close its
+ * owner's inbox into a cycle, or hand the owner's list to the batch.  The
+ * slab's key is on the owner's line: read only for a word with the top
+ * bit set.  The FAST build skips it (2-3% of CPU time in ring and xmalloc
+ * at 2 threads, where every free is remote). */
+static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
+{
+    return HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
+           (word == hk_hint_mask || word == hk_rc_key || hk_ssmap_test(word ^ hk_hint_mask) ||
+            word == hk_slab_of(hk_ss_of(b), b)->free_key);
+}
+
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
 {
     if (hk_unlikely(hk_block_key(s, b) == s->free_key))
@@ -30,6 +50,19 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
         hk_partial_push(h, s);
     if (s->used == 0)
         hk_slab_emptied(h, s);
+}
+
+void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, const char *fn)
+{
+    /* Freed by another thread already and not home yet (its key word is
+     * the mark of a batch, a cache or the inbox): linked onto our list it
+     * would be handed out twice.  Our own list's key: free_local_slow. */
+    uintptr_t word = hk_block_key(s, b);
+    if (s->key_off != 0 && word != s->free_key && freed_elsewhere(b, word))
+        hk_fatal_ptr(fn, "double free", b);
+    HK_STAT_INC(h, free_local);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    free_local_slow(h, s, b);
 }
 
 void hk_inbox_process(struct hk_heap *h)
@@ -83,34 +116,19 @@ void hk_rbatch_flush(struct hk_heap *h)
     h->rbatch_pending = 0;
 }
 
-/* The key word of a block another heap owns says it is free already: its
- * owner has not taken it back yet from a batch of ours or another thread's
- * (a hint, rbatch_link), or it is in a thread's remote-block cache
- * (hk_rc_key).  Both have the top bit set; a key
- * word cleared at malloc does not, and a program's own value there
- * matches only if copied out of a freed block.  No list to scan: the block
- * may be in any thread's batch or cache, or on its owner's inbox.  The
- * FAST build skips it (2-3% of CPU time in ring and xmalloc at 2 threads,
- * where every free is remote). */
-static inline bool freed_elsewhere(uintptr_t word)
-{
-    return HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
-           (word == hk_hint_mask || word == hk_rc_key || hk_ssmap_test(word ^ hk_hint_mask));
-}
-
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
 static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b,
                                      uint32_t bsize)
 {
-    if (hk_key_off(bsize) != 0 && freed_elsewhere(b->key))
+    if (hk_key_off(bsize) != 0 && freed_elsewhere(b, b->key))
         hk_fatal_ptr("free", "double free", b);
     if (r->dest != NULL)
         hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
     r->dest = dest;
     r->head = r->tail = b;
     b->next = NULL;
-    if (hk_key_off(bsize) != 0 && !(b->key & 1))
-        b->key = hk_hint_mask;  /* no block ahead yet; marks it as batched (rbatch_add) */
+    if (hk_key_off(bsize) != 0)
+        b->key = hk_hint_mask;  /* no block ahead yet; marks it as batched (freed_elsewhere) */
     r->count = 1;
     r->ahead[0] = b;
     for (unsigned i = 1; i < HK_RBATCH_AHEAD; i++)
@@ -128,15 +146,14 @@ static hk_noinline void rbatch_send(struct hk_rbatch *r)
 /* Link b in at the head of r's batch; a block with a key word of its own
  * (bsize 16 and up) also gets there the block HK_RBATCH_AHEAD places
  * further down the chain, XORed with hk_hint_mask, for the owner's walk
- * to prefetch (hk_inbox_process) -- unless that word is odd: it may be the
- * key of the owner's free list, and the owner must still see it to catch
- * the double free. */
-static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize, uintptr_t word)
+ * to prefetch (hk_inbox_process), which marks it as batched: a free of it
+ * by anyone before it is home is a double free (freed_elsewhere). */
+static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize)
 {
     b->next = r->head;
     r->head = b;
     struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
-    if (hk_key_off(bsize) != 0 && !(word & 1))
+    if (hk_key_off(bsize) != 0)
         b->key = (uintptr_t)*ahead ^ hk_hint_mask;
     *ahead = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
@@ -161,9 +178,9 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
     uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
-    if (freed_elsewhere(word))
+    if (freed_elsewhere(b, word))
         hk_fatal_ptr("free", "double free", b);
-    rbatch_link(r, b, bsize, word);
+    rbatch_link(r, b, bsize);
 }
 
 /* Blocks the cache of a class gathers before the class's direct entries
@@ -173,14 +190,15 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
  * cost more than the blocks saved. */
 #define HK_RC_INSTALL 8
 
-/* The rarer turns of a push into the cache: a key that matches (a double
- * free: the key is every thread's, hk_rc_key, so the block is in some
- * thread's cache or on its way home from one), or the class's direct
- * entries not on the cache (since it ran dry: installed once it holds
- * HK_RC_INSTALL blocks). */
+/* The rarer turns of a push into the cache: a key word with the top bit
+ * set (a double free if it is a mark of ours, freed_elsewhere: the cache's
+ * key is every thread's, hk_rc_key, so such a block is in some thread's
+ * cache or on its way home from one), or the class's direct entries not on
+ * the cache (since it ran dry: installed once it holds HK_RC_INSTALL
+ * blocks). */
 static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
-    if (hk_block_key(rc, b) == rc->free_key)
+    if (rc->key_off != 0 && freed_elsewhere(b, hk_block_key(rc, b)))
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
@@ -249,7 +267,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
         /* used counts the cached blocks down from 0 (the fast path's pops
          * count up). */
         if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
-            if (hk_unlikely(hk_block_key(rc, b) == rc->free_key || h->direct[bs >> 3] != rc)) {
+            if (hk_unlikely(hk_key_marked(hk_block_key(rc, b), rc->free_key) || h->direct[bs >> 3] != rc)) {
                 rcache_push_slow(h, rc, b);
                 return;
             }
@@ -334,6 +352,11 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     }
     if (teardown || hk_opt.remote_batch <= 1) {
         /* No batching: straight onto the slab's own remote list. */
+        if (hk_key_off(s->bsize) != 0) {
+            if (freed_elsewhere(b, b->key))
+                hk_fatal_ptr("free", "double free", b);
+            b->key = hk_hint_mask;  /* marked as on its way home, as a batched block */
+        }
         b->next = NULL;
         remote_push(s, b, b);
     } else if (cross) {
@@ -379,9 +402,7 @@ void hk_free_slow(void *p, const char *fn)
     if (owner == (uint64_t)(uintptr_t)h) {
         if (s->node != h->node)
             ck_pr_inc_64(&hk_node_stats[s->node].cross_node_frees);  /* statistic: relaxed */
-        HK_STAT_INC(h, free_local);
-        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-        free_local_slow(h, s, b);
+        hk_free_owner_slow(h, s, b, fn);
     } else {
         hk_free_remote(h, s, (struct hk_heap *)(uintptr_t)owner, b);
     }

@@ -98,7 +98,7 @@ static struct hk_heap *heap_new(void)
         rc->cls = (uint8_t)c;
         rc->reserved = (uint16_t)hk_opt.remote_cache;
         rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
-        rc->free_key = hk_rc_key;
+        rc->free_key = hk_mark_key(hk_rc_key, rc->key_off);
     }
     h->tick = HK_TICK;
     struct hk_heap *head;

@@ -65,12 +65,18 @@ hk_inline void hk_free(void *p, const char *fn)
     if (hk_likely(owner == h)) {
         /* Ours: the slab's first line only.  Its gate lets through just
          * unflagged slabs (hk_slab_gate_owner); the FAST build, which
-         * skips the block check, compares the owner tag instead. */
+         * skips the block check, compares the owner tag instead.  A key
+         * word with the top bit set may be a mark of a free block -- the
+         * slab's key, or another thread's batch or cache (free.c:
+         * freed_elsewhere) -- and takes the slow path, which tells
+         * (hk_key_marked); the FAST build checks the slab's key only. */
         struct hk_block *b = p;
         uintptr_t key = s->free_key;
-        if (hk_likely((HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h) &&
-                      hk_block_key(s, b) != key)) {
-            hk_free_local(h, s, b, key);
+        if (hk_likely(HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h)) {
+            if (hk_likely(HK_VALIDATE ? !hk_key_marked(hk_block_key(s, b), key) : hk_block_key(s, b) != key))
+                hk_free_local(h, s, b, key);
+            else
+                hk_free_owner_slow(h, s, b, fn);
             return;
         }
     } else if (hk_likely(owner != NULL &&

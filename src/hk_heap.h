@@ -134,6 +134,9 @@ hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
 /* The fast path's miss on s, the class's current slab. */
 hk_hidden void *hk_malloc_refill(struct hk_heap *heap, struct hk_slab *s, size_t size, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
+/* The owner's free of b, a block of s, off the fast path: a key word that
+ * may mark it free already, or a slab the fast path does not take. */
+hk_hidden void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
 /* The same, returning p: the fast path's tail call (no registers to save). */
@@ -203,6 +206,31 @@ hk_inline uintptr_t hk_block_key(const struct hk_slab *s, const struct hk_block 
 hk_inline void hk_block_set_key(const struct hk_slab *s, struct hk_block *b, uintptr_t k)
 {
     __builtin_memcpy((char *)b + s->key_off, &k, sizeof k);
+}
+
+/* A block's key word may mark it free (then its top bit is set: a list's
+ * key, a batch's hint, the remote-block cache's key; see free.c,
+ * freed_elsewhere): the top bit of word under the list's key, whose top bit
+ * is clear for 8-byte blocks -- their only word is the program's, half of
+ * it negative.  One TEST instruction on the free fast path. */
+hk_inline bool hk_key_marked(uintptr_t word, uintptr_t key)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* gcc 12 copies key to AND it with the word (one instruction more on
+     * every free): TEST reads the word in place. */
+    bool sign;
+    __asm__("test %2, %1" : "=@ccs"(sign) : "rm"(word), "r"(key));
+    return sign;
+#else
+    return (intptr_t)(word & key) < 0;
+#endif
+}
+
+/* Key k made a list's key for blocks with key_off: top bit set, or clear
+ * for 8-byte blocks (see hk_key_marked). */
+hk_inline uintptr_t hk_mark_key(uintptr_t k, uint8_t key_off)
+{
+    return key_off != 0 ? k | (uintptr_t)1 << 63 : k & ~((uintptr_t)1 << 63);
 }
 
 /* key_off for blocks of bsize bytes: the second word, or the link word of

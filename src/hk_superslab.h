@@ -47,7 +47,7 @@ struct hk_slab {
      * reuse: twice the lines in use on mixed, all at the start of 64 KiB
      * units, thrashing their L2 sets. */
     struct hk_block *free;
-    uintptr_t free_key;           /* marks blocks on `free` (double frees; never 0) */
+    uintptr_t free_key;           /* marks blocks on `free` (double frees; odd, top bit set) */
     uint16_t used;                /* blocks out, from the owner's point of view */
     uint8_t cls;
     uint8_t node;

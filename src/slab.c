@@ -48,8 +48,8 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * for powers of two. */
     s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
     ck_pr_store_64(&s->shared_limit, 0);
-    s->free_key = hk_next_key((uintptr_t)s);
     s->key_off = hk_key_off(bs);
+    s->free_key = hk_mark_key(hk_next_key((uintptr_t)s), s->key_off);
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;

@@ -132,6 +132,39 @@ static int free_by_two(size_t size)
     return 0;
 }
 
+/* The block's owner and another thread free it, one after the other.  Its
+ * words are odd (program data that could pass for a key).  remote_then_owner:
+ * the other thread first, alive (the block in its cache or batch) or gone
+ * (the block on the owner's inbox); then the owner.  owner_then_remote: the
+ * owner first (the block on its slab's list), then the other thread.
+ * Linked in twice, the block was handed out twice, or the owner's list
+ * went into another thread's batch: SIGSEGV some allocations later. */
+static int remote_then_owner(size_t size, int hold)
+{
+    pthread_t t;
+    void *p = memset(MALLOC(size), 1, size);
+    pthread_barrier_init(&two_freed, NULL, 2);
+    if (pthread_create(&t, NULL, hold ? free_once_hold : free_once, p) != 0)
+        return 2;
+    if (hold)
+        pthread_barrier_wait(&two_freed);
+    else
+        pthread_join(t, NULL);
+    FREE(announce(p));
+    return 0;
+}
+
+static int owner_then_remote(size_t size)
+{
+    pthread_t t;
+    void *p = memset(MALLOC(size), 1, size);
+    FREE(p);
+    if (pthread_create(&t, NULL, free_once, announce(p)) != 0)
+        return 2;
+    pthread_join(t, NULL);
+    return 0;
+}
+
 /* These modes must be caught at the second free itself: after it, nothing
  * runs that could find the block twice later (the owner's inbox walk, a
  * thread's exit). */
@@ -214,6 +247,12 @@ int main(int argc, char **argv)
         if (free_by_two(4096) != 0)
             return 2;
         survived_now();
+    } else if (!strncmp(mode, "double-then-owner", 17) || !strncmp(mode, "double-owner-first", 18)) {
+        /* -medium: a 64 KiB block; -gone: the other thread exits first. */
+        size_t size = strstr(mode, "-medium") ? 65536 : 48;
+        if ((mode[7] == 't' ? remote_then_owner(size, !strstr(mode, "-gone")) : owner_then_remote(size)) != 0)
+            return 2;
+        survived_now();
     } else if (!strcmp(mode, "double-large")) {
         void *p = MALLOC(8 << 20);
         FREE(p);
@@ -221,7 +260,8 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
-                        "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-large\n");
+                        "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-large|\n"
+                        "double-then-owner[-medium][-gone]|double-owner-first[-medium]\n");
         return 2;
     }
     printf("survived\n");

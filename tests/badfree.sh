@@ -69,6 +69,20 @@ for mode in double-remote-between double-remote-two double-remote-two-large doub
     fi
 done
 unset HAKMEM_REMOTE_CACHE
+# The owner and another thread free one block: each order, the block in the
+# other thread's cache or batch, or on the owner's inbox, or on its slab's
+# list.  The FAST build looks at no mark but its slab's key.
+for mode in double-then-owner double-then-owner-gone double-then-owner-medium double-then-owner-medium-gone \
+            double-owner-first double-owner-first-medium; do
+    if [ -n "$fast" ]; then
+        echo "skip: $mode: FAST build, frees do not look for blocks freed by another thread"
+    else
+        check $mode free 'double free'
+        export HAKMEM_REMOTE_CACHE=0
+        check $mode free 'double free'
+        unset HAKMEM_REMOTE_CACHE
+    fi
+done
 # A freed large block may already be unmapped, and then it is simply not
 # hakmem's any more: either message tells the truth.
 check double-large free 'double free|invalid pointer'
