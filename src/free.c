@@ -198,7 +198,8 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
  * blocks). */
 static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
-    if (rc->key_off != 0 && freed_elsewhere(b, hk_block_key(rc, b)))
+    uintptr_t word = hk_block_key(rc, b);
+    if (word == rc->free_key || (rc->key_off != 0 && freed_elsewhere(b, word)))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
