@@ -116,12 +116,21 @@ void hk_rbatch_flush(struct hk_heap *h)
     h->rbatch_pending = 0;
 }
 
+/* A remote free of b (of a bsize-byte class) finding it free already
+ * (freed_elsewhere) reports the double free; 8-byte blocks have no key
+ * word to look at. */
+static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
+{
+    uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
+    if (freed_elsewhere(b, word))
+        hk_fatal_ptr("free", "double free", b);
+}
+
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
 static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b,
                                      uint32_t bsize)
 {
-    if (hk_key_off(bsize) != 0 && freed_elsewhere(b, b->key))
-        hk_fatal_ptr("free", "double free", b);
+    check_not_freed(b, bsize);
     if (r->dest != NULL)
         hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
     r->dest = dest;
@@ -177,9 +186,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
      * have no key word). */
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
-    uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
-    if (freed_elsewhere(b, word))
-        hk_fatal_ptr("free", "double free", b);
+    check_not_freed(b, bsize);
     rbatch_link(r, b, bsize);
 }
 
@@ -353,11 +360,9 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     }
     if (teardown || hk_opt.remote_batch <= 1) {
         /* No batching: straight onto the slab's own remote list. */
-        if (hk_key_off(s->bsize) != 0) {
-            if (freed_elsewhere(b, b->key))
-                hk_fatal_ptr("free", "double free", b);
+        check_not_freed(b, s->bsize);
+        if (hk_key_off(s->bsize) != 0)
             b->key = hk_hint_mask;  /* marked as on its way home, as a batched block */
-        }
         b->next = NULL;
         remote_push(s, b, b);
     } else if (cross) {
