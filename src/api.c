@@ -77,6 +77,8 @@ hk_public void *hak_realloc(void *p, size_t size)
             return moved;
     } else if (size <= have && (size > have / 2 || have <= 16)) {
         return p;  /* the block still fits without wasting half of it */
+    } else if (have > HK_SMALL_MAX && size > HK_SMALL_MAX && size <= HK_UNIT_BLOCK_MAX && hk_unit_block_resize(p, size)) {
+        return p;
     }
     void *q = hk_alloc(size, false);
     if (q == NULL)
@@ -109,6 +111,8 @@ static void *alloc_aligned(size_t align, size_t size)
         return hk_alloc(size < 16 ? 16 : size, false);
     if (size >= HK_MEDIUM_MIN && size <= HK_SMALL_MAX && align <= HK_PAGE_SIZE)
         return hk_alloc(size, false);  /* medium blocks are page-aligned */
+    if (size > HK_SMALL_MAX && size <= HK_UNIT_BLOCK_MAX && align <= HK_UNIT_SIZE)
+        return hk_alloc(size, false);  /* unit blocks start on a unit */
     if (size <= HK_SMALL_MAX && align <= HK_MAX_ALIGN_SMALL) {
         /* Power-of-two classes are naturally aligned up to the slab start's
          * alignment (HK_MAX_ALIGN_SMALL). */

@@ -44,6 +44,10 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
     if (hk_unlikely(hk_block_key(s, b) == s->free_key))
         check_double(s->free, b);
     hk_slab_push_owner(s, b, s->free_key);
+    if (s->cls == HK_CLASS_UNITS) {
+        hk_slab_release(h, s);  /* a unit block: its units straight back (heap.c: unit_block_alloc) */
+        return;
+    }
     if (s->owner_tag & HK_SLAB_FULL)
         hk_slab_unfull_owner(s);
     if (h->cur[s->cls] != s && !s->in_partial)
@@ -124,6 +128,18 @@ static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
     uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
     if (freed_elsewhere(b, word))
         hk_fatal_ptr("free", "double free", b);
+}
+
+/* b home at once, unbatched: onto its slab's remote list, or (the slab
+ * flagged full) its owner's inbox, marked as on its way home like a
+ * batched block. */
+static void send_home_now(struct hk_slab *s, struct hk_block *b)
+{
+    check_not_freed(b, s->bsize);
+    if (hk_key_off(s->bsize) != 0)
+        b->key = hk_hint_mask;
+    b->next = NULL;
+    remote_push(s, b, b);
 }
 
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
@@ -294,7 +310,10 @@ static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, 
 {
     HK_STAT_INC(h, free_remote);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    free_remote_keep(h, s->bsize, dest, b);
+    if (hk_unlikely(s->bsize > HK_SMALL_MAX))
+        send_home_now(s, b);  /* a unit block: its owner gets its units back now, not a batch later */
+    else
+        free_remote_keep(h, s->bsize, dest, b);
 }
 
 void hk_rcache_flush(struct hk_heap *h)
@@ -358,13 +377,8 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         HK_STAT_INC(h, free_remote);
         HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     }
-    if (teardown || hk_opt.remote_batch <= 1) {
-        /* No batching: straight onto the slab's own remote list. */
-        check_not_freed(b, s->bsize);
-        if (hk_key_off(s->bsize) != 0)
-            b->key = hk_hint_mask;  /* marked as on its way home, as a batched block */
-        b->next = NULL;
-        remote_push(s, b, b);
+    if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
+        send_home_now(s, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {
         rbatch_add(h, dest, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
     } else {

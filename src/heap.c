@@ -244,9 +244,9 @@ static unsigned find_run(uint32_t free, unsigned n)
     return m ? (unsigned)__builtin_ctz(m) : HK_UNITS;
 }
 
-static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
+/* A new slab of n units for class cls (HK_CLASS_UNITS: a unit block's). */
+static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n)
 {
-    unsigned n = hk_class_units[cls];
     hk_heap_maintain(h);
     unsigned now_node = hk_numa_current_node();
     if (hk_unlikely(now_node != h->node)) {
@@ -256,32 +256,33 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
     enum hk_numa_policy pol = hk_numa_policy();
     bool any_node = pol == HK_NUMA_INTERLEAVE || pol == HK_NUMA_OFF;
     unsigned want = pol == HK_NUMA_NODE ? hk_numa_pick_node(h->node) : h->node;
-    /* Units still committed first (jemalloc takes dirty extents first
-     * too): a run given back to the OS, or never touched, costs page
-     * faults and RSS while committed ones wait to age into an madvise. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (struct hk_ss *ss = h->avail; ss != NULL; ss = ss->next) {
+    /* A unit block never starts in unit 0, whose header would cut it short
+     * (and would shift it off its unit's alignment). */
+    uint32_t usable = cls == HK_CLASS_UNITS ? ~1u : ~0u;
+    /* The best fit: SuperSlabs whose longest free run is shortest first
+     * (the longer runs stay whole for bigger slabs), then within one, units
+     * still committed first (jemalloc takes dirty extents first too): a run
+     * given back to the OS, or never touched, costs page faults and RSS
+     * while committed ones wait to age into an madvise.  A SuperSlab whose
+     * only long enough run is unit 0's is passed over (unit blocks), as are
+     * those of other nodes. */
+    for (uint32_t bins = h->avail_bins & (~0u << (n - 1)); bins != 0; bins &= bins - 1) {
+        for (struct hk_ss *ss = h->avail[__builtin_ctz(bins)]; ss != NULL; ss = ss->next) {
             if (!any_node && ss->node != want)
                 continue;
-            unsigned u = find_run(ss->free_units & (pass == 0 ? ss->dirty_units : ~0u), n);
+            uint32_t free = ss->free_units & usable;
+            unsigned u = find_run(free & ss->dirty_units, n);
+            if (u == HK_UNITS)
+                u = find_run(free, n);
             if (u < HK_UNITS) {
-                hk_slab_init_owner(h, ss, u, cls);
-                if (ss->free_units == 0)
-                    hk_avail_remove(h, ss);
+                hk_slab_init_owner(h, ss, u, cls, n);
+                hk_avail_update(h, ss);
                 HK_STAT_INC(h, slab_new);
                 return &ss->slabs[u];
             }
         }
     }
-    struct hk_ss **link = &h->empty, *ss = NULL;
-    for (; *link != NULL; link = &(*link)->next) {
-        if (any_node || (*link)->node == want) {
-            ss = *link;
-            *link = ss->next;
-            h->empty_count--;
-            break;
-        }
-    }
+    struct hk_ss *ss = hk_empty_take(h, want, any_node);
     if (ss == NULL) {
         /* Growing: first let an abandoned heap give back what waits in it
          * (lazy reclaim; its SuperSlabs may then come from the pool). */
@@ -290,10 +291,11 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls)
         if (ss == NULL)
             return NULL;
     }
-    hk_avail_push(h, ss);
-    hk_slab_init_owner(h, ss, 0, cls);
+    unsigned u = (unsigned)__builtin_ctz(usable);
+    hk_slab_init_owner(h, ss, u, cls, n);
+    hk_avail_update(h, ss);
     HK_STAT_INC(h, slab_new);
-    return &ss->slabs[0];
+    return &ss->slabs[u];
 }
 
 /* ---- allocation slow path ---- */
@@ -319,9 +321,80 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
         if (slab_try(s))
             return s;
     }
-    s = slab_new(h, cls);
+    s = slab_new(h, cls, hk_class_units[cls]);
     set_cur(h, cls, s ? s : &hk_slab_empty);
     return s != NULL && hk_slab_refill_owner(s) ? s : NULL;
+}
+
+/* A block of whole units, alone on its slab: set up, carved, taken and
+ * flagged full at once, so that every free of it, the owner's and others',
+ * takes the slow path, which gives the units straight back to the
+ * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
+ * empty slab of up to 31 units kept per class would hold megabytes. */
+/* The units of a unit block of `size` bytes: whole units, 4 sizes per
+ * doubling as the classes below (and mimalloc's and jemalloc's of these
+ * sizes): a buffer grown by realloc is copied at every size it crosses,
+ * and with a size per unit, 16 buffers grown to 2 MB in 16 KiB steps took
+ * 3x mimalloc's time. */
+static unsigned unit_block_units(size_t size)
+{
+    unsigned n = (unsigned)((size + HK_UNIT_SIZE - 1) >> HK_UNIT_SHIFT);
+    if (n > 8) {
+        unsigned step = 1u << (29 - __builtin_clz(n - 1));  /* 9-16 units: 2, 17-31: 4 */
+        n = (n + step - 1) & ~(step - 1);
+        n = n < HK_UNITS - 1 ? n : HK_UNITS - 1;
+    }
+    return n;
+}
+
+static void *unit_block_alloc(struct hk_heap *h, size_t size, bool zero)
+{
+    unsigned n = unit_block_units(size);
+    struct hk_slab *s = slab_new(h, HK_CLASS_UNITS, n);
+    if (s == NULL || !hk_slab_refill_owner(s)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct hk_block *b = hk_slab_take(h, s, size, zero);
+    /* Cannot fail: no other thread has seen the block, so none has freed it. */
+    hk_slab_mark_full_owner(s);
+    hk_heap_count_alloc(h);
+    return b;
+}
+
+bool hk_unit_block_resize(void *p, size_t size)
+{
+    struct hk_heap *h = hk_tls_heap;
+    struct hk_ss *ss = hk_ss_of(p);
+    struct hk_slab *s = hk_slab_of(ss, p);
+    /* The class is stable while the block is out (set before it was). */
+    if (s->cls != HK_CLASS_UNITS || (ck_pr_load_64(&s->owner_tag) & ~HK_SLAB_FLAGS) != (uint64_t)(uintptr_t)h)
+        return false;
+    unsigned n = unit_block_units(size), have = s->units, end = s->first_unit + have;
+    if (n > have) {
+        /* Grown into the free units that follow, if they are. */
+        if (s->first_unit + n > HK_UNITS)
+            return false;
+        uint32_t more = ((1u << (n - have)) - 1) << end;
+        if ((ss->free_units & more) != more)
+            return false;
+        ss->free_units &= ~more;
+        ss->dirty_units |= more;
+        for (unsigned u = end; u < s->first_unit + n; u++) {
+            ss->unit_slab[u] = s;
+            if (ss->slabs[u].owner_tag != 0)
+                hk_slab_unhead(&ss->slabs[u]);
+        }
+        hk_avail_update(h, ss);
+        hk_slab_resize_units_owner(s, n);
+    } else if (n < have) {
+        /* Shrunk: the units cut off go back, cut off first. */
+        hk_slab_resize_units_owner(s, n);
+        for (unsigned u = s->first_unit + n; u < end; u++)
+            ss->unit_slab[u] = &hk_slab_empty;
+        hk_ss_units_free(h, ss, ((1u << (have - n)) - 1) << (s->first_unit + n));
+    }
+    return true;
 }
 
 static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
@@ -334,7 +407,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         hk_heap_maintain(h);
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
         hk_inbox_process(h);
-    if (size > HK_SMALL_MAX) {
+    if (size > HK_UNIT_BLOCK_MAX) {
         void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
             HK_STAT_INC(h, large_alloc);
@@ -342,6 +415,8 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         }
         return p;
     }
+    if (size > HK_SMALL_MAX)
+        return unit_block_alloc(h, size, zero);
     unsigned cls = hk_size_class(size);
     struct hk_slab *s = class_refill(h, cls);
     if (s == NULL) {

@@ -41,11 +41,17 @@
  * to 32 KiB, then 4 per doubling up to 128 KiB (the medium classes).
  * Medium blocks are whole pages on slabs that start on a page (no
  * colouring): every one is page-aligned, so valloc and page-aligned
- * requests of those sizes take one without rounding up.  Blocks above
- * HK_SMALL_MAX are mappings of their own. */
+ * requests of those sizes take one without rounding up.  Above
+ * HK_SMALL_MAX, up to HK_UNIT_BLOCK_MAX, a block is a run of whole units
+ * alone on its slab (a unit block: no class, its units back to the
+ * SuperSlab when it is freed), as mimalloc's large pages and jemalloc's
+ * large extents come from their segments and arenas; only larger ones
+ * are mappings of their own. */
 #define HK_CLASSES      81
 #define HK_SMALL_MAX    ((size_t)131072)
 #define HK_MEDIUM_MIN   ((size_t)32769)                   /* smallest request of a medium class */
+#define HK_UNIT_BLOCK_MAX ((size_t)(HK_UNITS - 1) << HK_UNIT_SHIFT)  /* 1984 KiB: every unit but unit 0 */
+#define HK_CLASS_UNITS  HK_CLASSES                        /* the class field of a unit block's slab */
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
 #define HK_LUT_CLASSES  33                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 

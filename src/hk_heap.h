@@ -62,10 +62,17 @@ struct hk_heap {
     ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
-    struct hk_ss *avail;                   /* owned SuperSlabs with free units */
+    /* Owned SuperSlabs with free units, by their longest free run (list i:
+     * i + 1 units), so that a slab of n units takes the first SuperSlab of
+     * the first list from n on, without a search: a unit block (heap.c)
+     * takes a new slab at every allocation, and one list of every
+     * SuperSlab with a unit left was walked whole each time. */
+    struct hk_ss *avail[HK_UNITS];
+    uint32_t avail_bins;                   /* lists that are not empty */
     struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
     struct hk_ss *purge;                   /* SuperSlabs with free units still committed */
     uint32_t empty_count;
+    uint32_t empty_extra;                  /* of them, kept beyond HAKMEM_SS_CACHE (reclaim.c: extra_empties) */
     int32_t maintain_wait;                 /* slow paths until the next look (hk_heap_maintain) */
     uint32_t rbatch_pending;
     struct hk_rbatch rbatch[HK_RBATCH_SLOTS];
@@ -159,6 +166,11 @@ hk_inline void hk_heap_count_alloc(struct hk_heap *h)
     if (hk_unlikely(hk_tick_down(h)))
         hk_heap_tick(h);
 }
+/* Resize p, a block validated as ours, to `size` bytes in place: true when
+ * p is a unit block of the caller's heap (heap.c: unit_block_alloc) that
+ * now spans the units `size` takes, grown into free units that follow it
+ * or shrunk. */
+hk_hidden bool hk_unit_block_resize(void *p, size_t size);
 /* The caller's heap, set up if the thread has none yet (the shared empty
  * heap only during thread teardown or when out of memory). */
 hk_hidden struct hk_heap *hk_heap_get(void);

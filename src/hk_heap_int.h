@@ -10,12 +10,17 @@ hk_hidden void hk_partial_push(struct hk_heap *h, struct hk_slab *s);
 hk_hidden void hk_partial_remove(struct hk_heap *h, struct hk_slab *s);
 
 /* reclaim.c: SuperSlabs with free units, memory return */
-hk_hidden void hk_avail_push(struct hk_heap *h, struct hk_ss *ss);
+/* ss's free units changed: onto the list of its longest free run (off the
+ * lists when it has no free unit). */
+hk_hidden void hk_avail_update(struct hk_heap *h, struct hk_ss *ss);
 hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
+/* An empty SuperSlab of the heap's on `node` (any_node: any), off its list. */
+hk_hidden struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any_node);
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
 hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
-hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);  /* empty, not current: back to its SuperSlab */
+hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
+hk_hidden void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask);  /* units out of any slab: back to ss */  /* empty, not current: back to its SuperSlab */
 hk_hidden void hk_spare_age(struct hk_heap *h);  /* the ticker: release spares older than the delay */
 hk_hidden void hk_slab_count_in_use(const struct hk_slab *s, bool in_use);  /* bytes_in_use statistic */
 

@@ -39,7 +39,12 @@ hk_inline void hk_slab_unhead(struct hk_slab *s)
     ck_pr_store_64(&s->shared_limit, 0);
 }
 
-void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls);
+/* A slab of n units from `unit` on, for class cls (n = hk_class_units[cls]),
+ * or a unit block's (cls HK_CLASS_UNITS: one block of all n units). */
+void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n);
+/* A unit block's slab (one block out) now spans n units: the caller has
+ * taken the units beyond or given back the ones cut off. */
+void hk_slab_resize_units_owner(struct hk_slab *slab, unsigned n);
 /* Refill an empty `free` from remote frees, else fresh blocks.  Returns
  * false when the slab has no block left at all. */
 bool hk_slab_refill_owner(struct hk_slab *slab);

@@ -86,7 +86,7 @@ struct hk_ss {
     struct hk_heap *heap;          /* owner (small SuperSlabs) */
     uint32_t free_units;           /* bitmap of units not in a slab */
     uint32_t dirty_units;          /* units touched since the last decommit */
-    uint32_t in_avail;
+    uint32_t in_avail;             /* longest free run, when on the heap's avail lists; else 0 */
     uint32_t live;                 /* handed out by the pool (statistics walkers) */
     struct hk_ss *prev, *next;     /* heap's list of SuperSlabs with free units */
     ck_stack_entry_t pool_entry;   /* node pool or heap cache */

@@ -13,10 +13,18 @@ uintptr_t hk_rc_key = (uintptr_t)1 << 63 | 1;
  * 8 KiB steps cost ring (8 threads, 16 classes) 0.45 MiB of RSS more. */
 #define EXTEND_BYTES 4096u
 
-void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls)
+/* floor(2^64 / bsize) + 1 (see hk_slab_is_block); UINT64_MAX / bsize is
+ * one short of the floor for powers of two. */
+static uint64_t div_const(uint32_t bs)
+{
+    return UINT64_MAX / bs + 1 + ((bs & (bs - 1)) == 0);
+}
+
+_Static_assert(HK_CLASS_UNITS <= UINT8_MAX, "a slab's class fits its byte");
+
+void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n)
 {
     struct hk_slab *s = &ss->slabs[unit];
-    unsigned n = hk_class_units[cls];
     uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << unit;
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
     uintptr_t start = unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
@@ -27,7 +35,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
      * the slab's end (so no block is lost, and no slab more is needed);
      * power-of-two classes keep their natural alignment instead, medium
      * classes their page alignment (hk_config.h). */
-    uint32_t bs = hk_class_size[cls];
+    uint32_t bs = cls == HK_CLASS_UNITS ? (uint32_t)(end - start) : hk_class_size[cls];
     bool pow2 = (bs & (bs - 1)) == 0;
     if (!pow2 && bs < HK_MEDIUM_MIN) {
         uintptr_t colour = (uintptr_t)(((unit * 7u + cls * 3u) & 15u) * 256u);
@@ -44,9 +52,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->reserved = (uint16_t)((end - start) / s->bsize);
     s->used = 0;
     s->free = NULL;
-    /* floor(2^64 / bsize) + 1; UINT64_MAX / bsize is one short of the floor
-     * for powers of two. */
-    s->div_c = s->shared_div_c = UINT64_MAX / bs + 1 + pow2;
+    s->div_c = s->shared_div_c = div_const(bs);
     ck_pr_store_64(&s->shared_limit, 0);
     s->key_off = hk_key_off(bs);
     s->free_key = hk_mark_key(hk_next_key((uintptr_t)s), s->key_off);
@@ -64,9 +70,25 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     for (unsigned u = unit; u < unit + n; u++)
         ss->unit_slab[u] = s;
     /* The later units' own descriptors head no slab, whatever they last
-     * headed. */
+     * headed (written only when they do: a unit block's 30 would be 60
+     * lines dirtied). */
     for (unsigned u = unit + 1; u < unit + n; u++)
-        hk_slab_unhead(&ss->slabs[u]);
+        if (ss->slabs[u].owner_tag != 0)
+            hk_slab_unhead(&ss->slabs[u]);
+    hk_slab_count_in_use(s, true);
+}
+
+void hk_slab_resize_units_owner(struct hk_slab *s, unsigned n)
+{
+    hk_assert(s->cls == HK_CLASS_UNITS && s->first_unit != 0 && s->used == 1);
+    hk_slab_count_in_use(s, false);
+    s->units = (uint8_t)n;
+    s->bsize = (uint32_t)n << HK_UNIT_SHIFT;
+    s->div_c = s->shared_div_c = div_const(s->bsize);
+    /* Its one block stays carved.  Other threads read these only to
+     * validate a free of the block, which the caller, resizing it, holds. */
+    ck_pr_store_64(&s->shared_limit, s->bsize * s->div_c);
+    hk_slab_gate_owner(s);
     hk_slab_count_in_use(s, true);
 }
 

@@ -142,6 +142,8 @@ Test(calloc, zeroed_after_reuse_medium)
 
 Test(calloc, zeroed_after_reuse_large)
 {
+    calloc_after_dirty_reuse(200000, 8, 4);  /* unit blocks */
+    calloc_after_dirty_reuse(1984 << 10, 3, 4);
     calloc_after_dirty_reuse(1 << 20, 8, 4);
     calloc_after_dirty_reuse(8 << 20, 3, 4);
 }

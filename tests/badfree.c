@@ -118,15 +118,18 @@ static void *free_once_hold(void *p)
     return NULL;
 }
 
+/* Every pointer is announced before its first free: printing allocates,
+ * and a block freed already (a unit block's units go back at once) could
+ * come back as the buffer -- freed again then, it would be a live block. */
 static int free_by_two(size_t size)
 {
     pthread_t a, b;
-    void *p = MALLOC(size);
+    void *p = announce(MALLOC(size));
     pthread_barrier_init(&two_freed, NULL, 2);
     if (pthread_create(&a, NULL, free_once_hold, p) != 0)
         return 2;
     pthread_barrier_wait(&two_freed);
-    if (pthread_create(&b, NULL, free_once, announce(p)) != 0)
+    if (pthread_create(&b, NULL, free_once, p) != 0)
         return 2;
     pthread_join(b, NULL);
     return 0;
@@ -142,7 +145,7 @@ static int free_by_two(size_t size)
 static int remote_then_owner(size_t size, int hold)
 {
     pthread_t t;
-    void *p = memset(MALLOC(size), 1, size);
+    void *p = announce(memset(MALLOC(size), 1, size));
     pthread_barrier_init(&two_freed, NULL, 2);
     if (pthread_create(&t, NULL, hold ? free_once_hold : free_once, p) != 0)
         return 2;
@@ -150,17 +153,27 @@ static int remote_then_owner(size_t size, int hold)
         pthread_barrier_wait(&two_freed);
     else
         pthread_join(t, NULL);
-    FREE(announce(p));
+    FREE(p);
     return 0;
 }
 
+static void *free_when_told(void *p)
+{
+    pthread_barrier_wait(&two_freed);
+    FREE(p);
+    return NULL;
+}
+
+/* The thread is started first: starting it may allocate. */
 static int owner_then_remote(size_t size)
 {
     pthread_t t;
-    void *p = memset(MALLOC(size), 1, size);
-    FREE(p);
-    if (pthread_create(&t, NULL, free_once, announce(p)) != 0)
+    void *p = announce(memset(MALLOC(size), 1, size));
+    pthread_barrier_init(&two_freed, NULL, 2);
+    if (pthread_create(&t, NULL, free_when_told, p) != 0)
         return 2;
+    FREE(p);
+    pthread_barrier_wait(&two_freed);
     pthread_join(t, NULL);
     return 0;
 }
@@ -243,25 +256,26 @@ int main(int argc, char **argv)
         if (free_by_two(48) != 0)
             return 2;
         survived_now();
-    } else if (!strcmp(mode, "double-remote-two-large")) {
-        if (free_by_two(4096) != 0)
+    } else if (!strcmp(mode, "double-remote-two-large") || !strcmp(mode, "double-remote-two-unit")) {
+        if (free_by_two(mode[18] == 'l' ? 4096 : 300000) != 0)
             return 2;
         survived_now();
     } else if (!strncmp(mode, "double-then-owner", 17) || !strncmp(mode, "double-owner-first", 18)) {
-        /* -medium: a 64 KiB block; -gone: the other thread exits first. */
-        size_t size = strstr(mode, "-medium") ? 65536 : 48;
+        /* -medium: a 64 KiB block, -unit: a unit block; -gone: the other
+         * thread exits first. */
+        size_t size = strstr(mode, "-medium") ? 65536 : strstr(mode, "-unit") ? 300000 : 48;
         if ((mode[7] == 't' ? remote_then_owner(size, !strstr(mode, "-gone")) : owner_then_remote(size)) != 0)
             return 2;
         survived_now();
-    } else if (!strcmp(mode, "double-large")) {
-        void *p = MALLOC(8 << 20);
+    } else if (!strcmp(mode, "double-large") || !strcmp(mode, "double-unit")) {
+        void *p = announce(MALLOC(mode[7] == 'l' ? 8 << 20 : 300000));
         FREE(p);
-        FREE(announce(p));
+        FREE(p);
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
-                        "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-large|\n"
-                        "double-then-owner[-medium][-gone]|double-owner-first[-medium]\n");
+                        "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-remote-two-unit|\n"
+                        "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]\n");
         return 2;
     }
     printf("survived\n");

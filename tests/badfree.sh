@@ -61,7 +61,7 @@ check double-remote free 'double free'
 check double-remote-quiet free 'double free'
 # Caught at the second free only by its look at the block's key word,
 # which the FAST build skips: every block here is batched.
-for mode in double-remote-between double-remote-two double-remote-two-large double-remote-left; do
+for mode in double-remote-between double-remote-two double-remote-two-large double-remote-two-unit double-remote-left; do
     if [ -n "$fast" ]; then
         echo "skip: $mode (its blocks batched): FAST build, a remote free does not look for blocks freed already"
     else
@@ -73,7 +73,7 @@ unset HAKMEM_REMOTE_CACHE
 # other thread's cache or batch, or on the owner's inbox, or on its slab's
 # list.  The FAST build looks at no mark but its slab's key.
 for mode in double-then-owner double-then-owner-gone double-then-owner-medium double-then-owner-medium-gone \
-            double-owner-first double-owner-first-medium; do
+            double-then-owner-unit double-then-owner-unit-gone double-owner-first double-owner-first-medium; do
     if [ -n "$fast" ]; then
         echo "skip: $mode: FAST build, frees do not look for blocks freed by another thread"
     else
@@ -84,8 +84,11 @@ for mode in double-then-owner double-then-owner-gone double-then-owner-medium do
     fi
 done
 # A freed large block may already be unmapped, and then it is simply not
-# hakmem's any more: either message tells the truth.
+# hakmem's any more; a freed unit block's units head no slab: either
+# message tells the truth.
 check double-large free 'double free|invalid pointer'
+check double-unit free 'double free|invalid pointer'
+check double-owner-first-unit free 'double free|invalid pointer'
 
 echo "badfree: $failures failed"
 [ "$failures" -eq 0 ]

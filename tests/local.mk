@@ -15,7 +15,7 @@ EXTRA_DIST += tests/badfree.sh tests/exports.sh tests/api_options.sh tests/prelo
 # -no-install: real executables (no libtool wrapper scripts), so the fork
 # test's children and badfree's aborts are the programs themselves.
 tests_api_SOURCES = tests/api_main.c tests/api_sizeclass.c tests/api_malloc.c tests/api_realloc.c tests/api_glibc.c \
-	tests/api_align.c tests/api_usable.c tests/api_stats.c tests/api_stats.h tests/api_rcache.c tests/testutil.h
+	tests/api_align.c tests/api_usable.c tests/api_unit.c tests/api_stats.c tests/api_stats.h tests/api_rcache.c tests/testutil.h
 tests_api_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -pthread
 tests_api_LDADD = src/libhakmem.la $(CRITERION_LIBS)
 tests_api_LDFLAGS = -no-install

@@ -13,12 +13,12 @@
 
 static struct hk_heap heap;
 
-static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls)
+static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n)
 {
     memset(ss, 0, HK_SS_HDR_SIZE);
     ss->kind = HK_SS_SMALL;
     ss->free_units = 0xffffffffu;
-    hk_slab_init_owner(&heap, ss, unit, cls);
+    hk_slab_init_owner(&heap, ss, unit, cls, n);
     struct hk_slab *s = &ss->slabs[unit];
     if (s->bsize >= HK_MEDIUM_MIN)
         cr_assert_eq(s->start % HK_PAGE_SIZE, 0, "class %u, unit %u: medium slab not on a page", cls, unit);
@@ -61,8 +61,13 @@ Test(slab_check, every_class_offset_and_frontier)
     cr_assert_not_null(ss);
     unsigned frontiers = 0;
     for (unsigned cls = 0; cls < HK_CLASSES; cls++) {
-        frontiers += check_slab(ss, 0, cls);
-        frontiers += check_slab(ss, 4, cls);
+        frontiers += check_slab(ss, 0, cls, hk_class_units[cls]);
+        frontiers += check_slab(ss, 4, cls, hk_class_units[cls]);
+    }
+    /* Unit blocks: one block of the whole slab, from unit 1 on. */
+    for (unsigned n = 1; n < HK_UNITS; n++) {
+        cr_assert_eq(check_slab(ss, 1, HK_CLASS_UNITS, n), 2, "unit block of %u units", n);
+        cr_assert_eq(ss->slabs[1].bsize, n * HK_UNIT_SIZE, "unit block of %u units", n);
     }
     cr_log_info("%u frontiers checked", frontiers);
     cr_assert_gt(frontiers, 2 * HK_CLASSES);

@@ -1,0 +1,168 @@
+/* Unit blocks: requests above the biggest class up to 1984 KiB are runs of
+ * whole 64 KiB units carved from SuperSlabs, not mappings of their own:
+ * their sizes, alignment and privacy, the mapping count of many of them,
+ * frees from other threads, and realloc in place. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "hakmem.h"
+#include "api_stats.h"
+#include "testutil.h"
+
+#define UNIT ((size_t)64 << 10)
+#define UNIT_MAX (31 * UNIT)          /* the largest unit block */
+#define SMALL_MAX ((size_t)128 << 10) /* the largest class */
+
+static int mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Every size around each unit count: usable covers it without wasting more
+ * than 4 sizes per doubling allow, blocks start on a unit, and filling the
+ * whole usable size of one leaves its neighbours alone. */
+Test(unit_blocks, sizes_usable_aligned_private)
+{
+    enum { K = 6 };
+    for (size_t units = 2; units <= 31; units++) {
+        const size_t sizes[] = {units * UNIT - 1, units * UNIT, units * UNIT + 1};
+        for (int i = 0; i < 3; i++) {
+            size_t want = sizes[i];
+            if (want <= SMALL_MAX || want > UNIT_MAX)
+                continue;
+            void *p[K];
+            size_t u[K];
+            for (int k = 0; k < K; k++) {
+                p[k] = hak_malloc(want);
+                cr_assert_not_null(p[k], "malloc(%zu)", want);
+                u[k] = hak_malloc_usable_size(p[k]);
+                cr_assert_geq(u[k], want, "usable %zu of malloc(%zu)", u[k], want);
+                cr_assert_leq(u[k], want + want / 4 + UNIT, "usable %zu of malloc(%zu): more than 25%% + a unit", u[k],
+                              want);
+                cr_assert_eq(u[k] % UNIT, 0, "usable %zu of malloc(%zu) is not whole units", u[k], want);
+                cr_assert_eq((uintptr_t)p[k] % UNIT, 0, "malloc(%zu) = %p is not on a unit", want, p[k]);
+                tu_fill(p[k], u[k], (uintptr_t)p[k]);
+            }
+            for (int k = 0; k < K; k++) {
+                cr_assert_eq(tu_check(p[k], u[k], (uintptr_t)p[k]), (size_t)-1, "malloc(%zu) = %p overwritten", want,
+                             p[k]);
+                hak_free(p[k]);
+            }
+        }
+    }
+}
+
+/* 20,000 live blocks of 140,000 bytes (the size the Erlang run stopped at):
+ * as mappings of their own they took a mapping each, and 65,530 of them
+ * reach vm.max_map_count; carved from SuperSlabs they take a few. */
+Test(unit_blocks, many_live_take_few_mappings)
+{
+    enum { N = 20000 };
+    const size_t size = 140000;
+    char **v = hak_malloc(N * sizeof *v);
+    cr_assert_not_null(v);
+    int before = mappings();
+    for (int i = 0; i < N; i++) {
+        v[i] = hak_malloc(size);
+        cr_assert_not_null(v[i], "block %d of %zu bytes", i, size);
+        v[i][0] = (char)i;
+        v[i][size - 1] = (char)(i >> 8);
+    }
+    int after = mappings();
+    cr_log_info("%d live blocks of %zu bytes: %d mappings -> %d", N, size, before, after);
+    cr_assert_lt(after - before, 1000, "%d live blocks of %zu bytes took %d mappings", N, size, after - before);
+    for (int i = 0; i < N; i++) {
+        cr_assert(v[i][0] == (char)i && v[i][size - 1] == (char)(i >> 8), "block %d changed", i);
+        hak_free(v[i]);
+    }
+    hak_free(v);
+}
+
+Test(unit_blocks, aligned_up_to_a_unit_without_rounding_up)
+{
+    for (size_t align = 16; align <= UNIT; align *= 2) {
+        void *p = hak_aligned_alloc(align, 300000);
+        cr_assert_not_null(p, "aligned_alloc(%zu, 300000)", align);
+        cr_assert_eq((uintptr_t)p % align, 0);
+        cr_assert_leq(hak_malloc_usable_size(p), 320 << 10, "aligned_alloc(%zu, 300000) took %zu bytes", align,
+                      hak_malloc_usable_size(p));
+        hak_free(p);
+    }
+}
+
+/* Blocks another thread frees go back to their SuperSlabs: rounds of 32
+ * blocks of 1 MB made here and freed there leave nothing in use. */
+#define ROUNDS 40
+#define PER 32
+static void *free_all(void *arg)
+{
+    void **v = arg;
+    for (int i = 0; i < PER; i++) {
+        cr_assert_eq(((unsigned char *)v[i])[1000], (unsigned char)i, "block %d changed in transit", i);
+        hak_free(v[i]);
+    }
+    return NULL;
+}
+
+Test(unit_blocks, freed_by_another_thread_come_back)
+{
+    void *v[PER];
+    long long committed = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < PER; i++) {
+            v[i] = hak_malloc(1000000);
+            cr_assert_not_null(v[i]);
+            memset(v[i], i, 1000000);
+        }
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, free_all, v), 0);
+        pthread_join(t, NULL);
+        if (r == 1)
+            committed = api_stat("bytes_committed");
+    }
+    /* The blocks of the last round reach us on our next slow path. */
+    hak_free(hak_malloc(SMALL_MAX + 1));
+    long long now = api_stat("bytes_committed");
+    cr_log_info("committed after round 2: %lld, after round %d: %lld", committed, ROUNDS, now);
+    cr_assert_leq(now, committed + (8ll << 20), "committed grew from %lld to %lld over %d rounds of 32 MB freed remotely",
+                  committed, now, ROUNDS);
+}
+
+/* A buffer grown by realloc in 16 KiB steps through every unit-block size
+ * grows into the free units after it: it does not move (nothing else takes
+ * those units here), and keeps its content; shrunk, it stays put too. */
+Test(unit_blocks, realloc_in_place)
+{
+    size_t size = SMALL_MAX + 1;
+    unsigned char *p = hak_malloc(size);
+    cr_assert_not_null(p);
+    tu_fill(p, size, 7);
+    unsigned moves = 0;
+    while (size + 16384 <= UNIT_MAX) {
+        unsigned char *q = hak_realloc(p, size + 16384);
+        cr_assert_not_null(q);
+        moves += q != p;
+        cr_assert_eq(tu_check(q, size, 7), (size_t)-1, "content lost growing to %zu", size + 16384);
+        tu_fill(q, size + 16384, 7);
+        p = q;
+        size += 16384;
+    }
+    cr_assert_leq(moves, 1, "grown to %zu bytes, the buffer moved %u times", size, moves);
+    unsigned char *q = hak_realloc(p, 200000);
+    cr_assert_eq(q, p, "shrunk to 200000 bytes, the buffer moved");
+    cr_assert_leq(hak_malloc_usable_size(q), 256 << 10);
+    cr_assert_eq(tu_check(q, 200000, 7), (size_t)-1, "content lost shrinking");
+    /* The units given back serve the next block. */
+    void *r = hak_malloc(1 << 20);
+    cr_assert_not_null(r);
+    hak_free(r);
+    hak_free(q);
+}
