@@ -566,12 +566,17 @@ static void sweep_abandoned(unsigned looks)
          * race only means two sweeps look at the same heap, and one of them
          * wins it. */
         ck_pr_cas_ptr(&sweep_cursor, seen, h->all_next);
-        if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
-            continue;
-        hk_heap_collect(h, true);
-        ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
-        ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+        hk_heap_sweep(h);
     }
+}
+
+void hk_heap_sweep(struct hk_heap *h)
+{
+    if (ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+        return;
+    hk_heap_collect(h, true);
+    ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
+    ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
 }
 
 static void thread_exit_cb(void *arg)

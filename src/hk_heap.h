@@ -190,6 +190,10 @@ void hk_heap_collect(struct hk_heap *heap, bool release_all);
 /* Every block of s is back (never the current slab: see HK_CUR_PIN):
  * kept as the class's spare, or released. */
 hk_hidden void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s);
+/* Collect h for its absent owner, if it is an exited thread's heap that no
+ * adopter or other sweeper holds (an abandoned heap stays in the abandoned
+ * stack meanwhile, where adopters leave it alone until it is handed back). */
+hk_hidden void hk_heap_sweep(struct hk_heap *h);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */
