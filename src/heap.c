@@ -326,11 +326,6 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
     return s != NULL && hk_slab_refill_owner(s) ? s : NULL;
 }
 
-/* A block of whole units, alone on its slab: set up, carved, taken and
- * flagged full at once, so that every free of it, the owner's and others',
- * takes the slow path, which gives the units straight back to the
- * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
- * empty slab of up to 31 units kept per class would hold megabytes. */
 /* The units of a unit block of `size` bytes: whole units, 4 sizes per
  * doubling as the classes below (and mimalloc's and jemalloc's of these
  * sizes): a buffer grown by realloc is copied at every size it crosses,
@@ -347,6 +342,11 @@ static unsigned unit_block_units(size_t size)
     return n;
 }
 
+/* A block of whole units, alone on its slab: set up, carved, taken and
+ * flagged full at once, so that every free of it, the owner's and others',
+ * takes the slow path, which gives the units straight back to the
+ * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
+ * empty slab of up to 31 units kept per class would hold megabytes. */
 static void *unit_block_alloc(struct hk_heap *h, size_t size, bool zero)
 {
     unsigned n = unit_block_units(size);
@@ -380,11 +380,7 @@ bool hk_unit_block_resize(void *p, size_t size)
             return false;
         ss->free_units &= ~more;
         ss->dirty_units |= more;
-        for (unsigned u = end; u < s->first_unit + n; u++) {
-            ss->unit_slab[u] = s;
-            if (ss->slabs[u].owner_tag != 0)
-                hk_slab_unhead(&ss->slabs[u]);
-        }
+        hk_slab_map_units(ss, s, end, s->first_unit + n);
         hk_avail_update(h, ss);
         hk_slab_resize_units_owner(s, n);
     } else if (n < have) {

@@ -22,6 +22,18 @@ static uint64_t div_const(uint32_t bs)
 
 _Static_assert(HK_CLASS_UNITS <= UINT8_MAX, "a slab's class fits its byte");
 
+void hk_slab_map_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to)
+{
+    for (unsigned u = from; u < to; u++) {
+        ss->unit_slab[u] = s;
+        /* The unit's own descriptor heads no slab, whatever it last headed
+         * (written only when it does: a unit block's 30 would be 60 lines
+         * dirtied). */
+        if (&ss->slabs[u] != s && ss->slabs[u].owner_tag != 0)
+            hk_slab_unhead(&ss->slabs[u]);
+    }
+}
+
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n)
 {
     struct hk_slab *s = &ss->slabs[unit];
@@ -67,14 +79,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     hk_slab_gate_owner(s);
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
-    for (unsigned u = unit; u < unit + n; u++)
-        ss->unit_slab[u] = s;
-    /* The later units' own descriptors head no slab, whatever they last
-     * headed (written only when they do: a unit block's 30 would be 60
-     * lines dirtied). */
-    for (unsigned u = unit + 1; u < unit + n; u++)
-        if (ss->slabs[u].owner_tag != 0)
-            hk_slab_unhead(&ss->slabs[u]);
+    hk_slab_map_units(ss, s, unit, unit + n);
     hk_slab_count_in_use(s, true);
 }
 
