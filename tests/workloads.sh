@@ -47,18 +47,23 @@ for t in 1 2; do
     fi
 done
 # large with many growing buffers per thread (the medium classes' realloc
-# pattern): every chain is checked after each realloc and ends freed; the
-# operations are one malloc and one free per chain plus its reallocs.
-for t in 1 4; do
-    runs=$((runs + 1))
-    line=$(LD_PRELOAD="$lib" "$top_builddir/bench/large" --threads "$t" --quick --chains 64 --buffers 16 --step 4096 \
-           --min_size 16 --max_size 131072 | grep '^hakmem-bench-result ')
-    ops=$(printf '%s\n' "$line" | sed -n 's/.* ops=\([0-9]*\) .*/\1/p')
-    case "$line" in *check=ok*) ;; *) ops="" ;; esac
-    if [ -z "$ops" ] || [ "$ops" -lt $((64 * 2 + 64 * 32)) ]; then
-        echo "FAIL: large --buffers 16 --threads $t: ops='$ops' (at least 2176) in: $line"
-        failed=$((failed + 1))
-    fi
+# pattern, and the unit blocks' up to 1984 KiB, grown in place or moved):
+# every chain is checked after each realloc and ends freed; the operations
+# are one malloc and one free per chain plus at least 32 reallocs (4 KiB
+# steps from 16 B to 128 KiB; 16 KiB steps from 128 KiB to 2,000,000 B).
+for range in "4096 16 131072" "16384 131072 2000000"; do
+    set -- $range
+    for t in 1 4; do
+        runs=$((runs + 1))
+        line=$(LD_PRELOAD="$lib" "$top_builddir/bench/large" --threads "$t" --quick --chains 64 --buffers 16 --step "$1" \
+               --min_size "$2" --max_size "$3" | grep '^hakmem-bench-result ')
+        ops=$(printf '%s\n' "$line" | sed -n 's/.* ops=\([0-9]*\) .*/\1/p')
+        case "$line" in *check=ok*) ;; *) ops="" ;; esac
+        if [ -z "$ops" ] || [ "$ops" -lt $((64 * 2 + 64 * 32)) ]; then
+            echo "FAIL: large --buffers 16 --step $1 --max_size $3 --threads $t: ops='$ops' (at least 2176) in: $line"
+            failed=$((failed + 1))
+        fi
+    done
 done
 echo "workloads: $((runs - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
