@@ -236,16 +236,19 @@ void hk_partial_remove(struct hk_heap *h, struct hk_slab *s)
     }
 }
 
-static unsigned find_run(uint32_t free, unsigned n)
+/* The first unit of `starts` from which n units are free. */
+static unsigned find_run(uint32_t free, unsigned n, uint32_t starts)
 {
-    uint32_t m = free;
+    uint32_t m = free & starts;
     for (unsigned k = 1; k < n; k++)
         m &= free >> k;
     return m ? (unsigned)__builtin_ctz(m) : HK_UNITS;
 }
 
-/* A new slab of n units for class cls (HK_CLASS_UNITS: a unit block's). */
-static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n)
+/* A new slab of n units for class cls (HK_CLASS_UNITS: a unit block's),
+ * starting at one of the units `starts` has (n more units after the first
+ * of them fit in a SuperSlab). */
+static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n, uint32_t starts)
 {
     hk_heap_maintain(h);
     unsigned now_node = hk_numa_current_node();
@@ -256,24 +259,20 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n)
     enum hk_numa_policy pol = hk_numa_policy();
     bool any_node = pol == HK_NUMA_INTERLEAVE || pol == HK_NUMA_OFF;
     unsigned want = pol == HK_NUMA_NODE ? hk_numa_pick_node(h->node) : h->node;
-    /* A unit block never starts in unit 0, whose header would cut it short
-     * (and would shift it off its unit's alignment). */
-    uint32_t usable = cls == HK_CLASS_UNITS ? ~1u : ~0u;
     /* The best fit: SuperSlabs whose longest free run is shortest first
      * (the longer runs stay whole for bigger slabs), then within one, units
      * still committed first (jemalloc takes dirty extents first too): a run
      * given back to the OS, or never touched, costs page faults and RSS
      * while committed ones wait to age into an madvise.  A SuperSlab whose
-     * only long enough run is unit 0's is passed over (unit blocks), as are
-     * those of other nodes. */
+     * only long enough runs start elsewhere than `starts` allows is passed
+     * over (unit blocks), as are those of other nodes. */
     for (uint32_t bins = h->avail_bins & (~0u << (n - 1)); bins != 0; bins &= bins - 1) {
         for (struct hk_ss *ss = h->avail[__builtin_ctz(bins)]; ss != NULL; ss = ss->next) {
             if (!any_node && ss->node != want)
                 continue;
-            uint32_t free = ss->free_units & usable;
-            unsigned u = find_run(free & ss->dirty_units, n);
+            unsigned u = find_run(ss->free_units & ss->dirty_units, n, starts);
             if (u == HK_UNITS)
-                u = find_run(free, n);
+                u = find_run(ss->free_units, n, starts);
             if (u < HK_UNITS) {
                 hk_slab_init_owner(h, ss, u, cls, n);
                 hk_avail_update(h, ss);
@@ -291,7 +290,7 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n)
         if (ss == NULL)
             return NULL;
     }
-    unsigned u = (unsigned)__builtin_ctz(usable);
+    unsigned u = (unsigned)__builtin_ctz(starts);
     hk_slab_init_owner(h, ss, u, cls, n);
     hk_avail_update(h, ss);
     HK_STAT_INC(h, slab_new);
@@ -321,7 +320,7 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
         if (slab_try(s))
             return s;
     }
-    s = slab_new(h, cls, hk_class_units[cls]);
+    s = slab_new(h, cls, hk_class_units[cls], ~0u);
     set_cur(h, cls, s ? s : &hk_slab_empty);
     return s != NULL && hk_slab_refill_owner(s) ? s : NULL;
 }
@@ -334,6 +333,8 @@ static struct hk_slab *class_refill(struct hk_heap *h, unsigned cls)
 static unsigned unit_block_units(size_t size)
 {
     unsigned n = (unsigned)((size + HK_UNIT_SIZE - 1) >> HK_UNIT_SHIFT);
+    if (n == 0)
+        n = 1;  /* memalign(65536, 0) */
     if (n > 8) {
         unsigned step = 1u << (29 - __builtin_clz(n - 1));  /* 9-16 units: 2, 17-31: 4 */
         n = (n + step - 1) & ~(step - 1);
@@ -347,10 +348,27 @@ static unsigned unit_block_units(size_t size)
  * takes the slow path, which gives the units straight back to the
  * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
  * empty slab of up to 31 units kept per class would hold megabytes. */
-static void *unit_block_alloc(struct hk_heap *h, size_t size, bool zero)
+/* The first unit a unit block aligned to `align` may start at: never unit
+ * 0, whose header would cut the block short (and shift it off its unit's
+ * alignment); beyond a unit's alignment, multiples of it. */
+static unsigned unit_block_first(size_t align)
 {
-    unsigned n = unit_block_units(size);
-    struct hk_slab *s = slab_new(h, HK_CLASS_UNITS, n);
+    return align > HK_UNIT_SIZE ? (unsigned)(align >> HK_UNIT_SHIFT) : 1;
+}
+
+bool hk_unit_block_fits(size_t size, size_t align)
+{
+    return size <= HK_UNIT_BLOCK_MAX && align <= HK_SS_SIZE / 2 &&
+           unit_block_first(align) + unit_block_units(size) <= HK_UNITS;
+}
+
+static void *unit_block_alloc(struct hk_heap *h, size_t size, size_t align, bool zero)
+{
+    unsigned n = unit_block_units(size), step = unit_block_first(align);
+    uint32_t starts = 0;
+    for (unsigned u = step; u < HK_UNITS; u += step)
+        starts |= 1u << u;
+    struct hk_slab *s = slab_new(h, HK_CLASS_UNITS, n, starts);
     if (s == NULL || !hk_slab_refill_owner(s)) {
         errno = ENOMEM;
         return NULL;
@@ -393,7 +411,8 @@ bool hk_unit_block_resize(void *p, size_t size)
     return true;
 }
 
-static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
+/* align: 0, or a unit block's alignment (hk_unit_block_fits). */
+static void *alloc_from(struct hk_heap *h, size_t size, size_t align, bool zero)
 {
     if (h->rbatch_pending)
         hk_rbatch_flush(h);
@@ -403,6 +422,8 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         hk_heap_maintain(h);
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
         hk_inbox_process(h);
+    if (align != 0)
+        return unit_block_alloc(h, size, align, zero);
     if (size > HK_UNIT_BLOCK_MAX) {
         void *p = hk_large_alloc(size, 0, zero, h->node);
         if (p != NULL) {
@@ -412,7 +433,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, bool zero)
         return p;
     }
     if (size > HK_SMALL_MAX)
-        return unit_block_alloc(h, size, zero);
+        return unit_block_alloc(h, size, HK_UNIT_SIZE, zero);
     unsigned cls = hk_size_class(size);
     struct hk_slab *s = class_refill(h, cls);
     if (s == NULL) {
@@ -466,7 +487,7 @@ void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool z
     return hk_malloc_slow(h, size, zero);
 }
 
-void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
+static void *malloc_slow(struct hk_heap *h, size_t size, size_t align, bool zero)
 {
     if (hk_unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
@@ -483,7 +504,7 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
                 return NULL;
             }
             hk_tls_heap = t;
-            void *p = alloc_from(t, size, zero);
+            void *p = alloc_from(t, size, align, zero);
             heap_abandon(t);
             return p;
         }
@@ -493,7 +514,17 @@ void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
             return NULL;
         }
     }
-    return alloc_from(h, size, zero);
+    return alloc_from(h, size, align, zero);
+}
+
+void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
+{
+    return malloc_slow(h, size, 0, zero);
+}
+
+void *hk_malloc_unit_aligned(size_t size, size_t align)
+{
+    return malloc_slow(hk_tls_heap, size, align, false);
 }
 
 /* ---- collection and thread exit ---- */

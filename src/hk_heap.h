@@ -166,6 +166,10 @@ hk_inline void hk_heap_count_alloc(struct hk_heap *h)
     if (hk_unlikely(hk_tick_down(h)))
         hk_heap_tick(h);
 }
+/* A unit block can hold `size` bytes aligned to `align` (a power of two). */
+hk_hidden bool hk_unit_block_fits(size_t size, size_t align);
+/* A unit block of `size` bytes at a multiple of `align` (hk_unit_block_fits). */
+hk_hidden void *hk_malloc_unit_aligned(size_t size, size_t align);
 /* Resize p, a block validated as ours, to `size` bytes in place: true when
  * p is a unit block of the caller's heap (heap.c: unit_block_alloc) that
  * now spans the units `size` takes, grown into free units that follow it

@@ -151,7 +151,9 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     size_t need = round_up(size ? size : 1, HK_PAGE_SIZE);
     size_t map = off + need;
     unsigned node = hk_numa_pick_node(home);
-    struct hk_ss *s = align <= HK_PAGE_SIZE ? cache_take(map, node) : NULL;
+    /* Any block at an offset into its mapping (not the big-aligned ones)
+     * takes a cached mapping: reused, the pages are committed already. */
+    struct hk_ss *s = align <= HK_LARGE_MAX_OFFSET_ALIGN ? cache_take(map, node) : NULL;
     bool fresh = s == NULL;
     if (fresh) {
         size_t reserve = mapping_size(off, need);
@@ -205,7 +207,7 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
     s->large_state = LARGE_CACHED;
     ck_pr_sub_64(&live_bytes, s->map_size);  /* statistics: relaxed */
     ck_pr_dec_64(&live_count);
-    if (s->large_block - (uintptr_t)s == HK_PAGE_SIZE && cache_put(s))
+    if (s->large_block - (uintptr_t)s <= HK_LARGE_MAX_OFFSET_ALIGN && cache_put(s))
         return;
     unmap(s);
 }

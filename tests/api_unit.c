@@ -86,9 +86,12 @@ Test(unit_blocks, many_live_take_few_mappings)
     hak_free(v);
 }
 
-Test(unit_blocks, aligned_up_to_a_unit_without_rounding_up)
+/* Alignments up to 1 MiB are a unit block's start: no rounding up of the
+ * size, and no mapping of its own (each took an mmap, uncached). */
+Test(unit_blocks, aligned_up_to_1mib_without_a_mapping_each)
 {
-    for (size_t align = 16; align <= UNIT; align *= 2) {
+    enum { N = 1000 };
+    for (size_t align = 16; align <= ((size_t)1 << 20); align *= 2) {
         void *p = hak_aligned_alloc(align, 300000);
         cr_assert_not_null(p, "aligned_alloc(%zu, 300000)", align);
         cr_assert_eq((uintptr_t)p % align, 0);
@@ -96,6 +99,17 @@ Test(unit_blocks, aligned_up_to_a_unit_without_rounding_up)
                       hak_malloc_usable_size(p));
         hak_free(p);
     }
+    static void *v[N];
+    int before = mappings();
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(hak_posix_memalign(&v[i], (size_t)512 << 10, i % 2 ? 1000 : 700000), 0);
+        cr_assert_eq((uintptr_t)v[i] % (512 << 10), 0);
+        memset(v[i], i, i % 2 ? 1000 : 700000);
+    }
+    int after = mappings();
+    for (int i = 0; i < N; i++)
+        hak_free(v[i]);
+    cr_assert_lt(after - before, 100, "%d blocks aligned to 512 KiB took %d mappings", N, after - before);
 }
 
 /* Blocks another thread frees go back to their SuperSlabs: rounds of 32
