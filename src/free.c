@@ -107,15 +107,23 @@ static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_blo
     }
 }
 
+/* r's batch onto its destination's inbox; r is free again. */
+static hk_noinline void rbatch_deliver(struct hk_rbatch *r)
+{
+    struct hk_heap *dest = r->dest;
+    hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
+    if (hk_unlikely(ck_pr_load_32(&dest->state) == HK_HEAP_ABANDONED))
+        hk_heap_handed(dest, r->count);
+    r->dest = NULL;
+    r->count = 0;
+}
+
 void hk_rbatch_flush(struct hk_heap *h)
 {
     for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
         struct hk_rbatch *r = &h->rbatch[i];
-        if (r->dest != NULL) {
-            hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
-            r->dest = NULL;
-            r->count = 0;
-        }
+        if (r->dest != NULL)
+            rbatch_deliver(r);
     }
     h->rbatch_pending = 0;
 }
@@ -133,13 +141,15 @@ static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
 /* b home at once, unbatched: onto its slab's remote list, or (the slab
  * flagged full) its owner's inbox, marked as on its way home like a
  * batched block. */
-static void send_home_now(struct hk_slab *s, struct hk_block *b)
+static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     check_not_freed(b, s->bsize);
     if (hk_key_off(s->bsize) != 0)
         b->key = hk_hint_mask;
     b->next = NULL;
     remote_push(s, b, b);
+    if (hk_unlikely(ck_pr_load_32(&dest->state) == HK_HEAP_ABANDONED))
+        hk_heap_handed(dest, 1);
 }
 
 /* A unit block another heap owns (dest): home at once, not held in a
@@ -147,11 +157,10 @@ static void send_home_now(struct hk_slab *s, struct hk_block *b)
  * is swept at once too: nobody else would give them back before a thread
  * adopts the heap or a growing one sweeps it (8 exited threads' 256 blocks
  * of 1 MB freed by the main thread: 254 MB resident after the frees, glibc
- * 1.8 MB).  Small blocks wait for that: a sweep per hand-over cost
- * bench/churn a third of its throughput (README). */
+ * 1.8 MB).  Small blocks are swept every few thousand (hk_heap_handed). */
 static void unit_block_home(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    send_home_now(s, b);
+    send_home_now(s, dest, b);
     hk_heap_sweep(dest);
 }
 
@@ -161,7 +170,7 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
 {
     check_not_freed(b, bsize);
     if (r->dest != NULL)
-        hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
+        rbatch_deliver(r);
     r->dest = dest;
     r->head = r->tail = b;
     b->next = NULL;
@@ -172,13 +181,6 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
     for (unsigned i = 1; i < HK_RBATCH_AHEAD; i++)
         r->ahead[i] = NULL;
     h->rbatch_pending = 1;
-}
-
-static hk_noinline void rbatch_send(struct hk_rbatch *r)
-{
-    hk_chain_push_upmc(&r->dest->inbox, r->head, r->tail);
-    r->dest = NULL;
-    r->count = 0;
 }
 
 /* Link b in at the head of r's batch; a block with a key word of its own
@@ -195,7 +197,7 @@ static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t
         b->key = (uintptr_t)*ahead ^ hk_hint_mask;
     *ahead = b;
     if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
-        rbatch_send(r);
+        rbatch_deliver(r);
 }
 
 /* Batch per destination heap: one CAS per batch instead of one per block,
@@ -393,7 +395,7 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     if (s->bsize > HK_SMALL_MAX) {
         unit_block_home(s, dest, b);
     } else if (teardown || hk_opt.remote_batch <= 1) {
-        send_home_now(s, b);  /* no batching */
+        send_home_now(s, dest, b);  /* no batching */
     } else if (cross) {
         rbatch_add(h, dest, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
     } else {

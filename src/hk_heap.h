@@ -60,6 +60,7 @@ struct hk_heap {
      * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
      * takes everything with one exchange. */
     ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
+    uint32_t handed;                       /* blocks handed to it since its last sweep, once abandoned (free.c) */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
     /* Owned SuperSlabs with free units, by their longest free run (list i:
@@ -198,6 +199,10 @@ hk_hidden void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s);
  * adopter or other sweeper holds (an abandoned heap stays in the abandoned
  * stack meanwhile, where adopters leave it alone until it is handed back). */
 hk_hidden void hk_heap_sweep(struct hk_heap *h);
+/* n blocks were handed to h, an exited thread's heap: swept every few
+ * thousand, the rest by the next ticker pass (hk_heap_sweep_owed). */
+hk_hidden void hk_heap_handed(struct hk_heap *h, uint32_t n);
+hk_hidden void hk_heap_sweep_owed(void);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
 /* The topology just became known: place the caller's early SuperSlabs. */

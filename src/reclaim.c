@@ -243,6 +243,7 @@ void hk_heap_tick(struct hk_heap *h)
      * looks at the inbox. */
     if (ck_pr_load_ptr(&h->inbox.head) != NULL)
         hk_inbox_process(h);
+    hk_heap_sweep_owed();
     if (h->spare_count != 0)
         hk_spare_age(h);
     if (h->purge != NULL || h->empty != NULL)
