@@ -184,6 +184,52 @@ long long api_os_calls(void)
     return tu_json_field(j, "mmap") + tu_json_field(j, "munmap") + tu_json_field(j, "madvise");
 }
 
+struct exiting {
+    void **v;
+    int per;
+    size_t size;
+};
+
+static void *fill_and_exit(void *arg)
+{
+    struct exiting *e = arg;
+    for (int i = 0; i < e->per; i++) {
+        e->v[i] = hak_malloc(e->size);
+        cr_assert_not_null(e->v[i]);
+        memset(e->v[i], i, e->size);
+    }
+    return NULL;
+}
+
+long long api_exited_threads_blocks(int threads, int per, size_t size, bool tick, long long *live)
+{
+    struct exiting e[16];
+    pthread_t t[16];
+    cr_assert_leq(threads, 16);
+    long long before = api_stat("bytes_committed");
+    for (int k = 0; k < threads; k++) {
+        e[k] = (struct exiting){ hak_malloc((size_t)per * sizeof(void *)), per, size };
+        cr_assert_not_null(e[k].v);
+        cr_assert_eq(pthread_create(&t[k], NULL, fill_and_exit, &e[k]), 0);
+    }
+    for (int k = 0; k < threads; k++)
+        pthread_join(t[k], NULL);
+    *live = api_stat("bytes_committed") - before;
+    for (int k = 0; k < threads; k++) {
+        for (int i = 0; i < per; i++) {
+            cr_assert_eq(((unsigned char *)e[k].v[i])[size - 1], (unsigned char)i, "block %d of thread %d changed", i, k);
+            hak_free(e[k].v[i]);
+        }
+        hak_free(e[k].v);
+    }
+    for (int i = 0; tick && i < 2 * 4096; i++)
+        hak_free(hak_malloc(64));
+    long long after = api_stat("bytes_committed") - before;
+    cr_log_info("%d exited threads' %d blocks of %zu B: committed +%lld, +%lld after freeing them", threads, per, size,
+                *live, after);
+    return after;
+}
+
 Test(stats, json_is_well_formed)
 {
     const char *j = snapshot();
@@ -440,38 +486,9 @@ Test(stats, counters_follow_allocation)
  * allocations), so the memory comes back while they free.  Before, 8
  * threads' 128 MB of 1000-byte blocks stayed committed after every one
  * was freed. */
-#define EXITED 8
-#define EXITED_BLOCKS 16384
-static void *fill_and_exit(void *arg)
-{
-    void **v = arg;
-    for (int i = 0; i < EXITED_BLOCKS; i++) {
-        v[i] = hak_malloc(1000);
-        cr_assert_not_null(v[i]);
-        memset(v[i], i, 1000);
-    }
-    return NULL;
-}
-
 Test(stats, blocks_of_exited_threads_come_back_as_freed)
 {
-    void **v = hak_malloc((size_t)EXITED * EXITED_BLOCKS * sizeof *v);
-    cr_assert_not_null(v);
-    long long before = api_stat("bytes_committed");
-    pthread_t t[EXITED];
-    for (int k = 0; k < EXITED; k++)
-        cr_assert_eq(pthread_create(&t[k], NULL, fill_and_exit, v + (size_t)k * EXITED_BLOCKS), 0);
-    for (int k = 0; k < EXITED; k++)
-        pthread_join(t[k], NULL);
-    long long live = api_stat("bytes_committed");
-    for (size_t i = 0; i < (size_t)EXITED * EXITED_BLOCKS; i++)
-        hak_free(v[i]);
-    for (int i = 0; i < 2 * 4096; i++)
-        hak_free(hak_malloc(64));
-    long long after = api_stat("bytes_committed");
-    hak_free(v);
-    cr_log_info("committed: %lld before, %lld with the blocks, %lld after freeing them", before, live, after);
-    cr_assert_geq(live - before, (long long)EXITED * EXITED_BLOCKS * 1000, "the blocks were not counted");
-    cr_assert_leq(after, before + (16ll << 20), "committed %lld before the blocks, %lld after freeing them", before,
-                  after);
+    long long live, after = api_exited_threads_blocks(8, 16384, 1000, true, &live);
+    cr_assert_geq(live, 8ll * 16384 * 1000, "the blocks were not counted");
+    cr_assert_leq(after, 16ll << 20, "committed grew by %lld bytes, and by %lld after freeing them", live, after);
 }

@@ -184,36 +184,9 @@ Test(unit_blocks, realloc_in_place)
 /* Blocks whose owner exited come back when another thread frees them: its
  * heap waits for an adopter, and a sweep per such free gives their units
  * back at once (8 threads' 256 blocks of 1 MB stayed resident otherwise). */
-#define EXITED 8
-static void *alloc_and_exit(void *arg)
-{
-    void **v = arg;
-    for (int i = 0; i < PER; i++) {
-        v[i] = hak_malloc(1000000);
-        cr_assert_not_null(v[i]);
-        memset(v[i], i, 1000000);
-    }
-    return NULL;
-}
-
 Test(unit_blocks, freed_after_their_thread_exited_come_back)
 {
-    static void *v[EXITED][PER];
-    long long before = api_stat("bytes_committed");
-    pthread_t t[EXITED];
-    for (int k = 0; k < EXITED; k++)
-        cr_assert_eq(pthread_create(&t[k], NULL, alloc_and_exit, v[k]), 0);
-    for (int k = 0; k < EXITED; k++)
-        pthread_join(t[k], NULL);
-    long long live = api_stat("bytes_committed");
-    for (int k = 0; k < EXITED; k++)
-        for (int i = 0; i < PER; i++) {
-            cr_assert_eq(((unsigned char *)v[k][i])[999999], (unsigned char)i, "block %d of thread %d changed", i, k);
-            hak_free(v[k][i]);
-        }
-    long long after = api_stat("bytes_committed");
-    cr_log_info("committed: %lld before, %lld with the blocks, %lld after freeing them", before, live, after);
-    cr_assert_geq(live - before, (long long)EXITED * PER * 1000000, "the blocks were not counted");
-    cr_assert_leq(after, before + (16ll << 20), "committed %lld before the blocks, %lld after freeing them", before,
-                  after);
+    long long live, after = api_exited_threads_blocks(8, PER, 1000000, false, &live);
+    cr_assert_geq(live, 8ll * PER * 1000000, "the blocks were not counted");
+    cr_assert_leq(after, 16ll << 20, "committed grew by %lld bytes, and by %lld after freeing them", live, after);
 }
