@@ -41,45 +41,6 @@ static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
 
-/* Blocks handed to an exited thread's heap between two sweeps of it by the
- * threads handing them: its memory comes back while they keep freeing,
- * where it waited for an adopter, a growing thread's sweep or
- * hak_collect (8 exited threads' 128 MB of 1000-byte blocks, freed by the
- * main thread, all stayed).  Sweeping at every hand-over (session 9)
- * cost bench/churn a third of its throughput; every 4096 blocks, 0.98-1.01x
- * (paired, 2 and 4 threads).  What is handed over after the last sweep
- * waits for a pass of any thread's ticker (hk_heap_sweep_owed). */
-#define HK_SWEEP_HANDED 4096
-static uint32_t sweeps_owed;  /* some exited heap holds blocks handed to it since its sweep */
-
-void hk_heap_handed(struct hk_heap *h, uint32_t n)
-{
-    /* Relaxed: counts; whoever crosses the mark sweeps (hk_heap_sweep
-     * claims the heap, or leaves it to whoever holds it). */
-    if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
-        hk_heap_sweep(h);
-    else if (ck_pr_load_32(&sweeps_owed) == 0)
-        ck_pr_store_32(&sweeps_owed, 1);
-}
-
-void hk_heap_sweep_owed(void)
-{
-    /* At most once per decommit delay: under thread churn blocks are
-     * handed to exited heaps all the time, and sweeping them at every
-     * ticker pass cost bench/churn 9% at 4 threads (each sweep gives back
-     * what the heap's adopter then faults in again). */
-    static uint64_t last_ms;
-    if (ck_pr_load_32(&sweeps_owed) == 0)
-        return;
-    uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&last_ms);
-    if (now - last < (uint64_t)hk_opt.decommit_delay_ms || !ck_pr_cas_64(&last_ms, last, now) ||
-        !ck_pr_cas_32(&sweeps_owed, 1, 0))
-        return;
-    for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
-        if (ck_pr_load_32(&x->handed) != 0)
-            hk_heap_sweep(x);
-}
-
 static void thread_exit_cb(void *arg);
 static void rehome(struct hk_heap *h, unsigned node);
 static void sweep_abandoned(unsigned max);
@@ -636,14 +597,67 @@ static void sweep_abandoned(unsigned looks)
     }
 }
 
+static uint32_t sweeps_owed;  /* some exited heap holds blocks handed to it since its sweep */
+
+/* Set while this thread sweeps a heap: the blocks a sweep sends home may
+ * be handed to other exited heaps, whose sweeps then wait for the ticker
+ * (hk_heap_sweep_owed) instead of nesting, one stack frame set per heap. */
+static __thread bool tls_sweeping __attribute__((tls_model("initial-exec")));
+
 void hk_heap_sweep(struct hk_heap *h)
 {
+    if (tls_sweeping) {
+        ck_pr_store_32(&sweeps_owed, 1);  /* relaxed: a hint; the heap is found by its count */
+        return;
+    }
     if (ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
+    tls_sweeping = true;
     ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */
     hk_heap_collect(h, true);
     ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
     ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+    tls_sweeping = false;
+}
+
+/* Blocks handed to an exited thread's heap between two sweeps of it by the
+ * threads handing them: its memory comes back while they keep freeing,
+ * where it waited for an adopter, a growing thread's sweep or
+ * hak_collect (8 exited threads' 128 MB of 1000-byte blocks, freed by the
+ * main thread, all stayed).  Sweeping at every hand-over (session 9)
+ * cost bench/churn a third of its throughput; every 4096 blocks, 0.98-1.01x
+ * (paired, 2 and 4 threads).  What is handed over after the last sweep
+ * waits for a pass of any thread's ticker (hk_heap_sweep_owed). */
+#define HK_SWEEP_HANDED 4096
+
+void hk_heap_handed(struct hk_heap *h, uint32_t n)
+{
+    /* Relaxed: counts; whoever crosses the mark sweeps (hk_heap_sweep
+     * claims the heap, or leaves it to whoever holds it). */
+    if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
+        hk_heap_sweep(h);
+    else if (ck_pr_load_32(&sweeps_owed) == 0)
+        ck_pr_store_32(&sweeps_owed, 1);
+}
+
+void hk_heap_sweep_owed(void)
+{
+    /* At most once per decommit delay: under thread churn blocks are
+     * handed to exited heaps all the time, and sweeping them at every
+     * ticker pass cost bench/churn 9% at 4 threads (each sweep gives back
+     * what the heap's adopter then faults in again). */
+    static uint64_t last_ms;
+    /* Relaxed throughout: the flag and the time only ration the passes;
+     * each heap's sweep claims it with its own CAS. */
+    if (ck_pr_load_32(&sweeps_owed) == 0)
+        return;
+    uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&last_ms);
+    if (now - last < (uint64_t)hk_opt.decommit_delay_ms || !ck_pr_cas_64(&last_ms, last, now) ||
+        !ck_pr_cas_32(&sweeps_owed, 1, 0))
+        return;
+    for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
+        if (ck_pr_load_32(&x->handed) != 0)
+            hk_heap_sweep(x);
 }
 
 static void thread_exit_cb(void *arg)
