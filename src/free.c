@@ -112,7 +112,7 @@ static hk_noinline void rbatch_deliver(struct hk_rbatch *r)
 {
     struct hk_heap *dest = r->dest;
     hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
-    if (hk_unlikely(ck_pr_load_32(&dest->state) == HK_HEAP_ABANDONED))
+    if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))  /* or being swept */
         hk_heap_handed(dest, r->count);
     r->dest = NULL;
     r->count = 0;
@@ -148,7 +148,7 @@ static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_blo
         b->key = hk_hint_mask;
     b->next = NULL;
     remote_push(s, b, b);
-    if (hk_unlikely(ck_pr_load_32(&dest->state) == HK_HEAP_ABANDONED))
+    if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))  /* or being swept */
         hk_heap_handed(dest, 1);
 }
 

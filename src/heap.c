@@ -636,7 +636,8 @@ void hk_heap_handed(struct hk_heap *h, uint32_t n)
      * claims the heap, or leaves it to whoever holds it). */
     if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
         hk_heap_sweep(h);
-    else if (ck_pr_load_32(&sweeps_owed) == 0)
+    /* Not swept (or another sweeper held it): the ticker's pass will. */
+    if (ck_pr_load_32(&h->handed) != 0 && ck_pr_load_32(&sweeps_owed) == 0)
         ck_pr_store_32(&sweeps_owed, 1);
 }
 

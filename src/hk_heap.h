@@ -120,6 +120,8 @@ hk_inline unsigned hk_own_slot(const struct hk_ss *ss)
 }
 
 enum { HK_HEAP_EMPTY = 0, HK_HEAP_ACTIVE = 1, HK_HEAP_ABANDONED = 2, HK_HEAP_SWEEPING = 3 };
+_Static_assert(HK_HEAP_SWEEPING > HK_HEAP_ABANDONED && HK_HEAP_ACTIVE < HK_HEAP_ABANDONED,
+               "state >= HK_HEAP_ABANDONED: an exited thread's heap, swept or not (free.c)");
 
 extern hk_hidden struct hk_heap hk_heap_empty;
 extern hk_hidden struct hk_slab hk_slab_empty;
