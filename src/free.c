@@ -148,20 +148,10 @@ static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_blo
         b->key = hk_hint_mask;
     b->next = NULL;
     remote_push(s, b, b);
+    /* An exited owner's heap counts it, a unit block by its KiB (a small
+     * block counts 1): swept about every 4 MB of them either way. */
     if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))  /* or being swept */
-        hk_heap_handed(dest, 1);
-}
-
-/* A unit block another heap owns (dest): home at once, not held in a
- * batch, so its owner can give its units back now.  An exited thread's heap
- * is swept at once too: nobody else would give them back before a thread
- * adopts the heap or a growing one sweeps it (8 exited threads' 256 blocks
- * of 1 MB freed by the main thread: 254 MB resident after the frees, glibc
- * 1.8 MB).  Small blocks are swept every few thousand (hk_heap_handed). */
-static void unit_block_home(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
-{
-    send_home_now(s, dest, b);
-    hk_heap_sweep(dest);
+        hk_heap_handed(dest, s->bsize > HK_SMALL_MAX ? s->bsize >> 10 : 1);
 }
 
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
@@ -326,7 +316,7 @@ static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, 
     HK_STAT_INC(h, free_remote);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     if (hk_unlikely(s->bsize > HK_SMALL_MAX))
-        unit_block_home(s, dest, b);
+        send_home_now(s, dest, b);  /* a unit block: its owner gets its units back now, not a batch later */
     else
         free_remote_keep(h, s->bsize, dest, b);
 }
@@ -392,10 +382,8 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
         HK_STAT_INC(h, free_remote);
         HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
     }
-    if (s->bsize > HK_SMALL_MAX) {
-        unit_block_home(s, dest, b);
-    } else if (teardown || hk_opt.remote_batch <= 1) {
-        send_home_now(s, dest, b);  /* no batching */
+    if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
+        send_home_now(s, dest, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {
         rbatch_add(h, dest, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
     } else {

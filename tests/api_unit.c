@@ -182,11 +182,68 @@ Test(unit_blocks, realloc_in_place)
 }
 
 /* Blocks whose owner exited come back when another thread frees them: its
- * heap waits for an adopter, and a sweep per such free gives their units
- * back at once (8 threads' 256 blocks of 1 MB stayed resident otherwise). */
+ * heap waits for an adopter, and the freeing thread sweeps it every 4 MB or
+ * so of them, the rest at a ticker pass (8 threads' 256 blocks of 1 MB
+ * stayed resident otherwise). */
 Test(unit_blocks, freed_after_their_thread_exited_come_back)
 {
-    long long live, after = api_exited_threads_blocks(8, PER, 1000000, false, &live);
+    long long live, after = api_exited_threads_blocks(8, PER, 1000000, true, &live);
     cr_assert_geq(live, 8ll * PER * 1000000, "the blocks were not counted");
     cr_assert_leq(after, 16ll << 20, "committed grew by %lld bytes, and by %lld after freeing them", live, after);
+}
+
+/* Thread churn while another thread frees the blocks the exited threads
+ * left: its frees sweep their heaps now and then, and a new thread
+ * adopting a heap a sweep holds waits for it instead of making a new one
+ * (with a sweep at every unit block freed there, and adopters taking
+ * another heap, the helper's 15,000 threads 8 at a time made 900 heaps,
+ * and this test 23-31). */
+#define POOL 256
+static void *volatile churn_pool[POOL];
+static volatile int churn_stop;
+
+static void churn_put(void *p, unsigned i)
+{
+    void *old = __atomic_exchange_n(&churn_pool[i % POOL], p, __ATOMIC_ACQ_REL);
+    hak_free(old);
+}
+
+static void *churn_worker(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u;
+    for (unsigned i = 0; i < 64; i++) {
+        void *p = hak_malloc(200000);
+        cr_assert_not_null(p);
+        memset(p, 1, 16);
+        churn_put(p, seed + i * 7919);
+    }
+    return NULL;
+}
+
+static void *churn_freer(void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; !churn_stop; i++)
+        hak_free(__atomic_exchange_n(&churn_pool[i % POOL], NULL, __ATOMIC_ACQ_REL));
+    return NULL;
+}
+
+Test(unit_blocks, churn_with_frees_into_exited_heaps_keeps_the_heaps)
+{
+    pthread_t f;
+    cr_assert_eq(pthread_create(&f, NULL, churn_freer, NULL), 0);
+    for (unsigned round = 0; round < 1000; round++) {
+        pthread_t t[8];
+        for (unsigned k = 0; k < 8; k++)
+            cr_assert_eq(pthread_create(&t[k], NULL, churn_worker, (void *)(uintptr_t)(round * 8 + k + 1)), 0);
+        for (unsigned k = 0; k < 8; k++)
+            pthread_join(t[k], NULL);
+    }
+    churn_stop = 1;
+    pthread_join(f, NULL);
+    for (unsigned i = 0; i < POOL; i++)
+        hak_free(churn_pool[i]);
+    long long heaps = api_stat("heaps");
+    cr_log_info("8000 threads, 8 at a time: %lld heaps", heaps);
+    cr_assert_leq(heaps, 8 + 2 + 3, "8000 threads, 8 at a time (and a freeing thread): %lld heaps", heaps);
 }
