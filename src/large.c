@@ -11,7 +11,9 @@
 #include <errno.h>
 
 #define CACHE_SLOTS 64
-#define BIG_SLOTS 64
+/* Live blocks aligned beyond half a SuperSlab: 64 slots made the 65th
+ * posix_memalign(2 MiB) fail with ENOMEM (glibc serves any number). */
+#define BIG_SLOTS 4096
 
 enum { LARGE_LIVE = 1, LARGE_CACHED = 2 };
 
@@ -29,6 +31,7 @@ static uint64_t live_count;  /* blocks in use */
 /* Blocks aligned to more than half a SuperSlab start on a chunk boundary
  * that has no header: they are found here by address. */
 static struct { void *block; struct hk_ss *ss; } big[BIG_SLOTS];
+static uint32_t big_top;  /* slots ever used: lookups scan only these */
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
@@ -94,13 +97,20 @@ uint64_t hk_large_live_count(void) { return ck_pr_load_64(&live_count); }
 
 static bool big_register(void *block, struct hk_ss *ss)
 {
-    for (int i = 0; i < BIG_SLOTS; i++) {
+    for (uint32_t i = 0; i < BIG_SLOTS; i++) {
         if (ck_pr_load_ptr(&big[i].block) == NULL) {
             ck_pr_store_ptr(&big[i].ss, ss);
             /* Claim the slot last: a reader that sees the block sees its ss. */
             ck_pr_fence_store();
-            if (ck_pr_cas_ptr(&big[i].block, NULL, block))
+            if (ck_pr_cas_ptr(&big[i].block, NULL, block)) {
+                /* Raise the scanned range to cover it (a CAS max; readers
+                 * look for blocks handed out after this, so ordered by the
+                 * hand-over). */
+                uint32_t top = ck_pr_load_32(&big_top);
+                while (top <= i && !ck_pr_cas_32_value(&big_top, top, i + 1, &top))
+                    ;
                 return true;
+            }
         }
     }
     return false;
@@ -108,7 +118,8 @@ static bool big_register(void *block, struct hk_ss *ss)
 
 struct hk_ss *hk_large_lookup_big(const void *p)
 {
-    for (int i = 0; i < BIG_SLOTS; i++) {
+    uint32_t top = ck_pr_load_32(&big_top);
+    for (uint32_t i = 0; i < top; i++) {
         if (ck_pr_load_ptr(&big[i].block) == p) {
             ck_pr_fence_load();
             return ck_pr_load_ptr(&big[i].ss);
@@ -119,7 +130,8 @@ struct hk_ss *hk_large_lookup_big(const void *p)
 
 static void big_unregister(const void *p)
 {
-    for (int i = 0; i < BIG_SLOTS; i++)
+    uint32_t top = ck_pr_load_32(&big_top);
+    for (uint32_t i = 0; i < top; i++)
         if (ck_pr_load_ptr(&big[i].block) == p)
             ck_pr_store_ptr(&big[i].block, NULL);
 }

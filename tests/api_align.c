@@ -79,6 +79,26 @@ Test(align, huge_alignments)
     }
 }
 
+/* Blocks aligned to a SuperSlab or more start on a chunk with no header of
+ * their own, found through a registry: 64 slots made the 65th live one
+ * fail with ENOMEM (the second helper; glibc serves any number). */
+Test(align, many_live_superslab_aligned)
+{
+    enum { N = 300 };
+    static void *p[N];
+    for (int i = 0; i < N; i++) {
+        size_t a = (size_t)2 << 20 << (i % 2);
+        cr_assert_eq(hak_posix_memalign(&p[i], a, 4096), 0, "posix_memalign(%zu, 4096), %d live", a, i);
+        cr_assert_eq((uintptr_t)p[i] % a, 0);
+        memset(p[i], i, 4096);
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(((unsigned char *)p[i])[4095], (unsigned char)i);
+        cr_assert_geq(hak_malloc_usable_size(p[i]), 4096);
+        hak_free(p[i]);
+    }
+}
+
 /* Aligned blocks go through realloc like any other: contents kept both ways. */
 Test(align, realloc_of_aligned_blocks)
 {
