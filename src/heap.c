@@ -342,11 +342,6 @@ static unsigned unit_block_units(size_t size)
     return n;
 }
 
-/* A block of whole units, alone on its slab: set up, carved, taken and
- * flagged full at once, so that every free of it, the owner's and others',
- * takes the slow path, which gives the units straight back to the
- * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
- * empty slab of up to 31 units kept per class would hold megabytes. */
 /* The first unit a unit block aligned to `align` may start at: never unit
  * 0, whose header would cut the block short (and shift it off its unit's
  * alignment); beyond a unit's alignment, multiples of it. */
@@ -361,6 +356,11 @@ bool hk_unit_block_fits(size_t size, size_t align)
            unit_block_first(align) + unit_block_units(size) <= HK_UNITS;
 }
 
+/* A block of whole units, alone on its slab: set up, carved, taken and
+ * flagged full at once, so that every free of it, the owner's and others',
+ * takes the slow path, which gives the units straight back to the
+ * SuperSlab (free.c: free_local_slow).  No class lists, no spare: an
+ * empty slab of up to 31 units kept per class would hold megabytes. */
 static void *unit_block_alloc(struct hk_heap *h, size_t size, size_t align, bool zero)
 {
     unsigned n = unit_block_units(size), step = unit_block_first(align);
