@@ -107,13 +107,20 @@ static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_blo
     }
 }
 
+/* n blocks just went home to dest: an exited thread's heap (or one being
+ * swept) counts them toward its next sweep (heap.c: hk_heap_handed). */
+static inline void handed_home(struct hk_heap *dest, uint32_t n)
+{
+    if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))
+        hk_heap_handed(dest, n);
+}
+
 /* r's batch onto its destination's inbox; r is free again. */
 static hk_noinline void rbatch_deliver(struct hk_rbatch *r)
 {
     struct hk_heap *dest = r->dest;
     hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
-    if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))  /* or being swept */
-        hk_heap_handed(dest, r->count);
+    handed_home(dest, r->count);
     r->dest = NULL;
     r->count = 0;
 }
@@ -148,10 +155,9 @@ static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_blo
         b->key = hk_hint_mask;
     b->next = NULL;
     remote_push(s, b, b);
-    /* An exited owner's heap counts it, a unit block by its KiB (a small
-     * block counts 1): swept about every 4 MB of them either way. */
-    if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))  /* or being swept */
-        hk_heap_handed(dest, s->bsize > HK_SMALL_MAX ? s->bsize >> 10 : 1);
+    /* A unit block counts its KiB (a small block counts 1): swept about
+     * every 4 MB of them either way. */
+    handed_home(dest, s->bsize > HK_SMALL_MAX ? s->bsize >> 10 : 1);
 }
 
 /* Slot r holds another destination's batch, or none: send it, start dest's. */

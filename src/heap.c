@@ -244,6 +244,14 @@ static unsigned find_run(uint32_t free, unsigned n, uint32_t starts)
     return m ? (unsigned)__builtin_ctz(m) : HK_UNITS;
 }
 
+static struct hk_slab *slab_at(struct hk_heap *h, struct hk_ss *ss, unsigned u, unsigned cls, unsigned n)
+{
+    hk_slab_init_owner(h, ss, u, cls, n);
+    hk_avail_update(h, ss);
+    HK_STAT_INC(h, slab_new);
+    return &ss->slabs[u];
+}
+
 /* A new slab of n units for class cls (HK_CLASS_UNITS: a unit block's),
  * starting at one of the units `starts` has (n more units after the first
  * of them fit in a SuperSlab). */
@@ -272,12 +280,8 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n, uin
             unsigned u = find_run(ss->free_units & ss->dirty_units, n, starts);
             if (u == HK_UNITS)
                 u = find_run(ss->free_units, n, starts);
-            if (u < HK_UNITS) {
-                hk_slab_init_owner(h, ss, u, cls, n);
-                hk_avail_update(h, ss);
-                HK_STAT_INC(h, slab_new);
-                return &ss->slabs[u];
-            }
+            if (u < HK_UNITS)
+                return slab_at(h, ss, u, cls, n);
         }
     }
     struct hk_ss *ss = hk_empty_take(h, want, any_node);
@@ -289,11 +293,7 @@ static struct hk_slab *slab_new(struct hk_heap *h, unsigned cls, unsigned n, uin
         if (ss == NULL)
             return NULL;
     }
-    unsigned u = (unsigned)__builtin_ctz(starts);
-    hk_slab_init_owner(h, ss, u, cls, n);
-    hk_avail_update(h, ss);
-    HK_STAT_INC(h, slab_new);
-    return &ss->slabs[u];
+    return slab_at(h, ss, (unsigned)__builtin_ctz(starts), cls, n);
 }
 
 /* ---- allocation slow path ---- */
@@ -395,9 +395,7 @@ bool hk_unit_block_resize(void *p, size_t size)
         uint32_t more = ((1u << (n - have)) - 1) << end;
         if ((ss->free_units & more) != more)
             return false;
-        ss->free_units &= ~more;
-        ss->dirty_units |= more;
-        hk_slab_map_units(ss, s, end, s->first_unit + n);
+        hk_slab_take_units(ss, s, end, s->first_unit + n);
         hk_avail_update(h, ss);
         hk_slab_resize_units_owner(s, n);
     } else if (n < have) {
@@ -600,16 +598,13 @@ static uint32_t sweeps_owed;  /* some exited heap holds blocks handed to it sinc
 
 /* Set while this thread sweeps a heap: the blocks a sweep sends home may
  * be handed to other exited heaps, whose sweeps then wait for the ticker
- * (hk_heap_sweep_owed) instead of nesting, one stack frame set per heap. */
+ * (hk_heap_handed flags them for hk_heap_sweep_owed) instead of nesting,
+ * one stack frame set per heap. */
 static __thread bool tls_sweeping __attribute__((tls_model("initial-exec")));
 
 void hk_heap_sweep(struct hk_heap *h)
 {
-    if (tls_sweeping) {
-        ck_pr_store_32(&sweeps_owed, 1);  /* relaxed: a hint; the heap is found by its count */
-        return;
-    }
-    if (ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+    if (tls_sweeping || ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
     tls_sweeping = true;
     ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */

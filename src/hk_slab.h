@@ -42,9 +42,10 @@ hk_inline void hk_slab_unhead(struct hk_slab *s)
 /* A slab of n units from `unit` on, for class cls (n = hk_class_units[cls]),
  * or a unit block's (cls HK_CLASS_UNITS: one block of all n units). */
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n);
-/* Units [from, to) of ss belong to s: the unit table names s, and their own
- * descriptors, except s's, head no slab. */
-void hk_slab_map_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to);
+/* Units [from, to) of ss, free, now belong to s: no longer free, touched
+ * from now on, the unit table names s, and their own descriptors, except
+ * s's, head no slab. */
+void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to);
 /* A unit block's slab (one block out) now spans n units: the caller has
  * taken the units beyond or given back the ones cut off. */
 void hk_slab_resize_units_owner(struct hk_slab *slab, unsigned n);

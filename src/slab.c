@@ -22,8 +22,11 @@ static uint64_t div_const(uint32_t bs)
 
 _Static_assert(HK_CLASS_UNITS <= UINT8_MAX, "a slab's class fits its byte");
 
-void hk_slab_map_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to)
+void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to)
 {
+    uint32_t mask = (to - from == 32 ? 0xffffffffu : ((1u << (to - from)) - 1)) << from;
+    ss->dirty_units |= mask;
+    ss->free_units &= ~mask;
     for (unsigned u = from; u < to; u++) {
         ss->unit_slab[u] = s;
         /* The unit's own descriptor heads no slab, whatever it last headed
@@ -77,9 +80,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
     ck_pr_store_64(&s->owner_tag, (uint64_t)(uintptr_t)heap | (ss->node != heap->node ? HK_SLAB_FOREIGN : 0));
     hk_slab_gate_owner(s);
-    ss->dirty_units |= mask;
-    ss->free_units &= ~mask;
-    hk_slab_map_units(ss, s, unit, unit + n);
+    hk_slab_take_units(ss, s, unit, unit + n);
     hk_slab_count_in_use(s, true);
 }
 
