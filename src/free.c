@@ -150,14 +150,15 @@ static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
  * batched block. */
 static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    check_not_freed(b, s->bsize);
-    if (hk_key_off(s->bsize) != 0)
+    uint32_t bsize = s->bsize;  /* not after the push: the owner may reuse the slab's descriptor at once */
+    check_not_freed(b, bsize);
+    if (hk_key_off(bsize) != 0)
         b->key = hk_hint_mask;
     b->next = NULL;
     remote_push(s, b, b);
     /* A unit block counts its KiB (a small block counts 1): swept about
      * every 4 MB of them either way. */
-    handed_home(dest, s->bsize > HK_SMALL_MAX ? s->bsize >> 10 : 1);
+    handed_home(dest, bsize > HK_SMALL_MAX ? bsize >> 10 : 1);
 }
 
 /* Slot r holds another destination's batch, or none: send it, start dest's. */
