@@ -136,7 +136,9 @@ static struct hk_heap *pop_abandoned(void)
 static struct hk_heap *heap_acquire(void)
 {
     struct hk_heap *h = pop_abandoned();
-    if (h == NULL)
+    if (h != NULL)
+        hk_heap_untrack_exited(h);  /* its reserve is ours now */
+    else
         h = heap_new();
     if (h == NULL)
         return NULL;
@@ -554,11 +556,27 @@ void hk_heap_collect(struct hk_heap *h, bool release_all)
         hk_heap_maintain_now(h);
 }
 
+/* Some exited heap holds blocks handed to it since its sweep, or a reserve
+ * kept for an adopter. */
+static uint32_t sweeps_owed;
+
+/* Collect h, an exited thread's heap, keeping a reserve beyond which free
+ * memory goes back: an abandoned heap may wait long for its adopter, but
+ * under thread churn (a thread per request or task) the next thread adopts
+ * it at once and reuses the reserve instead of faulting it in again after
+ * a madvise.  A reserve no adopter takes goes back at a ticker pass of any
+ * thread (hk_heap_sweep_owed). */
+static void exited_collect(struct hk_heap *h)
+{
+    hk_heap_collect(h, false);
+    hk_heap_trim_exited(h);
+    if (ck_pr_load_32(&h->exited_units) != 0 && ck_pr_load_32(&sweeps_owed) == 0)
+        ck_pr_store_32(&sweeps_owed, 1);
+}
+
 static void heap_abandon(struct hk_heap *h)
 {
-    /* Everything free goes back: an abandoned heap may wait long for its
-     * adopter (about 0.4 madvise per exiting thread under thread churn). */
-    hk_heap_collect(h, true);
+    exited_collect(h);
     /* Current slabs join the partial lists so the adopter finds them. */
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *s = h->cur[c];
@@ -590,11 +608,10 @@ static void sweep_abandoned(unsigned looks)
          * race only means two sweeps look at the same heap, and one of them
          * wins it. */
         ck_pr_cas_ptr(&sweep_cursor, seen, h->all_next);
-        hk_heap_sweep(h);
+        hk_heap_sweep(h, true);
     }
 }
 
-static uint32_t sweeps_owed;  /* some exited heap holds blocks handed to it since its sweep */
 
 /* Set while this thread sweeps a heap: the blocks a sweep sends home may
  * be handed to other exited heaps, whose sweeps then wait for the ticker
@@ -602,13 +619,17 @@ static uint32_t sweeps_owed;  /* some exited heap holds blocks handed to it sinc
  * one stack frame set per heap. */
 static __thread bool tls_sweeping __attribute__((tls_model("initial-exec")));
 
-void hk_heap_sweep(struct hk_heap *h)
+void hk_heap_sweep(struct hk_heap *h, bool release_all)
 {
     if (tls_sweeping || ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
     tls_sweeping = true;
     ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */
-    hk_heap_collect(h, true);
+    hk_heap_untrack_exited(h);
+    if (release_all)
+        hk_heap_collect(h, true);
+    else
+        exited_collect(h);
     ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
     ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
     tls_sweeping = false;
@@ -629,7 +650,7 @@ void hk_heap_handed(struct hk_heap *h, uint32_t n)
     /* Relaxed: counts; whoever crosses the mark sweeps (hk_heap_sweep
      * claims the heap, or leaves it to whoever holds it). */
     if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
-        hk_heap_sweep(h);
+        hk_heap_sweep(h, false);  /* its adopter, likely on its way, takes the reserve */
     /* Not swept (or another sweeper held it): the ticker's pass will. */
     if (ck_pr_load_32(&h->handed) != 0 && ck_pr_load_32(&sweeps_owed) == 0)
         ck_pr_store_32(&sweeps_owed, 1);
@@ -651,8 +672,8 @@ void hk_heap_sweep_owed(void)
         !ck_pr_cas_32(&sweeps_owed, 1, 0))
         return;
     for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
-        if (ck_pr_load_32(&x->handed) != 0)
-            hk_heap_sweep(x);
+        if (ck_pr_load_32(&x->handed) != 0 || ck_pr_load_32(&x->exited_units) != 0)
+            hk_heap_sweep(x, true);
 }
 
 static void thread_exit_cb(void *arg)

@@ -73,7 +73,8 @@ struct hk_heap {
     struct hk_ss *empty;                   /* empty SuperSlabs kept committed for a while */
     struct hk_ss *purge;                   /* SuperSlabs with free units still committed */
     uint32_t empty_count;
-    uint32_t empty_extra;                  /* of them, kept beyond HAKMEM_SS_CACHE (reclaim.c: extra_empties) */
+    uint32_t empty_extra;                  /* of them, kept beyond HAKMEM_SS_CACHE (reclaim.c: budget_units) */
+    uint32_t exited_units;                 /* units kept for an adopter since the thread exited (hk_heap_trim_exited) */
     int32_t maintain_wait;                 /* slow paths until the next look (hk_heap_maintain) */
     uint32_t rbatch_pending;
     struct hk_rbatch rbatch[HK_RBATCH_SLOTS];
@@ -199,8 +200,9 @@ void hk_heap_collect(struct hk_heap *heap, bool release_all);
 hk_hidden void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s);
 /* Collect h for its absent owner, if it is an exited thread's heap that no
  * adopter or other sweeper holds (an abandoned heap stays in the abandoned
- * stack meanwhile, where adopters leave it alone until it is handed back). */
-hk_hidden void hk_heap_sweep(struct hk_heap *h);
+ * stack meanwhile, where adopters leave it alone until it is handed back);
+ * release_all gives back the reserve it keeps for its adopter too. */
+hk_hidden void hk_heap_sweep(struct hk_heap *h, bool release_all);
 /* n blocks were handed to h, an exited thread's heap: swept every few
  * thousand, the rest by the next ticker pass (hk_heap_sweep_owed). */
 hk_hidden void hk_heap_handed(struct hk_heap *h, uint32_t n);

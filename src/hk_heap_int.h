@@ -19,6 +19,13 @@ hk_hidden struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
 hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
+/* An exited thread's heap keeps a reserve for its adopter (reclaim.c:
+ * EXITED_KEEP_UNITS of free units, its newest empty SuperSlab), within
+ * HAKMEM_LARGE_CACHE_MB for all exited heaps, and gives back the rest now. */
+hk_hidden void hk_heap_trim_exited(struct hk_heap *h);
+/* h, an exited thread's heap, was adopted or swept: what it kept no
+ * longer counts against the budget. */
+hk_hidden void hk_heap_untrack_exited(struct hk_heap *h);
 hk_hidden void hk_slab_release(struct hk_heap *h, struct hk_slab *s);
 hk_hidden void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask);  /* units out of any slab: back to ss */  /* empty, not current: back to its SuperSlab */
 hk_hidden void hk_spare_age(struct hk_heap *h);  /* the ticker: release spares older than the delay */
