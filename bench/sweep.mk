@@ -12,6 +12,14 @@ EXTRA_DIST += bench/hakmem-bench.in
 pkglibexec_PROGRAMS += bench/hakmem-bench-spawn
 bench_hakmem_bench_spawn_SOURCES = bench/hakmem-bench-spawn.c
 
+# The sampling profiler hakmem-bench profile preloads (see the source).
+hksamplerdir = $(pkglibexecdir)
+hksampler_LTLIBRARIES = bench/hakmem-bench-sampler.la
+bench_hakmem_bench_sampler_la_SOURCES = bench/hakmem-bench-sampler.c
+bench_hakmem_bench_sampler_la_CFLAGS = $(AM_CFLAGS) -pthread
+bench_hakmem_bench_sampler_la_LDFLAGS = -module -avoid-version -shared -pthread
+bench_hakmem_bench_sampler_la_LIBADD = -ldl
+
 hkbenchpydir = $(pkgdatadir)/python/hakmem_bench
 dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/__init__.py \
@@ -23,6 +31,7 @@ dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/machine.py \
 	bench/hakmem_bench/numa_study.py \
 	bench/hakmem_bench/plot.py \
+	bench/hakmem_bench/profile.py \
 	bench/hakmem_bench/results.py \
 	bench/hakmem_bench/runner.py \
 	bench/hakmem_bench/stats.py \
@@ -50,7 +59,8 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-cli \
 	tests/sweep/test-e2e \
 	tests/sweep/test-paper \
-	tests/sweep/test-numa
+	tests/sweep/test-numa \
+	tests/sweep/test-profile
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \

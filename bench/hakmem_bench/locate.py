@@ -134,24 +134,37 @@ def resolve_allocators(names, lib_option=None, log=None):
 
 
 STUB = 'hakmem-bench-spawn'
+SAMPLER = 'hakmem-bench-sampler.so'
+
+
+def _helper(env_name, build_names, installed_name, mode):
+    """A helper of the tool: $env_name ('' = none), else the build tree's
+    bench/<build_names>, else $(pkglibexecdir)/<installed_name>."""
+    env = os.environ.get(env_name)
+    if env is not None:
+        return env if env and os.access(env, mode) else None
+    candidates = []
+    if not installed_mode():
+        for name in build_names:
+            candidates.append(os.path.join(PATHS.get('scriptdir', ''), name))
+            if PATHS['builddir']:
+                candidates.append(os.path.join(PATHS['builddir'], 'bench', name))
+    if PATHS['pkglibexecdir']:
+        candidates.append(os.path.join(PATHS['pkglibexecdir'], installed_name))
+    for c in candidates:
+        if os.access(c, mode) and os.path.isfile(c):
+            return os.path.abspath(c)
+    return None
 
 
 def spawn_stub():
     """The rusage stub (bench/hakmem-bench-spawn.c), or None when not built."""
-    env = os.environ.get('HAKMEM_BENCH_SPAWN')
-    if env is not None:
-        return env if env and os.access(env, os.X_OK) else None
-    candidates = []
-    if not installed_mode():
-        candidates.append(os.path.join(PATHS.get('scriptdir', ''), STUB))
-        if PATHS['builddir']:
-            candidates.append(os.path.join(PATHS['builddir'], 'bench', STUB))
-    if PATHS['pkglibexecdir']:
-        candidates.append(os.path.join(PATHS['pkglibexecdir'], STUB))
-    for c in candidates:
-        if os.access(c, os.X_OK) and os.path.isfile(c):
-            return os.path.abspath(c)
-    return None
+    return _helper('HAKMEM_BENCH_SPAWN', [STUB], STUB, os.X_OK)
+
+
+def sampler():
+    """The sampling profiler (bench/hakmem-bench-sampler.c), or None when not built."""
+    return _helper('HAKMEM_BENCH_SAMPLER', [os.path.join('.libs', SAMPLER)], SAMPLER, os.R_OK)
 
 
 def stub_or_warn(log):
