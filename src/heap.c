@@ -612,7 +612,6 @@ static void sweep_abandoned(unsigned looks)
     }
 }
 
-
 /* Set while this thread sweeps a heap: the blocks a sweep sends home may
  * be handed to other exited heaps, whose sweeps then wait for the ticker
  * (hk_heap_handed flags them for hk_heap_sweep_owed) instead of nesting,
