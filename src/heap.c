@@ -15,6 +15,7 @@
 #include "hk_error.h"
 #include "hk_numa.h"
 #include <pthread.h>
+#include <unistd.h>
 #include <sched.h>
 #include <string.h>
 #include <errno.h>
@@ -115,22 +116,36 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
     return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
 }
 
-/* Take an abandoned heap for a new thread; NULL when there is none.  A heap
- * a sweeper holds at the moment (state SWEEPING) stays in the stack for it:
- * we take the next one instead. */
+/* Take an abandoned heap for a new thread; NULL when there is none. */
 static struct hk_heap *pop_abandoned(void)
 {
-    /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are never
-     * unmapped, so reading an entry's next link is always safe. */
-    struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
-    /* The CAS makes us the heap's only user against a sweeper's CAS.  A
-     * sweep holds the heap a moment: we wait for it rather than make a new
-     * heap, as threads freeing into exited heaps sweep them now and then
-     * (hk_heap_handed): taking another then grew the heaps without bound
-     * under thread churn (900 in 15,000 threads, 8 at a time). */
-    while (h != NULL && !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE))
-        sched_yield();
-    return h;
+    for (;;) {
+        /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are
+         * never unmapped, so reading an entry's next link is always safe. */
+        struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
+        if (h == NULL)
+            return NULL;
+        /* The CAS makes us the heap's only user against a sweeper's CAS.  A
+         * sweep holds the heap a moment: we wait for it rather than make a
+         * new heap, as threads freeing into exited heaps sweep them now and
+         * then (hk_heap_handed): taking another then grew the heaps without
+         * bound under thread churn (900 in 15,000 threads, 8 at a time). */
+        while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE)) {
+            /* Unless the sweep was our parent's, caught by fork: its thread
+             * does not exist here and the heap stays as it left it, lost to
+             * the child like the parent's other threads' heaps (the wait
+             * hung a forked child's new threads for good).  The sweeper set
+             * the pid before its CAS (a full barrier, as ours): seeing the
+             * state it wrote, we see the pid. */
+            if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid()) {
+                h = NULL;
+                break;
+            }
+            sched_yield();
+        }
+        if (h != NULL)
+            return h;
+    }
 }
 
 static struct hk_heap *heap_acquire(void)
@@ -620,7 +635,12 @@ static __thread bool tls_sweeping __attribute__((tls_model("initial-exec")));
 
 void hk_heap_sweep(struct hk_heap *h, bool release_all)
 {
-    if (tls_sweeping || ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED || !ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+    if (tls_sweeping || ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED)
+        return;
+    /* Before the claim: an adopter that finds the heap held tells our
+     * process's sweep from one fork left behind (pop_abandoned). */
+    ck_pr_store_32((uint32_t *)&h->sweep_pid, (uint32_t)getpid());
+    if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
     tls_sweeping = true;
     ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */
