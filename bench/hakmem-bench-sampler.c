@@ -1,8 +1,9 @@
 /* hakmem-bench-sampler.so: a sampling profiler to preload ahead of the
- * allocator (hakmem-bench profile).  These machines have no hardware
- * performance counters, so `perf` cannot say where a workload's time goes;
- * this module takes the instruction pointer of every thread every ~1 ms of
- * that thread's CPU time (a POSIX CPU-time timer per thread, delivering
+ * allocator (hakmem-bench profile).  It needs neither hardware performance
+ * counters (these machines have none) nor perf (whose software cpu-clock
+ * event works here, where the package linux-perf is installed): it takes
+ * the instruction pointer of every thread every ~1 ms of that thread's CPU
+ * time (a POSIX CPU-time timer per thread, delivering
  * SIGPROF to it; the kernel's tick bounds the rate, 250/s here) and writes
  * them at exit, with /proc/self/maps, to $HAKMEM_BENCH_SAMPLES.<pid>.  The
  * tool symbolizes them.  Samples in system calls land on the user-space

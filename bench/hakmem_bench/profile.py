@@ -1,7 +1,9 @@
 """hakmem-bench profile: where a workload's CPU time goes under each allocator.
 
-These machines have no hardware performance counters, and instruction counts
-(callgrind) do not show memory stalls.  The sampler (bench/hakmem-bench-sampler.c),
+Instruction counts (callgrind) do not show memory stalls, these machines have
+no hardware performance counters, and perf (whose software cpu-clock event does
+work) profiles one run of one allocator at a time.  The sampler
+(bench/hakmem-bench-sampler.c),
 preloaded ahead of the allocator, records every thread's instruction pointer
 about every millisecond of its CPU time.  Each sample is put in a category:
 
