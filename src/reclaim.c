@@ -183,12 +183,18 @@ static void purge_remove(struct hk_heap *h, struct hk_ss *ss)
     ss->in_purge = 0;
 }
 
-/* Free units on h's purge list not yet decommitted. */
+/* Free units of ss not yet decommitted. */
+static unsigned dirty_free(const struct hk_ss *ss)
+{
+    return (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
+}
+
+/* The same over h's purge list. */
 static unsigned dirty_free_units(const struct hk_heap *h)
 {
     unsigned dirty = 0;
     for (const struct hk_ss *ss = h->purge; ss != NULL; ss = ss->purge_next)
-        dirty += (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
+        dirty += dirty_free(ss);
     return dirty;
 }
 
@@ -374,7 +380,7 @@ static unsigned purge_beyond(struct hk_heap *h, unsigned keep)
     struct hk_ss **link = &h->purge;
     while (*link != NULL) {
         struct hk_ss *ss = *link;
-        unsigned dirty = (unsigned)__builtin_popcount(ss->free_units & ss->dirty_units);
+        unsigned dirty = dirty_free(ss);
         if (kept + dirty <= keep) {
             kept += dirty;
             link = &ss->purge_next;
@@ -400,10 +406,9 @@ void hk_heap_trim_exited(struct hk_heap *h)
     unsigned dirty = purge_beyond(h, EXITED_KEEP_UNITS);
     bool keep_empty = h->empty != NULL && hk_opt.heap_ss_cache > 0;
     unsigned want = dirty + (keep_empty ? HK_UNITS : 0), granted = budget_grant(want);
-    if (granted < want) {  /* the budget is spent: everything goes back */
+    if (granted < want) {  /* the budget is spent: everything goes back (and its extras' share) */
         ck_pr_sub_64(&budget_units, granted);
         hk_heap_release_reserve(h);
-        extra_settle(h, 0);
         return;
     }
     ck_pr_store_32(&h->exited_units, granted);  /* read racily by hk_heap_sweep_owed */

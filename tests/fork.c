@@ -272,16 +272,13 @@ static int fork_during_sweeps(void)
     int failed = 0;
     pthread_t t[4];
     void *(*fn[4])(void *) = {ticker, consumer, churner, forker};
+    void *arg[4] = {NULL, NULL, NULL, &failed};
     atomic_store(&stop, 0);
-    for (int i = 0; i < 3; i++)
-        if (pthread_create(&t[i], NULL, fn[i], NULL)) {
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&t[i], NULL, fn[i], arg[i])) {
             perror("pthread_create");
             return 1;
         }
-    if (pthread_create(&t[3], NULL, forker, &failed)) {
-        perror("pthread_create");
-        return 1;
-    }
     pthread_join(t[3], NULL);
     atomic_store(&stop, 1);
     for (int i = 0; i < 3; i++)
