@@ -20,8 +20,9 @@ hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allow
 hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
 /* An exited thread's heap keeps a reserve for its adopter (reclaim.c:
- * EXITED_KEEP_UNITS of free units, its newest empty SuperSlab), within
- * HAKMEM_LARGE_CACHE_MB for all exited heaps, and gives back the rest now. */
+ * EXITED_KEEP_UNITS of free units, those its unit blocks held, its newest
+ * empty SuperSlab), within HAKMEM_LARGE_CACHE_MB for all exited heaps, and
+ * gives back the rest now. */
 hk_hidden void hk_heap_trim_exited(struct hk_heap *h);
 /* h, an exited thread's heap, was adopted or swept: what it kept no
  * longer counts against the budget. */

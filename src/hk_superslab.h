@@ -95,8 +95,11 @@ struct hk_ss {
     struct hk_ss *purge_next;      /* heap's list of SuperSlabs with dirty free units */
     uint64_t purge_since_ms;
     uint32_t in_purge;
+    union {
+        uint32_t block_units;      /* small: free units a unit block held last (reclaim.c: hk_heap_trim_exited) */
+        uint32_t large_state;      /* large: 1 in use, 2 cached */
+    };
     /* Large blocks (kind HK_SS_LARGE) */
-    uint32_t large_state;          /* 1 in use, 2 cached */
     size_t map_size;               /* bytes mapped from the header on */
     size_t large_size;             /* usable bytes of the block: the size asked for, in whole pages */
     size_t large_asked;            /* the size last asked for (malloc, realloc) */

@@ -155,9 +155,8 @@ struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any_node)
 
 /* Units of a partly used SuperSlab, freed and not reused within the delay,
  * are decommitted: RSS follows the live set, not its high-water mark. */
-static void purge_units(struct hk_ss *ss)
+static void purge_units(struct hk_ss *ss, uint32_t m)
 {
-    uint32_t m = ss->free_units & ss->dirty_units;
     while (m != 0) {
         unsigned lo = (unsigned)__builtin_ctz(m), hi = lo;
         while (hi + 1 < HK_UNITS && (m >> (hi + 1)) & 1)
@@ -214,7 +213,7 @@ static void purge_run(struct hk_heap *h, bool all)
         if (all || now - ss->purge_since_ms >= (uint64_t)hk_opt.decommit_delay_ms) {
             *link = ss->purge_next;
             ss->in_purge = 0;
-            purge_units(ss);
+            purge_units(ss, ss->free_units & ss->dirty_units);
         } else {
             link = &ss->purge_next;
         }
@@ -322,6 +321,8 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
         hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
         ss->dirty_units &= ~mask;
     }
+    if (s->cls == HK_CLASS_UNITS)
+        ss->block_units |= mask;
     hk_ss_units_free(h, ss, mask);
     hk_heap_maintain(h);
 }
@@ -372,40 +373,52 @@ void hk_heap_release_reserve(struct hk_heap *h)
     empty_trim(h, true);
 }
 
-/* Decommit the free units of h's purge list beyond the first `keep` (the
- * list's head: the SuperSlabs freed into last); returns those kept. */
-static unsigned purge_beyond(struct hk_heap *h, unsigned keep)
+/* Decommit the free units of h's purge list, but for the first `keep` and,
+ * if `blocks`, those unit blocks held last; returns the units kept. */
+static unsigned purge_exited(struct hk_heap *h, unsigned keep, bool blocks)
 {
-    unsigned kept = 0;
+    unsigned kept = 0, others = 0;
     struct hk_ss **link = &h->purge;
     while (*link != NULL) {
         struct hk_ss *ss = *link;
-        unsigned dirty = dirty_free(ss);
-        if (kept + dirty <= keep) {
-            kept += dirty;
-            link = &ss->purge_next;
+        uint32_t dirty = ss->free_units & ss->dirty_units, other = blocks ? dirty & ~ss->block_units : dirty;
+        unsigned n = (unsigned)__builtin_popcount(other);
+        if (others + n <= keep) {
+            others += n;
         } else {
-            *link = ss->purge_next;
-            ss->in_purge = 0;
-            purge_units(ss);
+            purge_units(ss, other);
+            if (dirty_free(ss) == 0) {
+                *link = ss->purge_next;
+                ss->in_purge = 0;
+                continue;
+            }
         }
+        kept += dirty_free(ss);
+        link = &ss->purge_next;
     }
     return kept;
 }
 
-/* Free units an exited thread's heap keeps committed for its adopter
- * (512 KiB): bench/churn (threads of 256 blocks of 16-1024 B) ran 1.8x as
- * fast keeping 8, 16 or 32 against none; tests/lifecycle's RSS, which
- * must not grow after its first 1000 threads, wandered up to 4.2 MB above
- * that mark keeping 32 (its heaps wait for adopters with a reserve each),
- * 2.3 MB keeping 8, as without a reserve. */
+/* Free units an exited thread's heap keeps committed for its adopter,
+ * beyond those its unit blocks held (512 KiB): bench/churn (threads of 256
+ * blocks of 16-1024 B) ran 1.8x as fast keeping 8, 16 or 32 against none;
+ * tests/lifecycle's RSS, which must not grow after its first 1000 threads,
+ * wandered up to 4.2 MB above that mark keeping 32 (its heaps wait for
+ * adopters with a reserve each), 2.3 MB keeping 8, as without a reserve. */
 #define EXITED_KEEP_UNITS 8u
 
 void hk_heap_trim_exited(struct hk_heap *h)
 {
-    unsigned dirty = purge_beyond(h, EXITED_KEEP_UNITS);
     bool keep_empty = h->empty != NULL && hk_opt.heap_ss_cache > 0;
-    unsigned want = dirty + (keep_empty ? HK_UNITS : 0), granted = budget_grant(want);
+    unsigned empty = keep_empty ? HK_UNITS : 0;
+    /* The units unit blocks held go to the adopter's unit blocks as they
+     * are, within the budget; else only the first few units stay. */
+    unsigned want = purge_exited(h, EXITED_KEEP_UNITS, true) + empty, granted = budget_grant(want);
+    if (granted < want) {
+        ck_pr_sub_64(&budget_units, granted);
+        want = purge_exited(h, EXITED_KEEP_UNITS, false) + empty;
+        granted = budget_grant(want);
+    }
     if (granted < want) {  /* the budget is spent: everything goes back (and its extras' share) */
         ck_pr_sub_64(&budget_units, granted);
         hk_heap_release_reserve(h);

@@ -27,6 +27,7 @@ void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsi
     uint32_t mask = (to - from == 32 ? 0xffffffffu : ((1u << (to - from)) - 1)) << from;
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
+    ss->block_units &= ~mask;
     for (unsigned u = from; u < to; u++) {
         ss->unit_slab[u] = s;
         /* The unit's own descriptor heads no slab, whatever it last headed

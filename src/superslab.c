@@ -68,6 +68,7 @@ static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
     ck_pr_store_ptr(&ss->heap, heap);  /* read by any thread's free */
     ss->free_units = 0xffffffffu;
     ss->dirty_units = 0;
+    ss->block_units = 0;
     ss->in_avail = 0;
     ss->prev = ss->next = NULL;
     ss->empty_since_ms = 0;
