@@ -83,6 +83,15 @@ static unsigned budget_grant(unsigned want)
     return granted;
 }
 
+/* All `want` units from the budget, or none. */
+static bool budget_take(unsigned want)
+{
+    unsigned granted = budget_grant(want);
+    if (granted < want)
+        ck_pr_sub_64(&budget_units, granted);
+    return granted == want;
+}
+
 /* Up to `want` more empty SuperSlabs beyond the cache: how many the budget
  * allows. */
 static unsigned extra_grant(unsigned want)
@@ -413,18 +422,15 @@ void hk_heap_trim_exited(struct hk_heap *h)
     unsigned empty = keep_empty ? HK_UNITS : 0;
     /* The units unit blocks held go to the adopter's unit blocks as they
      * are, within the budget; else only the first few units stay. */
-    unsigned want = purge_exited(h, EXITED_KEEP_UNITS, true) + empty, granted = budget_grant(want);
-    if (granted < want) {
-        ck_pr_sub_64(&budget_units, granted);
+    unsigned want = purge_exited(h, EXITED_KEEP_UNITS, true) + empty;
+    if (!budget_take(want)) {
         want = purge_exited(h, EXITED_KEEP_UNITS, false) + empty;
-        granted = budget_grant(want);
+        if (!budget_take(want)) {  /* the budget is spent: everything goes back (and its extras' share) */
+            hk_heap_release_reserve(h);
+            return;
+        }
     }
-    if (granted < want) {  /* the budget is spent: everything goes back (and its extras' share) */
-        ck_pr_sub_64(&budget_units, granted);
-        hk_heap_release_reserve(h);
-        return;
-    }
-    ck_pr_store_32(&h->exited_units, granted);  /* read racily by hk_heap_sweep_owed */
+    ck_pr_store_32(&h->exited_units, want);  /* read racily by hk_heap_sweep_owed */
     /* The newest empty SuperSlab (the list's head) stays. */
     struct hk_ss **link = keep_empty ? &h->empty->next : &h->empty;
     while (*link != NULL) {
