@@ -116,6 +116,28 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
     return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
 }
 
+/* Make h, just popped from the abandoned stack, ours: false if it is lost
+ * to us.  The CAS makes us the heap's only user against a sweeper's CAS.
+ * A sweep holds the heap a moment: we wait for it rather than make a new
+ * heap, as threads freeing into exited heaps sweep them now and then
+ * (hk_heap_handed): taking another then grew the heaps without bound
+ * under thread churn (900 in 15,000 threads, 8 at a time). */
+static bool claim_abandoned(struct hk_heap *h)
+{
+    while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE)) {
+        /* Unless the sweep was our parent's, caught by fork: its thread
+         * does not exist here and the heap stays as it left it, lost to the
+         * child like the parent's other threads' heaps (the wait hung a
+         * forked child's new threads for good).  The sweeper set the pid
+         * before its CAS (a full barrier, as ours): seeing the state it
+         * wrote, we see the pid. */
+        if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid())
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
 /* Take an abandoned heap for a new thread; NULL when there is none. */
 static struct hk_heap *pop_abandoned(void)
 {
@@ -123,27 +145,7 @@ static struct hk_heap *pop_abandoned(void)
         /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are
          * never unmapped, so reading an entry's next link is always safe. */
         struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
-        if (h == NULL)
-            return NULL;
-        /* The CAS makes us the heap's only user against a sweeper's CAS.  A
-         * sweep holds the heap a moment: we wait for it rather than make a
-         * new heap, as threads freeing into exited heaps sweep them now and
-         * then (hk_heap_handed): taking another then grew the heaps without
-         * bound under thread churn (900 in 15,000 threads, 8 at a time). */
-        while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE)) {
-            /* Unless the sweep was our parent's, caught by fork: its thread
-             * does not exist here and the heap stays as it left it, lost to
-             * the child like the parent's other threads' heaps (the wait
-             * hung a forked child's new threads for good).  The sweeper set
-             * the pid before its CAS (a full barrier, as ours): seeing the
-             * state it wrote, we see the pid. */
-            if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid()) {
-                h = NULL;
-                break;
-            }
-            sched_yield();
-        }
-        if (h != NULL)
+        if (h == NULL || claim_abandoned(h))
             return h;
     }
 }
@@ -575,6 +577,14 @@ void hk_heap_collect(struct hk_heap *h, bool release_all)
  * kept for an adopter. */
 static uint32_t sweeps_owed;
 
+/* The next ticker pass looks (hk_heap_sweep_owed).  Relaxed: a flag that
+ * only rations the passes; each heap's sweep claims it with its own CAS. */
+static void owe_sweep(void)
+{
+    if (ck_pr_load_32(&sweeps_owed) == 0)
+        ck_pr_store_32(&sweeps_owed, 1);
+}
+
 /* Collect h, an exited thread's heap, keeping a reserve beyond which free
  * memory goes back: an abandoned heap may wait long for its adopter, but
  * under thread churn (a thread per request or task) the next thread adopts
@@ -585,8 +595,8 @@ static void exited_collect(struct hk_heap *h)
 {
     hk_heap_collect(h, false);
     hk_heap_trim_exited(h);
-    if (ck_pr_load_32(&h->exited_units) != 0 && ck_pr_load_32(&sweeps_owed) == 0)
-        ck_pr_store_32(&sweeps_owed, 1);
+    if (ck_pr_load_32(&h->exited_units) != 0)
+        owe_sweep();
 }
 
 static void heap_abandon(struct hk_heap *h)
@@ -671,8 +681,8 @@ void hk_heap_handed(struct hk_heap *h, uint32_t n)
     if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
         hk_heap_sweep(h, false);  /* its adopter, likely on its way, takes the reserve */
     /* Not swept (or another sweeper held it): the ticker's pass will. */
-    if (ck_pr_load_32(&h->handed) != 0 && ck_pr_load_32(&sweeps_owed) == 0)
-        ck_pr_store_32(&sweeps_owed, 1);
+    if (ck_pr_load_32(&h->handed) != 0)
+        owe_sweep();
 }
 
 void hk_heap_sweep_owed(void)

@@ -84,6 +84,7 @@ def parser():
     f.add_argument('--workload-args', metavar='ARGS', action='append',
                    help='more arguments for the workload (repeatable)')
     f.add_argument('--out', metavar='DIR', help='also write the report to DIR/profile.md')
+    f.set_defaults(latency=False)  # sweep.workload_argv's field: no latency timing under the sampler
     _common(f)
 
     n = sub.add_parser(

@@ -139,10 +139,7 @@ def attribute(files, sym, allocator_file, workload_file):
 def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     if opts.runs < 1:
         raise UsageError('profile: --runs must be at least 1')
-    names = [a.strip() for a in (opts.allocators or ','.join(ALLOCATORS)).split(',') if a.strip()]
-    bad = [a for a in names if a not in ALLOCATORS]
-    if bad:
-        raise UsageError(f"unknown allocators: {', '.join(bad)} (valid: {', '.join(ALLOCATORS)})")
+    names = sweep.select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
     if opts.workload not in WORKLOADS:
         raise UsageError(f"unknown workload: {opts.workload} (valid: {', '.join(WORKLOADS)})")
     bdir = locate.bench_dir(opts.bench_dir)
@@ -156,8 +153,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     libs = locate.resolve_allocators(names, opts.lib, log)
     if not libs:
         raise UsageError('profile: none of the allocators is available')
-    argv = [prog, '--threads', str(opts.threads)] + (['--quick'] if opts.quick else [])
-    argv += sweep.workload_args(opts.workload_args, opts.workload)
+    argv = sweep.workload_argv(bdir, opts.workload, opts.threads, opts)
     stub = locate.stub_or_warn(log)
     sym = Symbolizer()
     if not sym.tool:
