@@ -19,24 +19,23 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
             hk_fatal_ptr("free", "double free", b);
 }
 
-/* The key word of a block another heap owns says it is free already: its
- * owner has not taken it back yet from a batch of ours or another thread's
- * (a hint, rbatch_link), it is in a thread's remote-block cache
- * (hk_rc_key), or it is on its slab's list (the slab's key: the owner
- * freed it, or took it back).  All have the top bit set; a key word
+/* The key word of a block another heap owns says it is free already: it is
+ * on its way home from a thread's batch (hk_sent_key; also its slab's
+ * remote list, its owner's inbox, or its slab's list, taken back whole),
+ * in a thread's remote-block cache (hk_rc_key), or on its slab's list (the
+ * slab's key: the owner freed it).  All have the top bit set; a key word
  * cleared at malloc does not, and a program's own value there matches only
  * if copied out of a freed block.  No list to scan: the block may be in
- * any thread's batch or cache, or on its owner's inbox.  Linked in again,
- * it would cut the blocks batched since out of the chain, close its
- * owner's inbox into a cycle, or hand the owner's list to the batch.  The
- * slab's key is on the owner's line: read only for a word with the top
- * bit set.  The FAST build skips it (2-3% of CPU time in ring and xmalloc
- * at 2 threads, where every free is remote). */
+ * any thread's batch or cache.  Linked in again, it would cut the blocks
+ * batched since out of the chain, close a remote list into a cycle, or
+ * hand the owner's list to the batch.  The slab's key is on the owner's
+ * line: read only for a word with the top bit set.  The FAST build skips
+ * it (2-3% of CPU time in ring and xmalloc at 2 threads, where every free
+ * is remote). */
 static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
 {
     return HK_VALIDATE && hk_unlikely((intptr_t)word < 0) &&
-           (word == hk_hint_mask || word == hk_rc_key || hk_ssmap_test(word ^ hk_hint_mask) ||
-            word == hk_slab_of(hk_ss_of(b), b)->free_key);
+           (word == hk_sent_key || word == hk_rc_key || word == hk_slab_of(hk_ss_of(b), b)->free_key);
 }
 
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
@@ -58,9 +57,10 @@ static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_bloc
 
 void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, const char *fn)
 {
-    /* Freed by another thread already and not home yet (its key word is
-     * the mark of a batch, a cache or the inbox): linked onto our list it
-     * would be handed out twice.  Our own list's key: free_local_slow. */
+    /* Freed by another thread already (its key word is the mark of a
+     * batch, a cache, the way home, or a list taken back whole): linked
+     * onto our list it would be handed out twice.  Our own list's key:
+     * free_local_slow. */
     uintptr_t word = hk_block_key(s, b);
     if (s->key_off != 0 && word != s->free_key && freed_elsewhere(b, word))
         hk_fatal_ptr(fn, "double free", b);
@@ -71,23 +71,21 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
 
 void hk_inbox_process(struct hk_heap *h)
 {
-    /* batch_pop is one atomic exchange (the pushers' CAS released the
-     * chains' links to it); we are the only consumer. */
+    /* Batches of slabs that are not their class's current one, and the
+     * notifications of full slabs (remote_push).  batch_pop is one atomic
+     * exchange (the pushers' CAS released the chains' links to it); we are
+     * the only consumer. */
     struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
     while (b != NULL) {
         struct hk_block *next = b->next;
-        struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
         /* The walk is a chain of misses (other cores wrote these blocks):
-         * the second word of a batched block usually names one further down
-         * the chain, masked (rbatch_link), so its miss overlaps ours.  Any
-         * value is safe here, a prefetch never faults; and a masked hint
-         * (even) never equals a key (odd). */
-        uintptr_t word = hk_block_key(s, b);
-        __builtin_prefetch((const void *)(word ^ hk_hint_mask), 1);
+         * the next one's overlaps our work on this one. */
+        hk_prefetch_w(next);
+        struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
         /* The common case in line: a slab not flagged full, current or on
          * the partial list, that does not become empty. */
         uintptr_t key = s->free_key;
-        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && word != key && s->used > 1 &&
+        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
             hk_slab_push_owner(s, b, key);
         } else {
@@ -97,13 +95,15 @@ void hk_inbox_process(struct hk_heap *h)
     }
 }
 
-/* Hand a chain of blocks of one slab to its owner. */
-static void remote_push(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
+/* Hand a chain of n blocks of s to its owner, dest. */
+static void remote_push(struct hk_slab *s, struct hk_heap *dest, struct hk_block *first, struct hk_block *last,
+                        uint32_t n)
 {
-    if (hk_slab_push_remote_mpsc(s, first, last)) {
-        /* We took the full slab's notification: the slab and its heap stay
-         * put until the owner has seen these blocks. */
-        hk_chain_push_upmc(&s->ss->heap->inbox, first, last);
+    if (hk_slab_push_remote_mpsc(s, first, last, n)) {
+        /* Not the current slab (or we took the full slab's notification):
+         * the slab and its heap stay put until the owner has seen these
+         * blocks. */
+        hk_chain_push_upmc(&dest->inbox, first, last);
     }
 }
 
@@ -115,24 +115,24 @@ static inline void handed_home(struct hk_heap *dest, uint32_t n)
         hk_heap_handed(dest, n);
 }
 
-/* r's batch onto its destination's inbox; r is free again. */
-static hk_noinline void rbatch_deliver(struct hk_rbatch *r)
+_Static_assert(HK_RBATCH_SLOTS == 64, "a bit per slot in rbatch_live");
+
+/* r's batch home; r is free again. */
+static hk_noinline void rbatch_deliver(struct hk_heap *h, struct hk_rbatch *r)
 {
-    struct hk_heap *dest = r->dest;
-    hk_chain_push_upmc(&dest->inbox, r->head, r->tail);
+    /* The owner, before the push: once home, the blocks may be handed out
+     * and the SuperSlab given away. */
+    struct hk_heap *dest = ck_pr_load_ptr(&hk_ss_of(r->head)->heap);
+    remote_push(r->slab, dest, r->head, r->tail, r->count);
     handed_home(dest, r->count);
-    r->dest = NULL;
-    r->count = 0;
+    r->slab = NULL;
+    h->rbatch_live &= ~((uint64_t)1 << (r - h->rbatch));
 }
 
 void hk_rbatch_flush(struct hk_heap *h)
 {
-    for (unsigned i = 0; i < HK_RBATCH_SLOTS; i++) {
-        struct hk_rbatch *r = &h->rbatch[i];
-        if (r->dest != NULL)
-            rbatch_deliver(r);
-    }
-    h->rbatch_pending = 0;
+    while (h->rbatch_live != 0)
+        rbatch_deliver(h, &h->rbatch[__builtin_ctzll(h->rbatch_live)]);
 }
 
 /* A remote free of b (of a bsize-byte class) finding it free already
@@ -153,61 +153,50 @@ static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_blo
     uint32_t bsize = s->bsize;  /* not after the push: the owner may reuse the slab's descriptor at once */
     check_not_freed(b, bsize);
     if (hk_key_off(bsize) != 0)
-        b->key = hk_hint_mask;
+        b->key = hk_sent_key;
     b->next = NULL;
-    remote_push(s, b, b);
+    remote_push(s, dest, b, b, 1);
     /* A unit block counts its KiB (a small block counts 1): swept about
      * every 4 MB of them either way. */
     handed_home(dest, bsize > HK_SMALL_MAX ? bsize >> 10 : 1);
 }
 
-/* Slot r holds another destination's batch, or none: send it, start dest's. */
-static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_heap *dest, struct hk_block *b,
+/* The slot of s's batch: slab descriptors are 128 bytes apart and
+ * SuperSlabs 2 MiB, so the low bits of the address alone would put the
+ * same unit of every SuperSlab in one slot. */
+hk_inline unsigned rbatch_slot(const struct hk_slab *s)
+{
+    return (unsigned)((((uintptr_t)s >> 7) * 0x9e3779b97f4a7c15ull) >> 58);
+}
+
+/* Slot r holds another slab's batch, or none: send it, start s's. */
+static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_slab *s, struct hk_block *b,
                                      uint32_t bsize)
 {
     check_not_freed(b, bsize);
-    if (r->dest != NULL)
-        rbatch_deliver(r);
-    r->dest = dest;
+    if (r->slab != NULL)
+        rbatch_deliver(h, r);
+    r->slab = s;
     r->head = r->tail = b;
     b->next = NULL;
     if (hk_key_off(bsize) != 0)
-        b->key = hk_hint_mask;  /* no block ahead yet; marks it as batched (freed_elsewhere) */
+        b->key = hk_sent_key;
     r->count = 1;
-    r->ahead[0] = b;
-    for (unsigned i = 1; i < HK_RBATCH_AHEAD; i++)
-        r->ahead[i] = NULL;
-    h->rbatch_pending = 1;
+    h->rbatch_live |= (uint64_t)1 << (r - h->rbatch);
 }
 
-/* Link b in at the head of r's batch; a block with a key word of its own
- * (bsize 16 and up) also gets there the block HK_RBATCH_AHEAD places
- * further down the chain, XORed with hk_hint_mask, for the owner's walk
- * to prefetch (hk_inbox_process), which marks it as batched: a free of it
- * by anyone before it is home is a double free (freed_elsewhere). */
-static inline void rbatch_link(struct hk_rbatch *r, struct hk_block *b, uint32_t bsize)
+/* Batch per destination slab: one CAS per batch instead of one per block,
+ * and the owner takes the batches its slab gathered as they are
+ * (hk_slab_drain_remote_owner).  A collision sends the older batch.  A
+ * block freed already is reported (freed_elsewhere): linked in again, it
+ * would cut the blocks batched since out of the chain, or close its slab's
+ * remote list into a cycle.  Calls only in tail position: no registers to
+ * save on the common path. */
+static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, uint32_t bsize)
 {
-    b->next = r->head;
-    r->head = b;
-    struct hk_block **ahead = &r->ahead[r->count % HK_RBATCH_AHEAD];
-    if (hk_key_off(bsize) != 0)
-        b->key = (uintptr_t)*ahead ^ hk_hint_mask;
-    *ahead = b;
-    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
-        rbatch_deliver(r);
-}
-
-/* Batch per destination heap: one CAS per batch instead of one per block,
- * whatever slabs the blocks come from.  Direct-mapped by heap address; a
- * collision sends the older batch.  A block freed already is reported
- * (freed_elsewhere): linked in again, it would cut the blocks batched
- * since out of the chain, or close its owner's inbox into a cycle.  Calls
- * only in tail position: no registers to save on the common path. */
-static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk_block *b, uint32_t bsize)
-{
-    struct hk_rbatch *r = &h->rbatch[((uintptr_t)dest >> 12) % HK_RBATCH_SLOTS];
-    if (hk_unlikely(r->dest != dest)) {
-        rbatch_start(h, r, dest, b, bsize);
+    struct hk_rbatch *r = &h->rbatch[rbatch_slot(s)];
+    if (hk_unlikely(r->slab != s)) {
+        rbatch_start(h, r, s, b, bsize);
         return;
     }
     /* The same block again, back to back (also for 8-byte blocks, which
@@ -215,7 +204,12 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_heap *dest, struct hk
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
     check_not_freed(b, bsize);
-    rbatch_link(r, b, bsize);
+    b->next = r->head;
+    r->head = b;
+    if (hk_key_off(bsize) != 0)
+        b->key = hk_sent_key;
+    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
+        rbatch_deliver(h, r);
 }
 
 /* Blocks the cache of a class gathers before the class's direct entries
@@ -267,7 +261,7 @@ static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, st
     for (struct hk_block *next; b != NULL; b = next, n++) {
         next = b->next;
         hk_block_set_key(rc, b, 0);
-        rbatch_add(h, ck_pr_load_ptr(&hk_ss_of(b)->heap), b, rc->bsize);
+        rbatch_add(h, hk_slab_of(hk_ss_of(b), b), b, rc->bsize);
     }
     return n;
 }
@@ -277,7 +271,7 @@ static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, st
  * ticks: half the cap, the blocks beyond it home, and the cache home
  * altogether once it is due (such a thread has no ticker to send it).
  * Then b, the block that overflowed, goes home too. */
-static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc, struct hk_heap *dest,
+static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s,
                                            struct hk_block *b)
 {
     uint16_t hi = (uint16_t)hk_opt.remote_cache, lo = hi < HK_RC_MIN ? hi : HK_RC_MIN;
@@ -290,13 +284,13 @@ static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc
     *link = NULL;
     rc->used = (uint16_t)(rc->used + rcache_send_home(h, rc, beyond));  /* used counts them down */
     hk_rcache_age(h);
-    rbatch_add(h, dest, b, rc->bsize);
+    rbatch_add(h, s, b, rc->bsize);
 }
 
 /* A remote free, counted: into our cache of other heaps' blocks if its
  * class has room (see hk_heap.rc), else batched for the owner.  Reads the
  * slab's line 2 only; calls only in tail position (no registers to save). */
-static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_heap *dest, struct hk_block *b)
+static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_slab *s, struct hk_block *b)
 {
     if (hk_likely(bs <= HK_LUT_MAX)) {
         struct hk_slab *rc = &h->rc[hk_class_lut[bs >> 3]];
@@ -311,11 +305,11 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_he
             return;
         }
         if (hk_unlikely((++h->rc_overflow[rc->cls] & (HK_RC_SHRINK_AT - 1)) == 0)) {
-            rcache_overflowing(h, rc, dest, b);
+            rcache_overflowing(h, rc, s, b);
             return;
         }
     }
-    rbatch_add(h, dest, b, bs);
+    rbatch_add(h, s, b, bs);
 }
 
 static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
@@ -325,7 +319,7 @@ static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, 
     if (hk_unlikely(s->bsize > HK_SMALL_MAX))
         send_home_now(s, dest, b);  /* a unit block: its owner gets its units back now, not a batch later */
     else
-        free_remote_keep(h, s->bsize, dest, b);
+        free_remote_keep(h, s->bsize, s, b);
 }
 
 void hk_rcache_flush(struct hk_heap *h)
@@ -392,9 +386,9 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
         send_home_now(s, dest, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {
-        rbatch_add(h, dest, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
+        rbatch_add(h, s, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
     } else {
-        free_remote_keep(h, s->bsize, dest, b);
+        free_remote_keep(h, s->bsize, s, b);
     }
 }
 

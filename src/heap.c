@@ -62,8 +62,8 @@ void hk_process_init(void)
         if (rnd != NULL)
             memcpy(r, rnd, sizeof r);
         hk_cookie = (r[0] ^ r[1]) | 1;
-        hk_hint_mask = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
-        hk_rc_key = hk_next_key(hk_hint_mask) | ((uintptr_t)1 << 63);
+        hk_sent_key = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
+        hk_rc_key = hk_next_key(hk_sent_key) | ((uintptr_t)1 << 63);
         pthread_key_create(&heap_key, thread_exit_cb);
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);
@@ -187,11 +187,14 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
     struct hk_slab *old = h->cur[cls];
     if (old != &hk_slab_empty) {
+        hk_slab_set_current_owner(old, false);
         old->used -= HK_CUR_PIN;
         hk_assert(old->used > 0 || s == &hk_slab_empty);  /* only collections drop an idle one */
     }
-    if (s != &hk_slab_empty)
+    if (s != &hk_slab_empty) {
         s->used += HK_CUR_PIN;
+        hk_slab_set_current_owner(s, true);
+    }
     h->cur[cls] = s;
     if (cls < HK_LUT_CLASSES)
         hk_heap_set_direct(h, cls, s);
@@ -430,7 +433,7 @@ bool hk_unit_block_resize(void *p, size_t size)
 /* align: 0, or a unit block's alignment (hk_unit_block_fits). */
 static void *alloc_from(struct hk_heap *h, size_t size, size_t align, bool zero)
 {
-    if (h->rbatch_pending)
+    if (h->rbatch_live != 0)
         hk_rbatch_flush(h);
     /* Every refill is a chance to hand back memory whose delay has passed:
      * a program that keeps running returns it even without slab turnover. */

@@ -17,6 +17,16 @@
 #define hk_hidden      __attribute__((visibility("hidden")))
 #define hk_public      __attribute__((visibility("default")))
 
+/* Fetch p's line for writing; p may be anything, NULL too (a prefetch never
+ * faults).  x86-64: PREFETCHW, which gcc emits only with -mprfchw; it
+ * takes the line exclusive, so the write that follows needs no second
+ * transaction.  x86-64 processors older than it run it as a NOP. */
+#if defined(__x86_64__)
+#define hk_prefetch_w(p) __asm__ volatile("prefetchw (%0)" : : "r"(p))  /* "r": p may be NULL */
+#else
+#define hk_prefetch_w(p) __builtin_prefetch((p), 1)
+#endif
+
 #if defined(HK_DEBUG) && HK_DEBUG
 #include <assert.h>
 #define hk_assert(x) assert(x)

@@ -14,16 +14,16 @@ struct hk_heap_stats {
     uint64_t small_bytes_alloc, small_bytes_freed;  /* OBSERVE builds only */
 };
 
-/* Remote frees gathered per destination heap before one push onto its
- * inbox (message batches, as in snmalloc): owner-only state of the freeing
- * heap, flushed when a batch is full, on our slow paths and at thread exit. */
-#define HK_RBATCH_SLOTS 8
-#define HK_RBATCH_AHEAD 4  /* distance of the owner's prefetch down a batch */
+/* Remote frees gathered per destination slab before one push onto its
+ * remote list (message batches, as in snmalloc, sorted by slab so that the
+ * owner takes them without a walk): owner-only state of the freeing heap,
+ * flushed when a batch is full, on our slow paths and at thread exit.
+ * Direct-mapped by slab (hk_rbatch_slot); `live` has a bit per slot in use. */
+#define HK_RBATCH_SLOTS 64
 struct hk_rbatch {
-    struct hk_heap *dest;
+    struct hk_slab *slab;
     struct hk_block *head, *tail;
     uint32_t count;
-    struct hk_block *ahead[HK_RBATCH_AHEAD];  /* the last blocks added, by count */
 };
 
 /* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs
@@ -77,7 +77,7 @@ struct hk_heap {
     uint32_t empty_extra;                  /* of them, kept beyond HAKMEM_SS_CACHE (reclaim.c: budget_units) */
     uint32_t exited_units;                 /* units kept for an adopter since the thread exited (hk_heap_trim_exited) */
     int32_t maintain_wait;                 /* slow paths until the next look (hk_heap_maintain) */
-    uint32_t rbatch_pending;
+    uint64_t rbatch_live;
     struct hk_rbatch rbatch[HK_RBATCH_SLOTS];
     ck_stack_entry_t abandon_entry;
     struct hk_heap *all_next;
@@ -239,7 +239,7 @@ hk_inline void hk_block_set_key(const struct hk_slab *s, struct hk_block *b, uin
 }
 
 /* A block's key word may mark it free (then its top bit is set: a list's
- * key, a batch's hint, the remote-block cache's key; see free.c,
+ * key, hk_sent_key, the remote-block cache's key; see free.c,
  * freed_elsewhere): the top bit of word under the list's key, whose top bit
  * is clear for 8-byte blocks -- their only word is the program's, half of
  * it negative.  One TEST instruction on the free fast path. */
@@ -297,6 +297,11 @@ hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, si
 {
     struct hk_block *b = s->free;
     s->free = b->next;
+    /* The next block's line may be another core's (blocks freed there come
+     * back in whole lists, hk_slab_drain_remote_owner): fetched now, its
+     * miss overlaps the program's use of this block, as tcmalloc's pop
+     * prefetches its next. */
+    hk_prefetch_w(s->free);
     if (zero) {
         /* A key word of 0 on a list marks a block carved from fresh memory
          * (fresh_zero): the rest of it is still zero. */

@@ -8,25 +8,26 @@
 extern hk_hidden uintptr_t hk_cookie;  /* per-process secret behind the double-free keys */
 
 /* The double-free key after k: odd, so never 0 (a fresh block's key word)
- * and never a block address (the prefetch hint rbatch_add leaves there).
- * Inline: the remote-free path takes one without a call. */
+ * and never hk_sent_key (even).  Inline: the remote-free path takes one
+ * without a call. */
 hk_inline uintptr_t hk_next_key(uintptr_t k)
 {
     k = (k ^ hk_cookie) * 0x9e3779b97f4a7c15ull;
     return (k ^ (k >> 29)) | 1;
 }
 
-/* The mask rbatch_add XORs into the hint it leaves in a batched block's key
- * word (set with hk_cookie): even, so the word stays even and never matches
- * a list's (odd) key; top bit set, so a program's own pointer or a cleared
- * word there never reads as one of our hints (free.c: rbatch_add's
- * double-free check). */
-extern hk_hidden uintptr_t hk_hint_mask;
+/* The key word of a block on its way home from another thread (batched, on
+ * its slab's remote list, in its owner's inbox) and of such blocks taken
+ * back onto their slab's list whole (hk_slab_drain_remote_owner); set with
+ * hk_cookie: even, so it never matches a list's (odd) key; top bit set, so
+ * a program's own pointer or a cleared word there never reads as it
+ * (free.c: freed_elsewhere). */
+extern hk_hidden uintptr_t hk_sent_key;
 
 /* The key of every thread's remote-block cache, each class (set with
  * hk_cookie): one for all, so that a block in any thread's cache is known
  * as free by every thread (free.c: freed_elsewhere).  Odd like every key;
- * top bit set like the hints. */
+ * top bit set like hk_sent_key. */
 extern hk_hidden uintptr_t hk_rc_key;
 
 /* The descriptor heads no slab: no owner, both bounds 0, so the free fast
@@ -52,19 +53,25 @@ void hk_slab_resize_units_owner(struct hk_slab *slab, unsigned n);
 /* Refill an empty `free` from remote frees, else fresh blocks.  Returns
  * false when the slab has no block left at all. */
 bool hk_slab_refill_owner(struct hk_slab *slab);
-/* Take every remote-freed block; returns how many were taken. */
+/* Take every remote-freed block onto `free`; returns how many were taken. */
 unsigned hk_slab_drain_remote_owner(struct hk_slab *slab);
+/* s becomes its class's current slab, or stops being it (its list, if
+ * any, onto `free`): remote frees of its blocks go onto its own list only
+ * while it is (see hk_slab_push_remote_mpsc). */
+void hk_slab_set_current_owner(struct hk_slab *slab, bool current);
 /* Flag the slab full so that the next remote free notifies the heap;
  * false when remote blocks arrived meanwhile (refill instead). */
 bool hk_slab_mark_full_owner(struct hk_slab *slab);
 /* The slab got a block back while flagged full: usable again. */
 void hk_slab_unfull_owner(struct hk_slab *slab);
 
-/* Push the chain first..last onto the slab's remote list.  Returns true when
- * the slab was flagged full: then the chain was NOT pushed and the caller must
- * hand it to the owning heap's inbox (the slab cannot go away before
- * the owner sees those blocks, since they still count as used). */
-bool hk_slab_push_remote_mpsc(struct hk_slab *slab, struct hk_block *first, struct hk_block *last);
+/* Push the chain first..last, n blocks, onto the list of s, its class's
+ * current slab.  Returns true when s is not current: then the chain was
+ * NOT pushed and the caller must hand it to the owning heap's inbox (s
+ * cannot go away before the owner sees those blocks, since they still
+ * count as used); for a slab flagged full that hand-over is the
+ * notification. */
+bool hk_slab_push_remote_mpsc(struct hk_slab *slab, struct hk_block *first, struct hk_block *last, uint32_t n);
 
 /* Push a chain onto a ck_stack whose single consumer takes everything with
  * ck_stack_batch_pop_upmc (entries are blocks: `next` is their first word). */

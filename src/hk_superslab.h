@@ -25,11 +25,22 @@ struct hk_block {
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
 #define HK_SLAB_FLAGS    ((uint64_t)3)
 
-/* State bits in the low bits of the remote-free word (blocks are 8-aligned). */
-#define HK_REMOTE_NONE     ((uintptr_t)0)
-#define HK_REMOTE_WANT     ((uintptr_t)1)  /* slab full: next freer notifies the owner */
-#define HK_REMOTE_NOTIFIED ((uintptr_t)2)  /* owner notified, not yet handled */
-#define HK_REMOTE_STATE    ((uintptr_t)3)
+/* The remote-free word: state bits in the low bits (blocks are 8-aligned);
+ * while the slab is its class's current one (HK_REMOTE_CUR), the list of
+ * blocks other threads freed, and above the 47-bit address space their
+ * number, so that the owner takes them without a walk
+ * (hk_slab_drain_remote_owner).  Other slabs' blocks go to the owner's
+ * inbox (free.c: remote_push).  A slab has fewer than 2^16 blocks (its
+ * `reserved` is 16 bits): the count never overflows its field. */
+#define HK_REMOTE_NONE        ((uintptr_t)0)
+#define HK_REMOTE_WANT        ((uintptr_t)1)  /* slab full: next freer notifies the owner */
+#define HK_REMOTE_NOTIFIED    ((uintptr_t)2)  /* owner notified, not yet handled */
+#define HK_REMOTE_STATE       ((uintptr_t)3)
+#define HK_REMOTE_CUR         ((uintptr_t)4)  /* the class's current slab: frees go onto the list */
+#define HK_REMOTE_COUNT_SHIFT 48
+#define HK_REMOTE_LIST        ((((uintptr_t)1 << HK_REMOTE_COUNT_SHIFT) - 1) & ~(uintptr_t)7)
+#define HK_REMOTE_TAKE        (~(uintptr_t)0 << 3)  /* list and count: what a drain takes */
+_Static_assert(HK_ADDR_BITS < HK_REMOTE_COUNT_SHIFT, "block addresses stay below the count");
 
 struct hk_slab {
     /* Line 1: the owner's.  Everything its malloc and free touch; no other
@@ -63,7 +74,7 @@ struct hk_slab {
     /* Line 2: what other threads read -- copies of the block geometry for
      * validating their frees, the remote-free word they push to -- and
      * owner fields written only on slow paths. */
-    uint64_t remote __attribute__((aligned(64)));  /* MPSC list head | state */
+    uint64_t remote __attribute__((aligned(64)));  /* MPSC list: count, head, state (HK_REMOTE_*) */
     uint64_t shared_div_c;        /* = div_c */
     uint64_t shared_limit;        /* blocks carved * ... always (relaxed; the owner's limit is a gated copy) */
     uintptr_t shared_start;       /* = start */

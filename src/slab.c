@@ -5,7 +5,7 @@
 #include <string.h>
 
 uintptr_t hk_cookie;
-uintptr_t hk_hint_mask = (uintptr_t)1 << 63;
+uintptr_t hk_sent_key = (uintptr_t)1 << 63;
 uintptr_t hk_rc_key = (uintptr_t)1 << 63 | 1;
 
 /* Carve about a page at a time: RSS grows with use.  Each class's current
@@ -130,33 +130,55 @@ static bool extend(struct hk_slab *s)
     return true;
 }
 
-unsigned hk_slab_drain_remote_owner(struct hk_slab *s)
+/* The list and count `old` held, taken off the remote word, onto `free`.
+ * The blocks keep the pushers' mark (hk_sent_key) as their key word, which
+ * tells a double free as well as the list's own key does (free.c:
+ * freed_elsewhere).  So the list goes on whole: its blocks' lines, which
+ * the freeing cores hold, are fetched as allocations pop them
+ * (hk_slab_take prefetches the next), not all in one dependent walk here.
+ * Only an allocation list still holding blocks needs the tail. */
+static unsigned splice_remote(struct hk_slab *s, uint64_t old)
 {
-    uint64_t old = ck_pr_load_64(&s->remote);
-    /* Take the whole list, keep the state bits.  The CAS orders our reads of
-     * the blocks after the pushers' writes of their `next` links (pushers
-     * publish with a CAS too). */
-    while ((old & ~HK_REMOTE_STATE) != 0 &&
-           !ck_pr_cas_64_value(&s->remote, old, (old & HK_REMOTE_STATE), &old))
-        ;
-    struct hk_block *list = (struct hk_block *)(old & ~HK_REMOTE_STATE);
+    struct hk_block *list = (struct hk_block *)(old & HK_REMOTE_LIST);
     if (list == NULL)
         return 0;
-    /* Each block gets the list's key on the way (its word may hold
-     * anything, even 0, which would read as fresh zero memory to calloc). */
-    unsigned n = 1;
-    struct hk_block *last = list;
-    for (;; n++) {
-        if (s->key_off != 0)
-            hk_block_set_key(s, last, s->free_key);
-        if (last->next == NULL)
-            break;
-        last = last->next;
+    unsigned n = (unsigned)(old >> HK_REMOTE_COUNT_SHIFT);
+    if (s->free != NULL) {
+        struct hk_block *last = list;
+        while (last->next != NULL)
+            last = last->next;
+        last->next = s->free;
     }
-    last->next = s->free;
     s->free = list;
     s->used = (uint16_t)(s->used - n);
     return n;
+}
+
+unsigned hk_slab_drain_remote_owner(struct hk_slab *s)
+{
+    uint64_t old = ck_pr_load_64(&s->remote);
+    /* Take the list with its count, keep the state bits.  The CAS orders
+     * our reads of the blocks after the pushers' writes of their `next`
+     * links (pushers publish with a CAS too). */
+    while ((old & HK_REMOTE_LIST) != 0 && !ck_pr_cas_64_value(&s->remote, old, old & ~HK_REMOTE_TAKE, &old))
+        ;
+    return splice_remote(s, old);
+}
+
+void hk_slab_set_current_owner(struct hk_slab *s, bool current)
+{
+    uint64_t old = ck_pr_load_64(&s->remote);
+    /* CAS: pushers read the bit and push in one step.  Clearing it takes
+     * the list too (ordered as in the drain), which from then on stays
+     * empty: pushers send to the inbox. */
+    if (current) {
+        while (!ck_pr_cas_64_value(&s->remote, old, old | HK_REMOTE_CUR, &old))
+            ;
+    } else {
+        while (!ck_pr_cas_64_value(&s->remote, old, old & HK_REMOTE_STATE, &old))
+            ;
+        splice_remote(s, old);
+    }
 }
 
 bool hk_slab_refill_owner(struct hk_slab *s)
@@ -171,11 +193,12 @@ bool hk_slab_refill_owner(struct hk_slab *s)
 bool hk_slab_mark_full_owner(struct hk_slab *s)
 {
     uint64_t old = ck_pr_load_64(&s->remote);
-    if (old != HK_REMOTE_NONE)
+    if ((old & (HK_REMOTE_LIST | HK_REMOTE_STATE)) != 0)
         return false;  /* blocks waiting, or a notification not yet handled */
     /* CAS: a concurrent push either lands before (we fail and refill) or
-     * sees WANT and takes the notification path. */
-    if (!ck_pr_cas_64(&s->remote, HK_REMOTE_NONE, HK_REMOTE_WANT))
+     * sees WANT and takes the notification path.  WANT replaces CUR: no
+     * allocation will take a list from a full slab. */
+    if (!ck_pr_cas_64(&s->remote, old, HK_REMOTE_WANT))
         return false;
     ck_pr_store_64(&s->owner_tag, s->owner_tag | HK_SLAB_FULL);
     hk_slab_gate_owner(s);
@@ -194,20 +217,23 @@ void hk_slab_unfull_owner(struct hk_slab *s)
     hk_slab_gate_owner(s);
 }
 
-bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct hk_block *last)
+bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct hk_block *last, uint32_t n)
 {
     uint64_t old = ck_pr_load_64(&s->remote), next;
     do {
-        if ((old & HK_REMOTE_STATE) == HK_REMOTE_WANT) {
+        if (old & HK_REMOTE_CUR) {
+            last->next = (struct hk_block *)(old & HK_REMOTE_LIST);
+            next = (old & ~HK_REMOTE_LIST) + ((uint64_t)n << HK_REMOTE_COUNT_SHIFT) + (uintptr_t)first;
+        } else if ((old & HK_REMOTE_STATE) == HK_REMOTE_WANT) {
             next = (old & ~HK_REMOTE_STATE) | HK_REMOTE_NOTIFIED;
         } else {
-            last->next = (struct hk_block *)(old & ~HK_REMOTE_STATE);
-            next = (uintptr_t)first | (old & HK_REMOTE_STATE);
+            return true;  /* not current: a relaxed read will do, the inbox takes any slab's blocks */
         }
         /* Full-barrier CAS: publishes the blocks' contents and links to the
-         * owner's draining CAS. */
+         * owner's draining CAS.  Push-only against take-all: no ABA (a
+         * head that came back is still the list's head). */
     } while (!ck_pr_cas_64_value(&s->remote, old, next, &old));
-    return (old & HK_REMOTE_STATE) == HK_REMOTE_WANT;
+    return !(old & HK_REMOTE_CUR);
 }
 
 void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_block *last)

@@ -178,6 +178,49 @@ static int owner_then_remote(size_t size)
     return 0;
 }
 
+/* Another thread frees 200 blocks of the owner's current slab (run with
+ * HAKMEM_REMOTE_CACHE=0: every free batched) and exits; the owner
+ * allocates 100 more, which takes the 200 back onto its slab's list once
+ * the blocks carved before are gone.  Then one of the 200 not handed out
+ * again is freed again, by the owner or (remote) by a third thread: the
+ * mark its first free left in it (kept by a list taken back whole) must
+ * still tell it is free. */
+static void *free_all(void *arg)
+{
+    void **p = arg;
+    for (int i = 0; i < 200; i++)
+        FREE(p[i]);
+    return NULL;
+}
+
+static int taken_back(int remote)
+{
+    pthread_t t;
+    void *p[200], *q[100];
+    for (int i = 0; i < 200; i++)
+        p[i] = memset(MALLOC(48), 1, 48);
+    if (pthread_create(&t, NULL, free_all, p) != 0)
+        return 2;
+    pthread_join(t, NULL);
+    for (int i = 0; i < 100; i++)
+        q[i] = launder(MALLOC(48));
+    void *victim = NULL;
+    for (int i = 0; i < 200 && victim == NULL; i++) {
+        victim = p[i];
+        for (int j = 0; j < 100; j++)
+            if (q[j] == p[i])
+                victim = NULL;
+    }
+    if (remote) {
+        if (pthread_create(&t, NULL, free_once, announce(victim)) != 0)
+            return 2;
+        pthread_join(t, NULL);
+    } else {
+        FREE(announce(victim));
+    }
+    return 0;
+}
+
 /* These modes must be caught at the second free itself: after it, nothing
  * runs that could find the block twice later (the owner's inbox walk, a
  * thread's exit). */
@@ -267,6 +310,10 @@ int main(int argc, char **argv)
         if ((mode[7] == 't' ? remote_then_owner(size, !strstr(mode, "-gone")) : owner_then_remote(size)) != 0)
             return 2;
         survived_now();
+    } else if (!strcmp(mode, "double-taken-back") || !strcmp(mode, "double-taken-back-remote")) {
+        if (taken_back(mode[17] != 0) != 0)
+            return 2;
+        survived_now();
     } else if (!strcmp(mode, "double-large") || !strcmp(mode, "double-unit")) {
         void *p = announce(MALLOC(mode[7] == 'l' ? 8 << 20 : 300000));
         FREE(p);
@@ -275,7 +322,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
                         "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
                         "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-remote-two-unit|\n"
-                        "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]\n");
+                        "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]|\n"
+                        "double-taken-back[-remote]\n");
         return 2;
     }
     printf("survived\n");

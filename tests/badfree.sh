@@ -61,7 +61,8 @@ check double-remote free 'double free'
 check double-remote-quiet free 'double free'
 # Caught at the second free only by its look at the block's key word,
 # which the FAST build skips: every block here is batched.
-for mode in double-remote-between double-remote-two double-remote-two-large double-remote-two-unit double-remote-left; do
+for mode in double-remote-between double-remote-two double-remote-two-large double-remote-two-unit double-remote-left \
+            double-taken-back double-taken-back-remote; do
     if [ -n "$fast" ]; then
         echo "skip: $mode (its blocks batched): FAST build, a remote free does not look for blocks freed already"
     else
