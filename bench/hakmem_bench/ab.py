@@ -8,7 +8,7 @@ import os
 import shlex
 import sys
 
-from . import UsageError, WORKLOADS, fmt, locate, results, runner, stats, sweep
+from . import UsageError, fmt, locate, results, runner, stats, sweep
 
 
 def parse_env(spec):
@@ -58,8 +58,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
         argv = shlex.split(opts.command.replace('{threads}', str(opts.threads)))
         name = os.path.basename(argv[0])
     else:
-        if opts.workload not in WORKLOADS:
-            raise UsageError(f"unknown workload: {opts.workload} (valid: {', '.join(WORKLOADS)})")
+        sweep.check_workload(opts.workload)
         bdir = locate.bench_dir(opts.bench_dir)
         argv = [os.path.join(bdir, opts.workload), '--threads', str(opts.threads)]
         argv += (['--quick'] if opts.quick else []) + sweep.workload_args(opts.workload_args, opts.workload)

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 
-from . import WORKLOADS, UsageError, fmt, locate, machine, runner, stats, sweep
+from . import UsageError, fmt, locate, machine, runner, stats, sweep
 
 DEFAULT_POLICIES = 'local,interleave,off,node:0'
 SINGLE_NODE_NOTE = ('single NUMA node: placement is trivially 100%, cross-node traffic 0; '
@@ -105,8 +105,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     threads = opts.threads if opts.threads is not None else max(2, 2 * machine_nodes)
     if threads < 1:
         raise UsageError('numa: --threads must be positive')
-    if opts.workload not in WORKLOADS:
-        raise UsageError(f"unknown workload: {opts.workload} (valid: {', '.join(WORKLOADS)})")
+    sweep.check_workload(opts.workload)
     lib = locate.hakmem_lib(opts.lib)
     if not lib:
         raise UsageError('numa: libhakmem.so not found (build it, or give --lib PATH or HAKMEM_LIB)')

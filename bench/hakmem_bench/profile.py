@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import ALLOCATORS, WORKLOADS, UsageError, fmt, locate, runner, stats, sweep
+from . import ALLOCATORS, UsageError, fmt, locate, runner, stats, sweep
 
 CATEGORIES = ('allocator', 'workload', 'waiting', 'other')
 WAITING = ('sched_yield', 'futex', 'nanosleep', 'usleep', 'pthread_cond_', 'pthread_barrier_',
@@ -140,8 +140,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     if opts.runs < 1:
         raise UsageError('profile: --runs must be at least 1')
     names = sweep.select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
-    if opts.workload not in WORKLOADS:
-        raise UsageError(f"unknown workload: {opts.workload} (valid: {', '.join(WORKLOADS)})")
+    sweep.check_workload(opts.workload)
     bdir = locate.bench_dir(opts.bench_dir)
     prog = os.path.join(bdir, opts.workload)
     if not os.access(prog, os.X_OK):

@@ -95,6 +95,12 @@ def select(names, valid, what):
     return chosen
 
 
+def check_workload(name):
+    """Reject a workload name outside WORKLOADS (UsageError, exit 2)."""
+    if name not in WORKLOADS:
+        raise UsageError(f"unknown workload: {name} (valid: {', '.join(WORKLOADS)})")
+
+
 def int_list(text, what):
     try:
         vals = [int(x) for x in text.split(',') if x.strip()]
