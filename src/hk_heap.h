@@ -56,7 +56,8 @@ struct hk_heap {
     struct hk_slab *cur[HK_CLASSES];       /* the slab each class allocates from */
     struct hk_slab *partial[HK_CLASSES];   /* other slabs with free blocks: queue heads */
     struct hk_slab *partial_tail[HK_CLASSES];
-    /* Blocks other threads freed: batches of any of our slabs, and the
+    /* Blocks other threads freed: batches of our slabs that are not their
+     * class's current one (a current slab's go onto its own list), and the
      * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
      * takes everything with one exchange. */
     ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
