@@ -182,7 +182,11 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
     if (hk_key_off(bsize) != 0)
         b->key = hk_sent_key;
     r->count = 1;
+    uint32_t fit = HK_RBATCH_BYTES / bsize;
+    r->limit = fit < (uint32_t)hk_opt.remote_batch ? fit : (uint32_t)hk_opt.remote_batch;
     h->rbatch_live |= (uint64_t)1 << (r - h->rbatch);
+    if (r->count >= r->limit)
+        rbatch_deliver(h, r);
 }
 
 /* Batch per destination slab: one CAS per batch instead of one per block,
@@ -208,7 +212,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
     r->head = b;
     if (hk_key_off(bsize) != 0)
         b->key = hk_sent_key;
-    if (hk_unlikely(++r->count >= (uint32_t)hk_opt.remote_batch))
+    if (hk_unlikely(++r->count >= r->limit))
         rbatch_deliver(h, r);
 }
 

@@ -20,10 +20,17 @@ struct hk_heap_stats {
  * flushed when a batch is full, on our slow paths and at thread exit.
  * Direct-mapped by slab (hk_rbatch_slot); `live` has a bit per slot in use. */
 #define HK_RBATCH_SLOTS 64
+/* A batch goes once it holds HAKMEM_REMOTE_BATCH blocks or this many bytes:
+ * a slab of large blocks (4 to 6 of 128 KiB) never gathers a full batch,
+ * and threads that only free never take the slow path that flushes, so 64
+ * slots held their blocks by the megabyte (session 12's stress hunt: 76 MB
+ * still out at exit against 7 MB with per-heap batches). */
+#define HK_RBATCH_BYTES 16384
 struct hk_rbatch {
     struct hk_slab *slab;
     struct hk_block *head, *tail;
     uint32_t count;
+    uint32_t limit;                /* blocks it takes: HAKMEM_REMOTE_BATCH, fewer of large blocks */
 };
 
 /* Slots of the heap's owned-SuperSlab cache: 16 cover 32 MiB of SuperSlabs

@@ -396,6 +396,56 @@ Test(stats, steady_medium_set_keeps_its_memory)
     cr_assert_leq(calls, 30, "%lld OS calls (mmap + munmap + madvise) in 3 s of a steady set of 64 blocks", calls);
 }
 
+/* Large blocks another thread frees reach their owner even though that
+ * thread lives on and never allocates (so never takes the slow path that
+ * sends its batches): a slab of 100 KB blocks holds 5, never a full batch
+ * of HAKMEM_REMOTE_BATCH blocks, and batches are kept per slab.  The owner
+ * fills 8 such slabs; the freer frees every block and waits; the owner's
+ * collection must find the slabs empty. */
+enum { LR_SIZE = 100000, LR_COUNT = 40 };
+static void *lr_blocks[LR_COUNT];
+static pthread_barrier_t lr_bar;
+
+static void *lr_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < LR_COUNT; i++)
+        hak_free(lr_blocks[i]);
+    pthread_barrier_wait(&lr_bar);  /* 1: freed; the owner counts */
+    pthread_barrier_wait(&lr_bar);  /* 2 */
+    return NULL;
+}
+
+Test(stats, large_remote_frees_reach_their_owner)
+{
+    if (getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_BATCH or HAKMEM_PROFILE set: the test needs the default batches");
+    if (counter(snapshot(), "bytes_in_use") == -1)
+        cr_skip_test("this build does not count bytes_in_use");
+    hak_collect();
+    long long base = counter(snapshot(), "bytes_in_use");
+    for (int i = 0; i < LR_COUNT; i++) {
+        lr_blocks[i] = hak_malloc(LR_SIZE);
+        cr_assert_not_null(lr_blocks[i]);
+        memset(lr_blocks[i], i, LR_SIZE);
+    }
+    long long full = counter(snapshot(), "bytes_in_use");
+    pthread_t t;
+    pthread_barrier_init(&lr_bar, NULL, 2);
+    cr_assert_eq(pthread_create(&t, NULL, lr_freer, NULL), 0);
+    pthread_barrier_wait(&lr_bar);
+    hak_collect();
+    long long after = counter(snapshot(), "bytes_in_use");
+    pthread_barrier_wait(&lr_bar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&lr_bar);
+    cr_assert_geq(full - base, (long long)LR_COUNT * LR_SIZE, "bytes_in_use did not count the blocks");
+    cr_assert_leq(after, base + (long long)LR_SIZE * 8,
+                  "bytes_in_use %lld before, %lld with %d blocks of %d bytes out, %lld after another "
+                  "thread freed them all and the owner collected: their slabs are held in the freer's batches",
+                  base, full, LR_COUNT, LR_SIZE, after);
+}
+
 /* Blocks other threads free come back to their slabs even when the owner
  * never takes a slow path: its ticker takes the inbox.  The owner fills
  * three slabs of one class, another thread frees every block, and the owner
