@@ -76,7 +76,8 @@ void hk_inbox_process(struct hk_heap *h)
      * exchange (the pushers' CAS released the chains' links to it); we are
      * the only consumer. */
     struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
-    while (b != NULL) {
+    uint64_t n = 0;
+    for (; b != NULL; n++) {
         struct hk_block *next = b->next;
         /* The walk is a chain of misses (other cores wrote these blocks):
          * the next one's overlaps our work on this one. */
@@ -93,6 +94,7 @@ void hk_inbox_process(struct hk_heap *h)
         }
         b = next;
     }
+    HK_STAT_ADD(h, home_inbox, n);
 }
 
 /* Hand a chain of n blocks of s to its owner, dest. */

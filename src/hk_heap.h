@@ -9,6 +9,9 @@
 
 struct hk_heap_stats {
     uint64_t malloc, free_local, free_remote;  /* frees = local + remote + large */
+    /* Other threads' frees as they came home: on a current slab's list,
+     * taken whole, or walked through the inbox (owner side). */
+    uint64_t home_list, home_inbox;
     uint64_t large_alloc, large_free;
     uint64_t slab_new, slab_release;
     uint64_t small_bytes_alloc, small_bytes_freed;  /* OBSERVE builds only */

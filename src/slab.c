@@ -151,6 +151,7 @@ static unsigned splice_remote(struct hk_slab *s, uint64_t old)
     }
     s->free = list;
     s->used = (uint16_t)(s->used - n);
+    HK_STAT_ADD((struct hk_heap *)(uintptr_t)(s->owner_tag & ~HK_SLAB_FLAGS), home_list, n);
     return n;
 }
 

@@ -24,6 +24,8 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
         t->malloc += ck_pr_load_64(&h->stats.malloc) + (uint64_t)(HK_TICK - ck_pr_load_32((uint32_t *)&h->tick));
         t->free_local += ck_pr_load_64(&h->stats.free_local);
         t->free_remote += ck_pr_load_64(&h->stats.free_remote);
+        t->home_list += ck_pr_load_64(&h->stats.home_list);
+        t->home_inbox += ck_pr_load_64(&h->stats.home_inbox);
         t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
         t->large_free += ck_pr_load_64(&h->stats.large_free);
         t->slab_new += ck_pr_load_64(&h->stats.slab_new);
@@ -104,6 +106,8 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     field(&b, "free", C(t.free_local + t.free_remote + t.large_free), false);
     field(&b, "free_local", C(t.free_local), false);
     field(&b, "free_remote", C(t.free_remote), false);
+    field(&b, "remote_home_list", C(t.home_list), false);
+    field(&b, "remote_home_inbox", C(t.home_inbox), false);
     field(&b, "large_alloc", C(t.large_alloc), false);
     field(&b, "large_free", C(t.large_free), false);
     field(&b, "slabs_made", C(t.slab_new), false);
@@ -165,6 +169,8 @@ static void print_summary(int fd)
     line(&b, "frees", counted ? (int64_t)(t.free_local + t.free_remote + t.large_free) : -1);
     line(&b, "  local", counted ? (int64_t)t.free_local : -1);
     line(&b, "  remote", counted ? (int64_t)t.free_remote : -1);
+    line(&b, "    home by list", counted ? (int64_t)t.home_list : -1);
+    line(&b, "    home by inbox", counted ? (int64_t)t.home_inbox : -1);
     line(&b, "large blocks", counted ? (int64_t)t.large_alloc : -1);
     line(&b, "bytes in use", (int64_t)(hk_stats_bytes_in_use()));
     line(&b, "bytes committed", (int64_t)ck_pr_load_64(&hk_os_stats.committed));

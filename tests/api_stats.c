@@ -242,9 +242,9 @@ Test(stats, json_is_well_formed)
         const char *v = json_member(os, os_keys[i]);
         cr_assert(v && json_number(v), "\"os\" has no number \"%s\": %s", os_keys[i], j);
     }
-    static const char *keys[] = {"malloc",       "free",         "free_local",
-                                 "free_remote",  "bytes_in_use", "bytes_committed",
-                                 "peak_committed"};
+    static const char *keys[] = {"malloc",           "free",              "free_local",
+                                 "free_remote",      "remote_home_list",  "remote_home_inbox",
+                                 "bytes_in_use",     "bytes_committed",   "peak_committed"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_assert_neq(counter(j, keys[i]), LLONG_MIN, "no integer \"%s\": %s", keys[i], j);
     const char *nodes = json_member(j, "nodes");
@@ -394,6 +394,45 @@ Test(stats, steady_medium_set_keeps_its_memory)
     /* 0 on an idle machine; up to 15 seen under a load of 8, when being
      * descheduled for the delay lets units age out.  The build before: 84-95. */
     cr_assert_leq(calls, 30, "%lld OS calls (mmap + munmap + madvise) in 3 s of a steady set of 64 blocks", calls);
+}
+
+/* Blocks of a class's current slab that another thread frees come home on
+ * the slab's own list, which the owner takes whole when its allocation list
+ * runs dry (remote_home_list), not through the walked inbox.  The owner
+ * allocates 1000 blocks of one class, a thread frees them all and exits
+ * (its cache and batches go home), and the owner allocates 2000 more. */
+enum { HL_SIZE = 48, HL_COUNT = 1000 };
+static void *hl_blocks[3 * HL_COUNT];
+
+static void *hl_freer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < HL_COUNT; i++)
+        hak_free(hl_blocks[i]);
+    return NULL;
+}
+
+Test(stats, current_slabs_blocks_come_home_by_their_list)
+{
+    if (counter(snapshot(), "remote_home_list") == -1)
+        cr_skip_test("this build does not count the frees' way home");
+    for (int i = 0; i < HL_COUNT; i++) {
+        hl_blocks[i] = hak_malloc(HL_SIZE);
+        cr_assert_not_null(hl_blocks[i]);
+    }
+    const char *j = snapshot();
+    long long list0 = counter(j, "remote_home_list"), inbox0 = counter(j, "remote_home_inbox");
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, hl_freer, NULL), 0);
+    pthread_join(t, NULL);
+    for (int i = HL_COUNT; i < 3 * HL_COUNT; i++)
+        hl_blocks[i] = hak_malloc(HL_SIZE);
+    j = snapshot();
+    long long list = counter(j, "remote_home_list") - list0, inbox = counter(j, "remote_home_inbox") - inbox0;
+    for (int i = HL_COUNT; i < 3 * HL_COUNT; i++)
+        hak_free(hl_blocks[i]);
+    cr_assert_geq(list, HL_COUNT * 9 / 10, "%lld of %d blocks came home by their slab's list, %lld by the inbox",
+                  list, HL_COUNT, inbox);
 }
 
 /* Large blocks another thread frees reach their owner even though that
