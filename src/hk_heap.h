@@ -308,11 +308,6 @@ hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, si
 {
     struct hk_block *b = s->free;
     s->free = b->next;
-    /* The next block's line may be another core's (blocks freed there come
-     * back in whole lists, hk_slab_drain_remote_owner): fetched now, its
-     * miss overlaps the program's use of this block, as tcmalloc's pop
-     * prefetches its next. */
-    hk_prefetch_w(s->free);
     if (zero) {
         /* A key word of 0 on a list marks a block carved from fresh memory
          * (fresh_zero): the rest of it is still zero. */

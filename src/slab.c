@@ -134,8 +134,8 @@ static bool extend(struct hk_slab *s)
  * The blocks keep the pushers' mark (hk_sent_key) as their key word, which
  * tells a double free as well as the list's own key does (free.c:
  * freed_elsewhere).  So the list goes on whole: its blocks' lines, which
- * the freeing cores hold, are fetched as allocations pop them
- * (hk_slab_take prefetches the next), not all in one dependent walk here.
+ * the freeing cores hold, are fetched as allocations pop them, between
+ * the program's own work, not all in one dependent walk here.
  * Only an allocation list still holding blocks needs the tail. */
 static unsigned splice_remote(struct hk_slab *s, uint64_t old)
 {
