@@ -147,6 +147,16 @@ static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
         hk_fatal_ptr("free", "double free", b);
 }
 
+/* b on its way home, linked before `next`: marked as sent where it has a
+ * key word (freed_elsewhere), the mark first (for 8-byte blocks the link
+ * is the key word). */
+hk_inline void mark_sent(struct hk_block *b, struct hk_block *next, uint32_t bsize)
+{
+    if (hk_key_off(bsize) != 0)
+        b->key = hk_sent_key;
+    b->next = next;
+}
+
 /* b home at once, unbatched: onto its slab's remote list, or (the slab
  * flagged full) its owner's inbox, marked as on its way home like a
  * batched block. */
@@ -154,9 +164,7 @@ static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_blo
 {
     uint32_t bsize = s->bsize;  /* not after the push: the owner may reuse the slab's descriptor at once */
     check_not_freed(b, bsize);
-    if (hk_key_off(bsize) != 0)
-        b->key = hk_sent_key;
-    b->next = NULL;
+    mark_sent(b, NULL, bsize);
     remote_push(s, dest, b, b, 1);
     /* A unit block counts its KiB (a small block counts 1): swept about
      * every 4 MB of them either way. */
@@ -171,7 +179,16 @@ hk_inline unsigned rbatch_slot(const struct hk_slab *s)
     return (unsigned)((((uintptr_t)s >> 7) * 0x9e3779b97f4a7c15ull) >> 58);
 }
 
-/* Slot r holds another slab's batch, or none: send it, start s's. */
+/* Link b, checked, in at the head of r's batch; a full batch goes. */
+hk_inline void rbatch_link(struct hk_heap *h, struct hk_rbatch *r, struct hk_block *b, uint32_t bsize)
+{
+    mark_sent(b, r->head, bsize);
+    r->head = b;
+    if (hk_unlikely(++r->count >= r->limit))
+        rbatch_deliver(h, r);
+}
+
+/* Slot r holds another slab's batch, or none: send it, start s's with b. */
 static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_slab *s, struct hk_block *b,
                                      uint32_t bsize)
 {
@@ -179,16 +196,13 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
     if (r->slab != NULL)
         rbatch_deliver(h, r);
     r->slab = s;
-    r->head = r->tail = b;
-    b->next = NULL;
-    if (hk_key_off(bsize) != 0)
-        b->key = hk_sent_key;
-    r->count = 1;
+    r->head = NULL;
+    r->tail = b;
+    r->count = 0;
     uint32_t fit = HK_RBATCH_BYTES / bsize;
     r->limit = fit < (uint32_t)hk_opt.remote_batch ? fit : (uint32_t)hk_opt.remote_batch;
     h->rbatch_live |= (uint64_t)1 << (r - h->rbatch);
-    if (r->count >= r->limit)
-        rbatch_deliver(h, r);
+    rbatch_link(h, r, b, bsize);
 }
 
 /* Batch per destination slab: one CAS per batch instead of one per block,
@@ -210,12 +224,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
     check_not_freed(b, bsize);
-    b->next = r->head;
-    r->head = b;
-    if (hk_key_off(bsize) != 0)
-        b->key = hk_sent_key;
-    if (hk_unlikely(++r->count >= r->limit))
-        rbatch_deliver(h, r);
+    rbatch_link(h, r, b, bsize);
 }
 
 /* Blocks the cache of a class gathers before the class's direct entries
