@@ -404,11 +404,18 @@ Test(stats, steady_medium_set_keeps_its_memory)
 enum { HL_SIZE = 48, HL_COUNT = 1000 };
 static void *hl_blocks[3 * HL_COUNT];
 
-static void *hl_freer(void *arg)
+/* A thread that frees n blocks and exits: its exit sends what its cache
+ * and batches hold. */
+struct to_free {
+    void **v;
+    size_t n;
+};
+
+static void *free_and_exit(void *arg)
 {
-    (void)arg;
-    for (int i = 0; i < HL_COUNT; i++)
-        hak_free(hl_blocks[i]);
+    struct to_free *f = arg;
+    for (size_t i = 0; i < f->n; i++)
+        hak_free(f->v[i]);
     return NULL;
 }
 
@@ -423,7 +430,8 @@ Test(stats, current_slabs_blocks_come_home_by_their_list)
     const char *j = snapshot();
     long long list0 = counter(j, "remote_home_list"), inbox0 = counter(j, "remote_home_inbox");
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, hl_freer, NULL), 0);
+    struct to_free f = { hl_blocks, HL_COUNT };
+    cr_assert_eq(pthread_create(&t, NULL, free_and_exit, &f), 0);
     pthread_join(t, NULL);
     for (int i = HL_COUNT; i < 3 * HL_COUNT; i++)
         hl_blocks[i] = hak_malloc(HL_SIZE);
@@ -493,13 +501,6 @@ Test(stats, large_remote_frees_reach_their_owner)
 enum { IB_SIZE = 64, IB_COUNT = 3 * (64 << 10) / IB_SIZE };
 static void *ib_blocks[IB_COUNT];
 
-static void *ib_freer(void *arg)
-{
-    (void)arg;
-    for (int i = 0; i < IB_COUNT; i++)
-        hak_free(ib_blocks[i]);
-    return NULL;  /* thread exit sends what its cache and batches hold */
-}
 
 Test(stats, inbox_taken_on_the_ticker)
 {
@@ -514,7 +515,8 @@ Test(stats, inbox_taken_on_the_ticker)
     }
     long long full = counter(snapshot(), "bytes_in_use");
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, ib_freer, NULL), 0);
+    struct to_free f = { ib_blocks, IB_COUNT };
+    cr_assert_eq(pthread_create(&t, NULL, free_and_exit, &f), 0);
     pthread_join(t, NULL);
     for (int i = 0; i < 3 * 4096; i++)
         hak_free(hak_malloc(200));
