@@ -18,9 +18,11 @@ void hk_large_free(struct hk_ss *ss, void *p, const char *fn);
 size_t hk_large_usable(struct hk_ss *ss, const void *p, const char *fn);
 /* Resize in place when the mapping allows; NULL when the caller must move. */
 void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
-/* Grow ss's block (validated) beyond its mapping for `size` bytes without
- * copying it: the mapping grows where it is or moves whole, header and
- * all, by mremap, reserving half as much again as a fresh block does.
+/* Grow ss's block (validated) beyond its mapping for `size` bytes: into a
+ * cached mapping that holds it (its pages are resident: a copy costs less
+ * than faulting fresh ones), else without copying it: the mapping grows
+ * where it is or moves whole, header and all, by mremap, reserving half as
+ * much again as a fresh block does.
  * Without it, a buffer grown in steps (a pipe read into a realloc'd
  * buffer) was copied at each step and every old copy stayed resident in
  * the mapping cache.  Returns the block, moved or not; NULL when it

@@ -204,6 +204,38 @@ Test(realloc, large_buffer_grown_in_steps)
         cr_assert_lt(grew, total + total / 4, "RSS grew by %zu bytes for a %zu-byte buffer", grew, total);
 }
 
+/* A buffer grown after a bigger one was freed (a buffer filled again and
+ * again): its growth takes the freed mapping from the cache, pages
+ * resident, instead of faulting in fresh ones (bench/large cleared every
+ * page of every chain), and its own old mapping goes back to the OS, not
+ * into the cache.  The build before moved it by mremap elsewhere: another
+ * address, and 27 MB more resident. */
+Test(realloc, growth_takes_a_freed_mapping)
+{
+    const size_t big = 32 << 20, small = 3 << 20, grown = 30 << 20;
+    unsigned char *p = hak_malloc(big);
+    cr_assert_not_null(p);
+    memset(p, 1, big);
+    hak_free(p);
+    cr_assert_geq(api_stat("large_cached"), (long long)big, "the freed mapping is not cached: the test proves nothing");
+    unsigned char *q = hak_malloc(small);  /* its own mapping: the cached one would waste more than half */
+    cr_assert(q != NULL && q != p, "malloc(%zu) took the %zu-byte mapping", small, big);
+    tu_fill(q, small, SEED);
+    long long rss_before = (long long)tu_rss(), calls_before = api_os_calls();
+    unsigned char *r = hak_realloc(q, 6 << 20);
+    cr_assert_eq(r, p, "grown beyond its mapping, the block went to %p, not into the cached mapping at %p", r, p);
+    r = hak_realloc(r, grown);
+    cr_assert_eq(r, p, "grown within the taken mapping, the block moved to %p", r);
+    cr_assert_eq(tu_check(r, small, SEED), (size_t)-1, "the grown block lost its contents");
+    memset(r + small, 2, grown - small);
+    long long calls = api_os_calls() - calls_before, grew = (long long)tu_rss() - rss_before;
+    cr_assert_eq(calls, 1, "%lld OS calls for two growths (expected the munmap of the old mapping)", calls);
+    cr_assert_eq(api_stat("large_cached"), 0, "the old mapping went into the cache");
+    if (rss_before != 0)
+        cr_assert_lt(grew, 4 << 20, "RSS grew by %lld bytes: the growth faulted in fresh pages", grew);
+    hak_free(r);
+}
+
 /* Many buffers grown round-robin through the medium sizes (32 to 128 KiB),
  * freed at the top and grown again: the medium classes serve them from
  * slabs, so once the slabs exist the OS is not asked again, and every byte
