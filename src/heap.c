@@ -499,11 +499,11 @@ static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, s
     return hk_alloc_from(h, s, size, zero);
 }
 
-void *hk_malloc_refill(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+void *hk_malloc_refill(size_t size, struct hk_slab *s, struct hk_heap *h, bool zero)
 {
     if ((uintptr_t)s - (uintptr_t)h->rc < sizeof h->rc)
         return rcache_drained(h, s, size, zero);
-    return hk_malloc_slow(h, size, zero);
+    return hk_malloc_slow(size, h, zero);
 }
 
 static void *malloc_slow(struct hk_heap *h, size_t size, size_t align, bool zero)
@@ -536,7 +536,7 @@ static void *malloc_slow(struct hk_heap *h, size_t size, size_t align, bool zero
     return alloc_from(h, size, align, zero);
 }
 
-void *hk_malloc_slow(struct hk_heap *h, size_t size, bool zero)
+void *hk_malloc_slow(size_t size, struct hk_heap *h, bool zero)
 {
     return malloc_slow(h, size, 0, zero);
 }

@@ -7,10 +7,10 @@
 hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
 {
     if (hk_unlikely(s->free == NULL))
-        return hk_malloc_refill(h, s, size, zero);
+        return hk_malloc_refill(size, s, h, zero);
     struct hk_block *b = hk_slab_take(h, s, size, zero);
     if (hk_unlikely(hk_tick_down(h)))  /* counts the allocation too */
-        return hk_heap_tick_pass(h, b);
+        return hk_heap_tick_pass(b, h);
     return b;
 }
 
@@ -21,7 +21,7 @@ hk_inline void *hk_alloc(size_t size, bool zero)
         return hk_alloc_from(h, h->direct[(size + 7) >> 3], size, zero);
     if (hk_likely(size <= HK_SMALL_MAX))
         return hk_alloc_from(h, h->cur[hk_size_class(size)], size, zero);
-    return hk_malloc_slow(h, size, zero);
+    return hk_malloc_slow(size, h, zero);
 }
 
 /* The owner's local free of b, already validated and checked against key:

@@ -153,9 +153,9 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 #define HK_STAT_INC(heap, field) HK_STAT_ADD(heap, field, 1)
 #define HK_STAT_BYTES(heap, field, n) do { if (HK_COUNT_BYTES) HK_STAT_ADD(heap, field, n); } while (0)
 
-hk_hidden void *hk_malloc_slow(struct hk_heap *heap, size_t size, bool zero);
+hk_hidden void *hk_malloc_slow(size_t size, struct hk_heap *heap, bool zero);
 /* The fast path's miss on s, the class's current slab. */
-hk_hidden void *hk_malloc_refill(struct hk_heap *heap, struct hk_slab *s, size_t size, bool zero);
+hk_hidden void *hk_malloc_refill(size_t size, struct hk_slab *s, struct hk_heap *heap, bool zero);
 hk_hidden void hk_free_slow(void *p, const char *fn);
 /* The owner's free of b, a block of s, off the fast path: a key word that
  * may mark it free already, or a slab the fast path does not take. */
@@ -163,7 +163,7 @@ hk_hidden void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct h
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
 /* The same, returning p: the fast path's tail call (no registers to save). */
-hk_hidden void *hk_heap_tick_pass(struct hk_heap *heap, void *p);
+hk_hidden void *hk_heap_tick_pass(void *p, struct hk_heap *heap);
 
 /* Count one allocation down: true when the period is over.  Statistics
  * read the counter racily; the TSan build makes that a relaxed atomic. */

@@ -254,7 +254,7 @@ void hk_heap_maintain(struct hk_heap *h)
     hk_heap_maintain_now(h);
 }
 
-void *hk_heap_tick_pass(struct hk_heap *h, void *p)
+void *hk_heap_tick_pass(void *p, struct hk_heap *h)
 {
     hk_heap_tick(h);
     return p;
