@@ -46,9 +46,13 @@ hk_inline void hk_free(void *p, const char *fn)
          * leaves its pool; relaxed: a block we hand out is ordered after
          * it). */
         struct hk_heap *hm = h;
-        __asm__("" : "+r"(hm));  /* hides that hm is h: else the slot's address, kept from the test above, costs the owner's path an instruction */
+        uintptr_t chunk = (uintptr_t)ss;
+        /* Hides that hm is h and chunk is ss: else the slot's address and
+         * the chunk's index, kept from the test above for these, cost the
+         * owner's path an instruction each. */
+        __asm__("" : "+r"(hm), "+r"(chunk));
         if (hk_unlikely(hm->seen[hk_own_slot(ss)] != ss)) {
-            if (hk_unlikely(!hk_ssmap_test((uintptr_t)ss)))
+            if (hk_unlikely(!hk_ssmap_test(chunk)))
                 goto slow;
             if (ck_pr_load_ptr(&ss->heap) != NULL && hm != &hk_heap_empty)
                 hm->seen[hk_own_slot(ss)] = ss;  /* a small SuperSlab: large ones have no heap */
