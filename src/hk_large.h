@@ -18,16 +18,17 @@ void hk_large_free(struct hk_ss *ss, void *p, const char *fn);
 size_t hk_large_usable(struct hk_ss *ss, const void *p, const char *fn);
 /* Resize in place when the mapping allows; NULL when the caller must move. */
 void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
-/* Grow ss's block (validated) beyond its mapping for `size` bytes: into a
- * cached mapping that holds it (its pages are resident: a copy costs less
- * than faulting fresh ones), else without copying it: the mapping grows
+/* Grow ss's block (validated) beyond its mapping for `size` bytes without
+ * copying it: in place into the cached mapping right after it, else moved
+ * by mremap into a cached mapping (its pages resident: no page faults), the
+ * rest of either split off back into the cache; else the mapping grows
  * where it is or moves whole, header and all, by mremap, reserving half as
- * much again as a fresh block does.
- * Without it, a buffer grown in steps (a pipe read into a realloc'd
- * buffer) was copied at each step and every old copy stayed resident in
- * the mapping cache.  Returns the block, moved or not; NULL when it
- * cannot (a block aligned beyond a page, or no address space): the
- * caller copies.  Mappings below 1 MiB are copied too: cheaper. */
+ * much again as a fresh block does.  A buffer grown in steps (a pipe read
+ * into a realloc'd buffer) was once copied at each step and every old copy
+ * stayed resident in the mapping cache.  Returns the block, moved or not;
+ * NULL when it cannot (a block aligned beyond a page, or no address
+ * space): the caller copies.  Mappings below 1 MiB are copied too:
+ * cheaper. */
 void *hk_large_grow(struct hk_ss *ss, size_t size);
 /* A pointer whose chunk is not in the map: one of our big-aligned blocks? */
 struct hk_ss *hk_large_lookup_big(const void *p);

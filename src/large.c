@@ -61,8 +61,13 @@ static struct hk_ss *cache_claim(int i, uint64_t w)
 }
 
 /* The smallest cached mapping on `node` of need_map to max_map bytes, taken
- * out of the cache; NULL when there is none (or another thread claimed the
- * one chosen first: the caller maps afresh). */
+ * out of the cache (the taker splits off what it does not need:
+ * split_tail); NULL when there is none (or another thread claimed the one
+ * chosen first: the caller maps afresh).  The callers bound max_map:
+ * small blocks carved out of a big mapping leave a big request no mapping
+ * to reuse (helper 19's rsshold, a 40 MB scratch buffer used between 5 MB
+ * results, with no bound: mapped and faulted in afresh every round, 2.7x
+ * the time and 1.16x the RSS). */
 static struct hk_ss *cache_take(size_t need_map, size_t max_map, unsigned node)
 {
     int best = -1;
@@ -150,6 +155,65 @@ static void unmap(struct hk_ss *s)
     hk_os_unmap(s, s->map_size);
 }
 
+/* A mapping's header: large, on `node`, map_size bytes, no owning heap and
+ * no slab in any unit (so frees of its block take the large path).
+ * Cleared first: a remainder's header is written over a block's old data,
+ * and the free fast path reads `heap` before the kind. */
+static void header_init(struct hk_ss *s, unsigned node, size_t map_size)
+{
+    memset(s, 0, offsetof(struct hk_ss, unit_slab));
+    s->kind = HK_SS_LARGE;
+    s->node = node;
+    s->map_size = map_size;
+    for (unsigned u = 0; u < HK_UNITS; u++)
+        s->unit_slab[u] = &hk_slab_empty;
+}
+
+/* s, taken from the cache or grown into it, keeps its mapping up to `end`
+ * rounded up to a chunk; the rest, when a chunk or more, becomes a mapping
+ * of its own (a header at its chunk-aligned start) back in the cache, its
+ * pages resident as they are, or unmapped when the cache is full.  So a
+ * taker holds at most 2 MiB of cached pages beyond its block (1 on
+ * average), and a block growing into the rest later takes it back
+ * (merge_right) without a move.  Keeping a fresh block's half again for
+ * growth, resident here, left programs that keep grown buffers 1.6x
+ * glibc's RSS (helper 19's rsshold: 80 MB against 52). */
+static void split_tail(struct hk_ss *s, size_t end)
+{
+    size_t keep = round_up(end, HK_SS_SIZE);
+    if (s->map_size < keep + HK_SS_SIZE || !hk_ssmap_reserve((uintptr_t)s + keep))
+        return;
+    struct hk_ss *r = (struct hk_ss *)((uintptr_t)s + keep);
+    header_init(r, s->node, s->map_size - keep);
+    r->large_state = LARGE_CACHED;
+    s->map_size = keep;
+    hk_ssmap_set((uintptr_t)r, true);  /* a mapping's start now: before a taker can see it */
+    if (!cache_put(r))
+        unmap(r);
+}
+
+/* s's mapping takes in the mapping right after it if that is cached (a
+ * remainder split_tail left, mostly): in place, its pages resident.  False
+ * when there is none or another thread claimed it first. */
+static bool merge_right(struct hk_ss *s)
+{
+    uint64_t next = (uintptr_t)s + s->map_size;
+    if ((next & HK_SS_MASK) != 0)
+        return false;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        uint64_t w = ck_pr_load_64(&cache[i]);
+        if ((w & ~(uint64_t)HK_SS_MASK) != next || (w & ((1u << SLOT_NODE_BITS) - 1)) != s->node)
+            continue;
+        struct hk_ss *r = cache_claim(i, w);
+        if (r == NULL)
+            return false;
+        hk_ssmap_set(next, false);  /* inside s's mapping now */
+        s->map_size += r->map_size;
+        return true;
+    }
+    return false;
+}
+
 void hk_large_cache_flush(void)
 {
     for (int i = 0; i < CACHE_SLOTS; i++) {
@@ -171,7 +235,8 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     size_t map = off + need;
     unsigned node = hk_numa_pick_node(home);
     /* Any block at an offset into its mapping (not the big-aligned ones)
-     * takes a cached mapping: reused, the pages are committed already. */
+     * takes the smallest cached mapping that holds it, the rest split off
+     * (split_tail): reused, the pages are committed already. */
     struct hk_ss *s = align <= HK_LARGE_MAX_OFFSET_ALIGN ? cache_take(map, 2 * map, node) : NULL;  /* half of it wasted at most */
     bool fresh = s == NULL;
     if (fresh) {
@@ -183,12 +248,10 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
             return NULL;
         }
         hk_numa_bind(s, reserve, node);  /* before the header write touches it */
-        s->kind = HK_SS_LARGE;
-        s->node = node;
-        s->map_size = reserve;
-        for (unsigned u = 0; u < HK_UNITS; u++)
-            s->unit_slab[u] = &hk_slab_empty;
+        header_init(s, node, reserve);
         hk_os_account((int64_t)reserve);
+    } else {
+        split_tail(s, map);
     }
     s->large_block = (uintptr_t)s + off;
     s->large_size = need;  /* the reservation beyond stays the mapping's, not the block's */
@@ -205,7 +268,7 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     ck_pr_add_64(&live_bytes, s->map_size);  /* statistics: relaxed */
     ck_pr_inc_64(&live_count);
     if (!fresh && zero)
-        memset((void *)s->large_block, 0, size);
+        hk_os_decommit((void *)s->large_block, need);  /* reads as zero, and a sparse table stays sparse */
     return (void *)s->large_block;
 }
 
@@ -235,71 +298,88 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
  * few microseconds), and the old mapping the cache keeps is small. */
 #define GROW_MIN_MAP ((size_t)1 << 20)
 
-/* A growing block takes a cached mapping of up to this many times its new
- * size: realloc growth chains (a buffer filled again and again) reuse the
- * mapping the last chain left, whose pages are resident (see
- * hk_large_grow).  The cache would hold those pages anyway. */
-#define GROW_TAKE_MAX 16
+/* A block outgrowing its mapping takes a cached mapping of up to this many
+ * times its new size (a new block: twice): a buffer filled again and again
+ * reaches the mapping the last one freed a few growths before its end
+ * (bench/large: 5.2x the throughput, 1.4x with the new blocks' rule), and
+ * a buffer kept at a few MB is still too small for a big scratch
+ * buffer's mapping (rsshold; 16x took it). */
+#define GROW_TAKE 8
 
-/* s's block, `need` bytes from now on, copied into c, a cached mapping
- * taken for it; s's mapping goes back to the OS, not into the cache: its
- * pages are resident, and a chain of moves would leave each old copy
- * there (RSS 2.2x the buffer's, before session 8). */
-static void *grow_into(struct hk_ss *c, struct hk_ss *s, size_t size, size_t need)
+/* s's mapping, moved whole (header and block) over the start of c, a
+ * cached mapping holding at least as much: the kernel moves the pages
+ * (nothing is copied, a sparse block stays sparse), and c's pages beyond
+ * stay for the block to grow into.  NULL, c back in the cache, when the
+ * move fails. */
+static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
 {
-    size_t off = s->large_block - (uintptr_t)s;
-    memcpy((char *)c + off, (const char *)s->large_block, s->large_size);
-    c->large_block = (uintptr_t)c + off;
-    c->large_size = need;
-    c->large_asked = size;
-    c->large_state = LARGE_LIVE;
-    ck_pr_add_64(&live_bytes, c->map_size);  /* statistics: relaxed */
-    ck_pr_sub_64(&live_bytes, s->map_size);
-    unmap(s);
-    return (void *)c->large_block;
+    size_t old = s->map_size, size = c->map_size;
+    /* Out of the map before its address space goes, as for any move. */
+    hk_ssmap_set((uintptr_t)s, false);
+    if (!hk_os_move(s, old, old, c)) {
+        hk_ssmap_set((uintptr_t)s, true);
+        if (!cache_put(c))
+            unmap(c);
+        return NULL;
+    }
+    c->map_size = size;  /* the header came along: the mapping is c's */
+    hk_os_account(-(int64_t)old);  /* s's range is gone, c's was counted */
+    return c;
 }
 
 void *hk_large_grow(struct hk_ss *s, size_t size)
 {
-    size_t off = s->large_block - (uintptr_t)s, old = s->map_size;
-    if (off != HK_PAGE_SIZE || old < GROW_MIN_MAP || size > ((size_t)1 << HK_ADDR_BITS) / 4)
+    size_t off = s->large_block - (uintptr_t)s, before = s->map_size;
+    if (off != HK_PAGE_SIZE || before < GROW_MIN_MAP || size > ((size_t)1 << HK_ADDR_BITS) / 4)
         return NULL;
     size_t need = round_up(size, HK_PAGE_SIZE);
-    /* A mapping freed earlier has its pages resident: copying the block
-     * there costs less than the page faults its growth takes in fresh
-     * memory, which cleared every page of every chain (bench/large: 5.7x
-     * the throughput, peak RSS 42 MB against 71 MB). */
-    struct hk_ss *c = cache_take(off + need, (off + need) * GROW_TAKE_MAX, s->node);
-    if (c != NULL)
-        return grow_into(c, s, size, need);
     size_t map = mapping_size(off, need);
-    struct hk_ss *n = s;
-    if (!hk_os_grow_in_place(s, old, map)) {
-        n = hk_os_reserve_aligned(map, HK_SS_SIZE);
+    struct hk_ss *n = s, *c;
+    /* In order of cost: in place into the cached mapping after ours, into
+     * a cached mapping elsewhere (their pages are resident: growth there
+     * takes no page faults, each of which the kernel clears; a buffer
+     * filled again and again grows into what the last one freed), then
+     * the mapping grown where it is, or moved to a fresh reservation. */
+    while (s->map_size < off + need && merge_right(s))
+        ;
+    ck_pr_add_64(&live_bytes, s->map_size - before);  /* statistics: relaxed */
+    before = s->map_size;
+    if (s->map_size >= off + need) {
+        split_tail(s, off + need);
+    } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
+        n = move_into(s, c);
         if (n == NULL)
             return NULL;
-        if (!hk_ssmap_reserve((uintptr_t)n)) {
-            hk_os_unmap(n, map);
-            return NULL;
+        split_tail(n, off + need);
+    } else {
+        size_t old = s->map_size;
+        if (!hk_os_grow_in_place(s, old, map)) {
+            n = hk_os_reserve_aligned(map, HK_SS_SIZE);
+            if (n == NULL)
+                return NULL;
+            if (!hk_ssmap_reserve((uintptr_t)n)) {
+                hk_os_unmap(n, map);
+                return NULL;
+            }
+            /* The old chunk leaves the map before the move frees its
+             * address space: another thread's mapping may land there at
+             * once, and marked after, it would be taken for not ours.  The
+             * block is the caller's alone meanwhile. */
+            hk_ssmap_set((uintptr_t)s, false);
+            if (!hk_os_move(s, old, map, n)) {
+                hk_ssmap_set((uintptr_t)s, true);
+                hk_os_unmap(n, map);
+                return NULL;
+            }
+            hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
         }
-        /* The old chunk leaves the map before the move frees its address
-         * space: another thread's mapping may land there at once, and
-         * marked after, it would be taken for not ours.  The block is the
-         * caller's alone meanwhile. */
-        hk_ssmap_set((uintptr_t)s, false);
-        if (!hk_os_move(s, old, map, n)) {
-            hk_ssmap_set((uintptr_t)s, true);
-            hk_os_unmap(n, map);
-            return NULL;
-        }
-        hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
+        n->map_size = map;
+        hk_os_account((int64_t)(map - old));
     }
-    n->map_size = map;
     n->large_block = (uintptr_t)n + off;
     n->large_size = need;
     n->large_asked = size;
-    hk_os_account((int64_t)(map - old));
-    ck_pr_add_64(&live_bytes, map - old);  /* statistics: relaxed */
+    ck_pr_add_64(&live_bytes, n->map_size - before);  /* statistics: relaxed */
     return (void *)n->large_block;
 }
 
