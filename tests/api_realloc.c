@@ -204,6 +204,18 @@ Test(realloc, large_buffer_grown_in_steps)
         cr_assert_lt(grew, total + total / 4, "RSS grew by %zu bytes for a %zu-byte buffer", grew, total);
 }
 
+/* A large block of `size` bytes, every byte `fill` (its pages resident),
+ * freed into the mapping cache: where it was. */
+static unsigned char *freed_resident_block(size_t size, int fill)
+{
+    unsigned char *p = hak_malloc(size);
+    cr_assert_not_null(p);
+    memset(p, fill, size);
+    hak_free(p);
+    cr_assert_geq(api_stat("large_cached"), (long long)size, "the freed mapping is not cached: the test proves nothing");
+    return p;
+}
+
 /* A buffer grown after a bigger one was freed (a buffer filled again and
  * again): outgrowing its mapping, it moves into the freed mapping, whose
  * pages are resident, the rest split off back into the cache, and grows
@@ -213,12 +225,8 @@ Test(realloc, large_buffer_grown_in_steps)
 Test(realloc, growth_takes_a_freed_mapping)
 {
     const size_t big = 32 << 20, small = 3 << 20, grown = 30 << 20;
-    unsigned char *p = hak_malloc(big);
-    cr_assert_not_null(p);
-    memset(p, 1, big);
-    hak_free(p);
+    unsigned char *p = freed_resident_block(big, 1);
     long long cached = api_stat("large_cached");
-    cr_assert_geq(cached, (long long)big, "the freed mapping is not cached: the test proves nothing");
     unsigned char *q = hak_malloc(small);  /* a mapping of its own: the cached one would waste more than half */
     cr_assert(q != NULL && q != p, "malloc(%zu) took the %zu-byte mapping", small, big);
     tu_fill(q, small, SEED);
@@ -246,10 +254,7 @@ Test(realloc, growth_takes_a_freed_mapping)
 Test(realloc, split_off_rest_of_a_cached_mapping_serves_a_block)
 {
     const size_t big = 32 << 20, first = 25 << 20, second = 12 << 20;
-    unsigned char *p = hak_malloc(big);
-    cr_assert_not_null(p);
-    memset(p, 0xff, big);
-    hak_free(p);
+    unsigned char *p = freed_resident_block(big, 0xff);
     unsigned char *q = hak_malloc(first);     /* the front of p's mapping, the rest split off */
     cr_assert_eq(q, p, "malloc(%zu) did not take the cached mapping: the test proves nothing", first);
     unsigned char *r = hak_malloc(second);    /* the rest */
