@@ -27,7 +27,8 @@ bool hk_os_grow_in_place(void *p, size_t old, size_t size);
  * grow it to size bytes: the kernel moves the pages, nothing is copied. */
 bool hk_os_move(void *p, size_t old, size_t size, void *to);
 void hk_os_unmap(void *p, size_t size);
-/* Give the pages back (they read as zero afterwards). */
+/* Give the pages back; they read as zero afterwards (locked ones, which
+ * the kernel keeps, are cleared). */
 void hk_os_decommit(void *p, size_t size);
 /* Committed-bytes accounting for chunks handed out and decommitted. */
 void hk_os_account(int64_t delta);

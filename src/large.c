@@ -186,6 +186,7 @@ static void split_tail(struct hk_ss *s, size_t end)
     struct hk_ss *r = (struct hk_ss *)((uintptr_t)s + keep);
     header_init(r, s->node, s->map_size - keep);
     r->large_state = LARGE_CACHED;
+    r->large_joined = s->large_joined;
     s->map_size = keep;
     hk_ssmap_set((uintptr_t)r, true);  /* a mapping's start now: before a taker can see it */
     if (!cache_put(r))
@@ -209,6 +210,7 @@ static bool merge_right(struct hk_ss *s)
             return false;
         hk_ssmap_set(next, false);  /* inside s's mapping now */
         s->map_size += r->map_size;
+        s->large_joined = 1;
         return true;
     }
     return false;
@@ -310,7 +312,8 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
  * cached mapping holding at least as much: the kernel moves the pages
  * (nothing is copied, a sparse block stays sparse), and c's pages beyond
  * stay for the block to grow into.  NULL, c back in the cache, when the
- * move fails. */
+ * move fails, which then moved nothing: s is one kernel mapping (the
+ * caller checks large_joined; a move spanning several may fail halfway). */
 static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
 {
     size_t old = s->map_size, size = c->map_size;
@@ -323,6 +326,7 @@ static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
         return NULL;
     }
     c->map_size = size;  /* the header came along: the mapping is c's */
+    c->large_joined = 1;
     hk_os_account(-(int64_t)old);  /* s's range is gone, c's was counted */
     return c;
 }
@@ -346,7 +350,7 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     before = s->map_size;
     if (s->map_size >= off + need) {
         split_tail(s, off + need);
-    } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
+    } else if (!s->large_joined && (c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
         n = move_into(s, c);
         if (n == NULL)
             return NULL;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <time.h>
 #include <errno.h>
+#include <string.h>
 
 struct hk_os_stats hk_os_stats;
 
@@ -93,7 +94,12 @@ static void *chunk_commit(void *c)
 void hk_os_decommit(void *p, size_t size)
 {
     int saved = errno;
-    madvise(p, size, MADV_DONTNEED);
+    /* Locked pages (mlock, mlockall) refuse MADV_DONTNEED and keep their
+     * contents: cleared by hand, since callers count on zero (calloc skips
+     * clearing memory decommitted since its last use).  Helper 20 found
+     * calloc returning a freed block's bytes under mlockall. */
+    if (madvise(p, size, MADV_DONTNEED) != 0)
+        memset(p, 0, size);
     ck_pr_inc_64(&hk_os_stats.madvise);  /* statistic: relaxed */
     errno = saved;
 }

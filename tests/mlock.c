@@ -8,11 +8,13 @@
 #include <config.h>
 #endif
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "hakmem.h"
 
 #define RSS_LIMIT_KIB (24 * 1024)  /* hakmem 15 MB; tcmalloc 19, jemalloc 30, mimalloc 41, glibc 4.6 */
 
@@ -45,6 +47,44 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* `count` blocks of `size` bytes written and freed, then calloc'd again:
+ * all zero, though locked pages keep their contents when given back (the
+ * kernel refuses MADV_DONTNEED).  With `collect`, the memory is given back
+ * in between (hak_collect) while another block keeps its SuperSlab in use,
+ * so that its free units are purged, not the SuperSlab pooled; without,
+ * a large block's mapping stays cached for the calloc to take.  Before,
+ * both came back with the old bytes (helper 20). */
+static int calloc_after_free(size_t size, int count, bool collect)
+{
+    enum { MAX = 64 };
+    unsigned char *b[MAX];
+    void *keep = malloc(size);
+    for (int i = 0; i < count; i++) {
+        b[i] = malloc(size);
+        if (b[i] == NULL || keep == NULL)
+            return 1;
+        memset(b[i], 0xaa, size);
+    }
+    for (int i = 0; i < count; i++)
+        free(b[i]);
+    if (collect)
+        hak_collect();
+    size_t bad = 0;
+    for (int i = 0; i < count; i++) {
+        b[i] = calloc(1, size);
+        if (b[i] == NULL)
+            return 1;
+        for (size_t j = 0; j < size; j++)
+            bad += b[i][j] != 0;
+    }
+    for (int i = 0; i < count; i++)
+        free(b[i]);
+    free(keep);
+    printf("mlock: calloc(%zu) x %d after the same memory was freed%s: %zu bytes not zero\n", size, count,
+           collect ? " and given back" : "", bad);
+    return bad != 0;
+}
+
 int main(void)
 {
 #ifdef HK_NO_OVERRIDE
@@ -73,6 +113,13 @@ int main(void)
     printf("mlock: RSS %ld KiB after mlockall and 4 threads' allocations (limit %d KiB)\n", kib, RSS_LIMIT_KIB);
     if (failed || kib < 0 || kib > RSS_LIMIT_KIB) {
         printf("FAIL: %s\n", failed ? "an allocation failed" : "RSS above the limit, or unreadable");
+        return 1;
+    }
+    /* A large block's mapping (cached, its rest split off), unit blocks and
+     * small blocks (their units purged or the SuperSlab pooled). */
+    if (calloc_after_free(24 << 20, 1, false) | calloc_after_free(1500000, 8, true) |
+        calloc_after_free(300000, 48, true) | calloc_after_free(40000, 64, true)) {
+        printf("FAIL: calloc returned memory that was not zero\n");
         return 1;
     }
     return 0;
