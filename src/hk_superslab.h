@@ -108,13 +108,7 @@ struct hk_ss {
     uint32_t in_purge;
     union {
         uint32_t block_units;      /* small: free units a unit block held last (reclaim.c: hk_heap_trim_exited) */
-        struct {
-            uint16_t large_state;  /* large: 1 in use, 2 cached */
-            /* Large: the mapping may span several kernel mappings (a
-             * block was moved into it, or a neighbour merged): a move of
-             * it could complete in part (large.c: move_into). */
-            uint16_t large_joined;
-        };
+        uint32_t large_state;      /* large: 1 in use, 2 cached */
     };
     /* Large blocks (kind HK_SS_LARGE) */
     size_t map_size;               /* bytes mapped from the header on */

@@ -186,7 +186,6 @@ static void split_tail(struct hk_ss *s, size_t end)
     struct hk_ss *r = (struct hk_ss *)((uintptr_t)s + keep);
     header_init(r, s->node, s->map_size - keep);
     r->large_state = LARGE_CACHED;
-    r->large_joined = s->large_joined;
     s->map_size = keep;
     hk_ssmap_set((uintptr_t)r, true);  /* a mapping's start now: before a taker can see it */
     if (!cache_put(r))
@@ -210,7 +209,6 @@ static bool merge_right(struct hk_ss *s)
             return false;
         hk_ssmap_set(next, false);  /* inside s's mapping now */
         s->map_size += r->map_size;
-        s->large_joined = 1;
         return true;
     }
     return false;
@@ -303,31 +301,34 @@ void hk_large_free(struct hk_ss *s, void *p, const char *fn)
 /* A block outgrowing its mapping takes a cached mapping of up to this many
  * times its new size (a new block: twice): a buffer filled again and again
  * reaches the mapping the last one freed a few growths before its end
- * (bench/large: 5.2x the throughput, 1.4x with the new blocks' rule), and
+ * (bench/large: 5.5x the throughput, 1.4x with the new blocks' rule), and
  * a buffer kept at a few MB is still too small for a big scratch
  * buffer's mapping (rsshold; 16x took it). */
 #define GROW_TAKE 8
 
-/* s's mapping, moved whole (header and block) over the start of c, a
- * cached mapping holding at least as much: the kernel moves the pages
- * (nothing is copied, a sparse block stays sparse), and c's pages beyond
- * stay for the block to grow into.  NULL, c back in the cache, when the
- * move fails, which then moved nothing: s is one kernel mapping (the
- * caller checks large_joined; a move spanning several may fail halfway). */
+/* s's block, moved into c, a cached mapping holding more: s's mapping
+ * whole (header and all) over c's start, by the kernel, which moves the
+ * pages (nothing is copied, a sparse block stays sparse); c's pages
+ * beyond stay for the block to grow into. */
 static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
 {
     size_t old = s->map_size, size = c->map_size;
     /* Out of the map before its address space goes, as for any move. */
     hk_ssmap_set((uintptr_t)s, false);
-    if (!hk_os_move(s, old, old, c)) {
-        hk_ssmap_set((uintptr_t)s, true);
-        if (!cache_put(c))
-            unmap(c);
-        return NULL;
+    /* A page more than s holds (replacing one of c's): a move that grows
+     * takes one kernel mapping, whole or not at all.  A same-size move may
+     * span several (s was moved into, merged, or partly mprotect'ed or
+     * mlock'ed by the program) and, since Linux 6.17, complete in part
+     * when it fails: the block would be torn between two places.  Such an
+     * s is copied instead; its pages were mostly c's, resident already. */
+    if (hk_os_move(s, old, old + HK_PAGE_SIZE, c)) {
+        c->map_size = size;  /* the header came along: the mapping is c's */
+        hk_os_account(-(int64_t)old);  /* s's range is gone, c's was counted */
+        return c;
     }
-    c->map_size = size;  /* the header came along: the mapping is c's */
-    c->large_joined = 1;
-    hk_os_account(-(int64_t)old);  /* s's range is gone, c's was counted */
+    memcpy((char *)c + (s->large_block - (uintptr_t)s), (const char *)s->large_block, s->large_size);
+    c->large_state = LARGE_LIVE;
+    unmap(s);
     return c;
 }
 
@@ -350,10 +351,8 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     before = s->map_size;
     if (s->map_size >= off + need) {
         split_tail(s, off + need);
-    } else if (!s->large_joined && (c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
+    } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
         n = move_into(s, c);
-        if (n == NULL)
-            return NULL;
         split_tail(n, off + need);
     } else {
         size_t old = s->map_size;

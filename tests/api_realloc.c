@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "hakmem.h"
 #include "testutil.h"
 #include "api_stats.h"
@@ -243,6 +244,25 @@ Test(realloc, growth_takes_a_freed_mapping)
     cr_assert_eq(calls, 1, "%lld OS calls for two growths (expected the move's mremap)", calls);
     if (rss_before != 0)
         cr_assert_lt(grew, 4 << 20, "RSS grew by %lld bytes: the growth faulted in fresh pages", grew);
+    hak_free(r);
+}
+
+/* A block whose mapping the program cut into several kernel mappings
+ * (madvise of part of it here; mprotect or mlock do the same) grows into a
+ * cached mapping all the same: by a copy, since a move of several kernel
+ * mappings may fail halfway (Linux 6.17 and later), leaving the block torn
+ * between two places; a move that grows refuses them whole. */
+Test(realloc, block_in_several_kernel_mappings_grows_into_a_freed_mapping)
+{
+    unsigned char *p = freed_resident_block(32 << 20, 1);
+    const size_t small = 3 << 20;
+    unsigned char *q = hak_malloc(small);
+    cr_assert(q != NULL && q != p, "malloc(%zu) took the cached mapping", small);
+    tu_fill(q, small, SEED);
+    cr_assert_eq(madvise(q + (1 << 20), 4096, MADV_DONTFORK), 0, "madvise: the test proves nothing");
+    unsigned char *r = hak_realloc(q, 6 << 20);
+    cr_assert_eq(r, p, "the block went to %p, not into the cached mapping at %p", r, p);
+    cr_assert_eq(tu_check(r, small, SEED), (size_t)-1, "the block lost its contents");
     hak_free(r);
 }
 
