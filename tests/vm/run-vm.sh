@@ -131,7 +131,7 @@ chmod 755 "$root/init"
 
 # ---- boot --------------------------------------------------------------------
 # -accel kvm hangs on these hosts: TCG only.  One memory backend per node.
-boot() { # $1 = config
+boot() { # $1 = config [retry]
     case $1 in 2x2) nodes=2 ;; 4x1) nodes=4 ;; esac
     per_node=$((4 / nodes))
     numa=
@@ -155,6 +155,12 @@ boot() { # $1 = config
     fi
     if grep -q '^VM-RESULT: FAIL' "$log"; then
         say "$1: FAIL"
+    elif ! grep -q '^VM: ' "$log" && [ -z "${2:-}" ]; then
+        # Nothing from our init at all: the kernel hung booting under TCG
+        # (once, 2x2, in a CI run of session 13 on a loaded host), not our test.
+        say "$1: no output from the VM's init (the boot hung): booting it once more"
+        boot "$1" retry
+        return
     else
         say "$1: FAIL (no VM-RESULT line: the VM crashed or timed out)"
     fi
