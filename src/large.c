@@ -25,6 +25,10 @@ static uint64_t cache[CACHE_SLOTS];
 #define SLOT_NODE_BITS 6
 #define SLOT_MAX_UNITS ((HK_SS_SIZE >> SLOT_NODE_BITS) - 1)
 _Static_assert(HK_MAX_NODES <= (1 << SLOT_NODE_BITS), "a node index fits the slot's low bits");
+
+/* A slot word's mapping bytes, and whether it holds a mapping on `node`. */
+static size_t slot_size(uint64_t w) { return (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) * HK_PAGE_SIZE; }
+static bool slot_on(uint64_t w, unsigned node) { return w != 0 && (w & ((1u << SLOT_NODE_BITS) - 1)) == node; }
 static uint64_t cache_bytes;
 static uint64_t live_bytes;  /* mapped bytes of blocks in use */
 static uint64_t live_count;  /* blocks in use */
@@ -75,8 +79,8 @@ static struct hk_ss *cache_take(size_t need_map, size_t max_map, unsigned node)
     size_t best_size = 0;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         uint64_t w = ck_pr_load_64(&cache[i]);
-        size_t size = (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) * HK_PAGE_SIZE;
-        if (w == 0 || size < need_map || size > max_map || (w & ((1u << SLOT_NODE_BITS) - 1)) != node)
+        size_t size = slot_size(w);
+        if (!slot_on(w, node) || size < need_map || size > max_map)
             continue;
         if (best < 0 || size < best_size) {
             best = i;
@@ -202,7 +206,7 @@ static bool merge_right(struct hk_ss *s)
         return false;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         uint64_t w = ck_pr_load_64(&cache[i]);
-        if ((w & ~(uint64_t)HK_SS_MASK) != next || (w & ((1u << SLOT_NODE_BITS) - 1)) != s->node)
+        if ((w & ~(uint64_t)HK_SS_MASK) != next || !slot_on(w, s->node))
             continue;
         struct hk_ss *r = cache_claim(i, w);
         if (r == NULL)
@@ -332,6 +336,38 @@ static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
     return c;
 }
 
+/* s's mapping grown to `map` bytes by the kernel: where it is when the
+ * address space after it is free, else moved whole (header and all) to a
+ * fresh reservation.  NULL when neither can be done (s is then as it was). */
+static struct hk_ss *grow_by_mremap(struct hk_ss *s, size_t map)
+{
+    size_t old = s->map_size;
+    struct hk_ss *n = s;
+    if (!hk_os_grow_in_place(s, old, map)) {
+        n = hk_os_reserve_aligned(map, HK_SS_SIZE);
+        if (n == NULL)
+            return NULL;
+        if (!hk_ssmap_reserve((uintptr_t)n)) {
+            hk_os_unmap(n, map);
+            return NULL;
+        }
+        /* The old chunk leaves the map before the move frees its address
+         * space: another thread's mapping may land there at once, and
+         * marked after, it would be taken for not ours.  The block is the
+         * caller's alone meanwhile. */
+        hk_ssmap_set((uintptr_t)s, false);
+        if (!hk_os_move(s, old, map, n)) {
+            hk_ssmap_set((uintptr_t)s, true);
+            hk_os_unmap(n, map);
+            return NULL;
+        }
+        hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
+    }
+    n->map_size = map;
+    hk_os_account((int64_t)(map - old));
+    return n;
+}
+
 void *hk_large_grow(struct hk_ss *s, size_t size)
 {
     size_t off = s->large_block - (uintptr_t)s, before = s->map_size;
@@ -354,30 +390,8 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
         n = move_into(s, c);
         split_tail(n, off + need);
-    } else {
-        size_t old = s->map_size;
-        if (!hk_os_grow_in_place(s, old, map)) {
-            n = hk_os_reserve_aligned(map, HK_SS_SIZE);
-            if (n == NULL)
-                return NULL;
-            if (!hk_ssmap_reserve((uintptr_t)n)) {
-                hk_os_unmap(n, map);
-                return NULL;
-            }
-            /* The old chunk leaves the map before the move frees its
-             * address space: another thread's mapping may land there at
-             * once, and marked after, it would be taken for not ours.  The
-             * block is the caller's alone meanwhile. */
-            hk_ssmap_set((uintptr_t)s, false);
-            if (!hk_os_move(s, old, map, n)) {
-                hk_ssmap_set((uintptr_t)s, true);
-                hk_os_unmap(n, map);
-                return NULL;
-            }
-            hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
-        }
-        n->map_size = map;
-        hk_os_account((int64_t)(map - old));
+    } else if ((n = grow_by_mremap(s, map)) == NULL) {
+        return NULL;
     }
     n->large_block = (uintptr_t)n + off;
     n->large_size = need;
