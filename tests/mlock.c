@@ -59,9 +59,11 @@ static int calloc_after_free(size_t size, int count, bool collect)
     enum { MAX = 64 };
     unsigned char *b[MAX];
     void *keep = malloc(size);
+    if (keep == NULL)
+        return 1;
     for (int i = 0; i < count; i++) {
         b[i] = malloc(size);
-        if (b[i] == NULL || keep == NULL)
+        if (b[i] == NULL)
             return 1;
         memset(b[i], 0xaa, size);
     }
