@@ -234,21 +234,27 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
  * cost more than the blocks saved. */
 #define HK_RC_INSTALL 8
 
-/* The rarer turns of a push into the cache: a key word with the top bit
- * set (a double free if it is a mark of ours, freed_elsewhere: the cache's
- * key is every thread's, hk_rc_key, so such a block is in some thread's
- * cache or on its way home from one), or the class's direct entries not on
- * the cache (since it ran dry: installed once it holds HK_RC_INSTALL
- * blocks). */
-static hk_noinline void rcache_push_slow(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
+/* The class's cache holds HK_RC_INSTALL blocks, or its cap: its direct
+ * entries point at it (if they do not yet). */
+static hk_noinline void rcache_install(struct hk_heap *h, struct hk_slab *rc)
+{
+    if (h->direct[rc->bsize >> 3] != rc)
+        hk_heap_set_direct(h, rc->cls, rc);
+}
+
+/* A push into the cache finding a key word with the top bit set: a double
+ * free if it is a mark of ours (freed_elsewhere: the cache's key is every
+ * thread's, hk_rc_key, so such a block is in some thread's cache or on its
+ * way home from one); else program data, pushed as usual. */
+static hk_noinline void rcache_push_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
     uintptr_t word = hk_block_key(rc, b);
     if (word == rc->free_key || (rc->key_off != 0 && freed_elsewhere(b, word)))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
-    if (h->direct[rc->bsize >> 3] != rc && (held >= HK_RC_INSTALL || held >= rc->reserved))
-        hk_heap_set_direct(h, rc->cls, rc);
+    if (held >= HK_RC_INSTALL || held >= rc->reserved)
+        rcache_install(h, rc);
 }
 
 /* A class's cache adapts its cap to how it is used.  Where a thread frees
@@ -312,11 +318,17 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_sl
         /* used counts the cached blocks down from 0 (the fast path's pops
          * count up). */
         if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
-            if (hk_unlikely(hk_key_marked(hk_block_key(rc, b), rc->free_key) || h->direct[bs >> 3] != rc)) {
-                rcache_push_slow(h, rc, b);
+            if (hk_unlikely(hk_key_marked(hk_block_key(rc, b), rc->free_key))) {
+                rcache_push_marked(h, rc, b);
                 return;
             }
-            hk_block_push(rc, &rc->free, b, rc->free_key);
+            /* Installed at the count that calls for it, not tested on
+             * every push: until then, in larson, two pushes in three took
+             * the slow path to find the entries elsewhere. */
+            uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
+            h->rc_held = 1;
+            if (hk_unlikely(held == HK_RC_INSTALL || held == rc->reserved))
+                rcache_install(h, rc);
             return;
         }
         if (hk_unlikely((++h->rc_overflow[rc->cls] & (HK_RC_SHRINK_AT - 1)) == 0)) {
@@ -327,7 +339,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_sl
     rbatch_add(h, s, b, bs);
 }
 
-static hk_noinline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
+static inline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     HK_STAT_INC(h, free_remote);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
@@ -410,7 +422,7 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
 /* A free of a block of another heap's slab (s, owned by `dest`). */
 void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    if (hk_unlikely(h == &hk_heap_empty || hk_ss_of(b)->node != h->node || hk_opt.remote_batch <= 1))
+    if (hk_unlikely(hk_ss_of(b)->node != h->remote_node))
         free_remote_cold(h, s, dest, b);
     else
         free_remote_batch(h, s, dest, b);

@@ -27,6 +27,7 @@ struct hk_heap hk_heap_empty = {
     .own = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .seen = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty },
+    .remote_node = HK_NODE_NONE,
 };
 __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("initial-exec"))) = &hk_heap_empty;
 /* Set once this thread's heap was handed back at thread exit. */
@@ -102,6 +103,7 @@ static struct hk_heap *heap_new(void)
         rc->free_key = hk_mark_key(hk_rc_key, rc->key_off);
     }
     h->tick = HK_TICK;
+    h->remote_node = hk_opt.remote_batch <= 1 ? HK_NODE_NONE : h->node;
     struct hk_heap *head;
     do {
         head = ck_pr_load_ptr(&heap_registry);
@@ -196,7 +198,10 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
         hk_slab_set_current_owner(s, true);
     }
     h->cur[cls] = s;
-    if (cls < HK_LUT_CLASSES)
+    /* Not while the class's remote-block cache has them: it is installed
+     * by count (free.c: rcache_install), and its miss (rcache_drained)
+     * points them at the new slab. */
+    if (cls < HK_LUT_CLASSES && h->direct[hk_class_size[cls] >> 3] != &h->rc[cls])
         hk_heap_set_direct(h, cls, s);
 }
 
@@ -206,6 +211,8 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 static void rehome(struct hk_heap *h, unsigned node)
 {
     h->node = node;
+    if (h->remote_node != HK_NODE_NONE)
+        h->remote_node = node;
     for (struct hk_ss *ss = hk_ss_registry_head(); ss != NULL; ss = ss->all_next) {
         if (ck_pr_load_ptr(&ss->heap) != h || ss->kind != HK_SS_SMALL)
             continue;

@@ -50,6 +50,10 @@ struct hk_heap {
     /* Counts allocations down to the next look; also the allocation
      * counter: stats.malloc holds the finished periods. */
     int32_t tick;
+    /* `node` where the remote-free fast path applies (free.c:
+     * hk_free_remote), else HK_NODE_NONE, which no SuperSlab has: batching
+     * off, the shared empty heap.  One compare for the three tests. */
+    uint32_t remote_node;
     /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
      * dependent load less than class lookup + cur[] on the hottest path. */
     struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
@@ -124,6 +128,8 @@ struct hk_heap {
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");
+
+#define HK_NODE_NONE UINT32_MAX  /* the remote_node of heaps that take every remote free's slow path */
 
 #define HK_OWN_NONE ((struct hk_ss *)1)  /* matches no SuperSlab (they are 2 MiB aligned) */
 
