@@ -71,7 +71,8 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/fixture/numa-vm-2x2.txt \
 	tests/vm/numa-study-vm.sh \
 	tests/vm/numa-study-driver.c \
-	papers/gen_paper.py
+	papers/gen_paper.py \
+	papers/gen_headroom.py
 
 # make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
@@ -116,4 +117,24 @@ paper: all
 	fi
 	$(PYTHON3) $(srcdir)/papers/gen_paper.py $(HK_SWEEP_DIR) $(srcdir)/papers
 
-.PHONY: sweep paper
+# make headroom: papers/headroom.md, how much faster than the fastest
+# reference any allocator could run the points the issues set targets for
+# (hakmem-bench profile of every allocator, interleaved, 9 runs each, with
+# the workloads as short as make sweep's); about 10 minutes on 2 cores.
+HK_HEADROOM_DIR = results/headroom-latest
+headroom: all
+	@rm -rf $(HK_HEADROOM_DIR); $(MKDIR_P) $(HK_HEADROOM_DIR); st=0; \
+	for w in larson xmalloc ring mixed; do \
+	  case $$w in mixed) a='--iters 6000000';; larson|ring) a='--iters 5000000';; \
+	    xmalloc) a='--iters 3000000';; esac; \
+	  for t in 1 2 4 8; do \
+	    echo "headroom: $$w, $$t thread(s)"; \
+	    bench/hakmem-bench profile --workload $$w --threads $$t --runs 9 --workload-args "$$a" \
+	      --bench-dir $(abs_top_builddir)/bench --lib $(abs_top_builddir)/src/.libs/libhakmem.so \
+	      --out $(HK_HEADROOM_DIR)/$$w-$$t > $(HK_HEADROOM_DIR)/$$w-$$t.log 2>&1 || st=1; \
+	  done; \
+	done; \
+	test $$st = 0 || echo "headroom: a run failed (see $(HK_HEADROOM_DIR)/*.log)"; \
+	$(PYTHON3) $(srcdir)/papers/gen_headroom.py $(HK_HEADROOM_DIR) $(srcdir)/papers
+
+.PHONY: sweep paper headroom

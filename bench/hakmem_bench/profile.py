@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import ALLOCATORS, UsageError, fmt, locate, runner, stats, sweep
+from . import ALLOCATORS, UsageError, fmt, locate, machine, runner, stats, sweep
 
 CATEGORIES = ('allocator', 'workload', 'waiting', 'other')
 WAITING = ('sched_yield', 'futex', 'nanosleep', 'usleep', 'pthread_cond_', 'pthread_barrier_',
@@ -162,6 +162,8 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     rows = {a: [] for a in order}
     files = {a: [] for a in order}
     work = tempfile.mkdtemp(prefix='hakmem-bench-profile.')
+    measured = {'hakmem': machine.hakmem_version(libs.get('hakmem')) if 'hakmem' in libs else None,
+                'load_start': os.getloadavg()[0]}
     try:
         for r in range(opts.runs):
             k = r % len(order)
@@ -176,7 +178,8 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                     continue
                 rows[a].append(row)
                 files[a] += [os.path.join(work, n) for n in os.listdir(work) if n.startswith(f'{a}.{r}.')]
-        report = make_report(opts, order, libs, rows, files, sym, os.path.realpath(prog))
+        measured['load_end'] = os.getloadavg()[0]
+        report = make_report(opts, order, libs, rows, files, sym, os.path.realpath(prog), measured)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(report)
@@ -187,13 +190,16 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     return 0 if all(len(rows[a]) == opts.runs for a in order) else 1
 
 
-def make_report(opts, order, libs, rows, files, sym, workload_file):
+def make_report(opts, order, libs, rows, files, sym, workload_file, measured):
     head = [f'## Profile of {opts.workload}, threads={opts.threads}, {opts.runs} interleaved run(s) per '
             'allocator', '',
             'Samples of each thread\'s CPU time (about one per kernel tick of it). A category\'s '
             'CPU ns per operation is its share of the samples times the run\'s CPU time, over '
-            'its operations (medians over the runs).', '']
-    table, tops, lines = [], [], []
+            'its operations (medians over the runs).', '',
+            (f'Measured {measured["hakmem"]}; ' if measured['hakmem'] else 'Measured ') +
+            f'1-minute load average {measured["load_start"]:.2f} at the start, '
+            f'{measured["load_end"]:.2f} at the end.', '']
+    table, tops, lines, cost = [], [], [], {}
     for a in order:
         alloc_file = os.path.realpath(libs[a]) if libs[a] else ''
         counts, taken = attribute(files[a], sym, alloc_file, workload_file)
@@ -204,6 +210,8 @@ def make_report(opts, order, libs, rows, files, sym, workload_file):
         ops = stats.median([r['ops'] for r in rows[a] if r.get('ops')])
         ns = cpu * 1e9 / ops if cpu and ops else None
         per = {c: ns * share[c] if ns is not None and share[c] is not None else None for c in CATEGORIES}
+        if ns is not None and share['allocator'] is not None:
+            cost[a] = (ns, per['allocator'], per['workload'] + per['other'])
         table.append([a, fmt.num(cpu), f'{taken:,}', fmt.num(ns)] +
                      [f'{fmt.num(per[c])} ({fmt.pct(share[c])})' for c in CATEGORIES])
         lines.append(f'hakmem-bench-profile allocator={a} runs={len(rows[a])} samples={taken} '
@@ -215,6 +223,58 @@ def make_report(opts, order, libs, rows, files, sym, workload_file):
             f'{fmt.pct(v / kept)} {cat} {os.path.basename(obj)}:{fn}' for (cat, obj, fn), v in top)
             if kept else 'no samples'))
     out = head + [fmt.table(['allocator', 'CPU s', 'samples', 'CPU ns/op'] +
-                            [f'{c} ns/op (share)' for c in CATEGORIES], table), '',
-                  f'Top {opts.top} functions by share of each allocator\'s samples:', '']
+                            [f'{c} ns/op (share)' for c in CATEGORIES], table), '']
+    room = headroom(cost)
+    if room is not None:
+        out += [room[0], '']
+        lines.append(room[1])
+    out += [f'Top {opts.top} functions by share of each allocator\'s samples:', '']
     return '\n'.join(out + [t + '\n' for t in tops] + lines)
+
+
+def headroom_bound(cost, ref=None):
+    """How much faster than reference ref (None: the fastest reference
+    measured) any allocator could run a point.
+
+    cost: allocator -> (CPU ns/op, allocator ns/op, workload + other ns/op).
+    An allocator that cost nothing would still run the workload's own code
+    and everything else outside the allocator; with the least such time
+    measured under any allocator (waiting left out: an allocator could in
+    principle remove it), its CPU time per operation would be at least that.
+    Returns (ref, ref CPU ns/op, least rest ns/op, allocator of the least
+    rest, bound = the first over the second), or None."""
+    refs = [a for a in cost if a != 'hakmem']
+    if ref is None and refs:
+        ref = min(refs, key=lambda a: cost[a][0])
+    if ref not in cost:
+        return None
+    least = min(cost, key=lambda a: cost[a][2])
+    rest = cost[least][2]
+    if rest <= 0:
+        return None
+    return ref, cost[ref][0], rest, least, cost[ref][0] / rest
+
+
+def headroom(cost):
+    """The report's headroom paragraph and machine-readable line, or None
+    without a reference measured (see headroom_bound)."""
+    b = headroom_bound(cost)
+    if b is None:
+        return None
+    best, ns, rest, least, bound = b
+    alloc = cost[best][1]
+    hk = cost.get('hakmem')
+    ratio = ns / hk[0] if hk else None
+    text = (f'Headroom: the fastest reference here, {best}, takes {fmt.num(ns)} CPU ns per operation, '
+            f'{fmt.num(alloc)} of them in itself. An allocator that cost nothing would still run the '
+            f'workload\'s own code and the rest: at least {fmt.num(rest)} ns per operation, the least '
+            f'measured here (under {least}; time spent waiting left out). So no allocator can run this '
+            f'point more than **{bound:.2f}x** as fast as {best}, short of making the workload\'s own '
+            f'code faster than any allocator here does.')
+    if ratio is not None:
+        text += f' hakmem runs at {ratio:.2f}x {best} ({fmt.num(hk[1])} ns per operation in itself).'
+    line = (f'hakmem-bench-headroom fastest={best} cpu_ns_per_op={fmt.num(ns, 4)} '
+            f'allocator_ns_per_op={fmt.num(alloc, 4)} least_rest_ns_per_op={fmt.num(rest, 4)} '
+            f'under={least} bound={bound:.4f} hakmem_vs_fastest=' +
+            (f'{ratio:.4f} hakmem_allocator_ns_per_op={fmt.num(hk[1], 4)}' if ratio is not None else '-'))
+    return text, line

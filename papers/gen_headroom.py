@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Writes papers/headroom.md from a directory of hakmem-bench profiles.
+
+usage: gen_headroom.py PROFILES_DIR PAPERS_DIR
+
+PROFILES_DIR holds one directory per point, WORKLOAD-THREADS, each with the
+profile.md that `hakmem-bench profile --out` writes (`make headroom` makes
+them).  Every number in the paper is computed here from the machine-readable
+lines of those reports; nothing is typed in by hand."""
+
+import glob
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'bench'))
+from hakmem_bench import fmt, profile  # noqa: E402
+
+# The speed targets of the issues, as (workload, threads or None for all,
+# reference or None for the fastest, ratio).
+TARGETS = [('larson', None, None, 1.2), ('xmalloc', None, None, 1.2), ('ring', None, None, 1.2),
+           ('mixed', 1, 'mimalloc', 1.15)]
+
+
+def parse(path):
+    """allocator -> (CPU ns/op, allocator ns/op, workload + other ns/op), from
+    the hakmem-bench-profile lines of one report (profile.headroom_bound's
+    input)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if not line.startswith('hakmem-bench-profile '):
+                continue
+            kv = dict(x.split('=', 1) for x in line.split()[1:])
+            try:
+                cpu = float(kv['cpu_ns_per_op'].replace(',', ''))
+                share = {k: float(kv[k + '_share']) for k in ('allocator', 'workload', 'other')}
+            except (KeyError, ValueError):
+                continue   # a run without samples prints '-'
+            out[kv['allocator']] = (cpu, cpu * share['allocator'], cpu * (share['workload'] + share['other']))
+    return out
+
+
+def load(pdir):
+    """({(workload, threads): parse()}, the hakmem builds measured, the
+    lowest and highest load averages the reports give)."""
+    points, builds, loads = {}, set(), []
+    for report in glob.glob(os.path.join(pdir, '*', 'profile.md')):
+        m = re.fullmatch(r'(.+)-(\d+)', os.path.basename(os.path.dirname(report)))
+        if m:
+            points[(m.group(1), int(m.group(2)))] = parse(report)
+            text = open(report).read()
+            b = re.search(r'^Measured (hakmem [^;]*);', text, re.M)
+            if b:
+                builds.add(b.group(1))
+            la = re.search(r'load average ([0-9.]+) at the start, ([0-9.]+)', text)
+            if la:
+                loads += [float(la.group(1)), float(la.group(2))]
+    return points, builds, (min(loads), max(loads)) if loads else None
+
+
+def target_of(w, t):
+    for tw, tt, ref, ratio in TARGETS:
+        if tw == w and tt in (None, t):
+            return ref, ratio
+    return None
+
+
+def render(points, builds, loads):
+    workloads = sorted({w for w, _ in points}, key=lambda w: ['larson', 'xmalloc', 'ring', 'mixed'].index(w)
+                       if w in ('larson', 'xmalloc', 'ring', 'mixed') else 9)
+    rows, verdicts = [], []
+    for w in workloads:
+        for t in sorted(t for ww, t in points if ww == w):
+            p = points[(w, t)]
+            tgt = target_of(w, t)
+            b = profile.headroom_bound(p, tgt[0] if tgt else None)
+            if b is None:
+                continue
+            ref, ref_ns, rest, least, lim = b
+            hk = p.get('hakmem')
+            ratio = ref_ns / hk[0] if hk else None
+            cells = [w, str(t), ref, fmt.num(ref_ns), fmt.num(p[ref][1]),
+                     f'{fmt.num(rest)} ({least})', f'{lim:.2f}x',
+                     f'{ratio:.2f}x' if ratio else fmt.DASH,
+                     fmt.num(hk[1]) if hk else fmt.DASH,
+                     f'{tgt[1]:.2f}x' if tgt else fmt.DASH]
+            rows.append(cells)
+            if tgt:
+                verdicts.append((w, t, ref, lim, tgt[1]))
+    out = ['# Headroom: how much faster any allocator could run these workloads', '',
+           'Each workload point was profiled under every allocator (`make headroom`: '
+           '`hakmem-bench profile`, interleaved runs, about one sample per kernel tick of each '
+           'thread\'s CPU time). A profile splits the CPU time per operation into the allocator\'s '
+           'own code, the workload\'s own code, waiting (sched_yield, futex) and the rest.', '',
+           'An allocator that cost nothing would still run the workload\'s own code and the rest. '
+           'Its CPU time per operation would be at least the least such time measured under any '
+           'allocator at that point (waiting is left out, which favours the bound). The bound is '
+           'the reference\'s CPU time per operation over that least time: no allocator can run the '
+           'point faster than that, short of making the workload\'s own code run faster than any '
+           'allocator measured makes it run. The workload\'s own time does depend on the allocator '
+           '(where blocks sit, whether their lines are in this core\'s cache), which is why the '
+           'least over all allocators is taken.', '',
+           'Measured: ' + (', '.join(sorted(builds)) or 'hakmem (build not recorded)') +
+           (f'; 1-minute load average {loads[0]:.2f} to {loads[1]:.2f}' if loads else '') +
+           '. This machine is shared: whole runs move by tens of percent with its load, so compare '
+           'the allocators within a row, not rows with other measurements.', '',
+           'Columns: the reference (the fastest one measured, or the one the target names); its '
+           'CPU ns per operation and the part in itself; the least non-allocator time (and under '
+           'which allocator); the bound; hakmem\'s ratio to the reference (CPU time); hakmem\'s '
+           'own ns per operation; the issues\' target for the point.', '',
+           fmt.table(['workload', 'threads', 'reference', 'ref. ns/op', 'ref. in itself',
+                      'least rest ns/op', 'bound', 'hakmem', 'hakmem in itself', 'target'], rows), '']
+    out += ['## What the bounds say', '']
+    out_of_reach = [v for v in verdicts if v[3] < v[4]]
+    reachable = [v for v in verdicts if v[3] >= v[4]]
+    if out_of_reach:
+        out.append('Targets above the bound, out of reach of any allocator at these points: ' +
+                   '; '.join(f'{w} at {t} thread{"s" if t > 1 else ""} (bound {lim:.2f}x {ref}, '
+                             f'target {tg:.2f}x)' for w, t, ref, lim, tg in out_of_reach) + '.')
+        out.append('')
+    if reachable:
+        out.append('Targets within the bound: ' +
+                   '; '.join(f'{w} at {t} thread{"s" if t > 1 else ""} (bound {lim:.2f}x {ref}, '
+                             f'target {tg:.2f}x)' for w, t, ref, lim, tg in reachable) + '.')
+        out.append('')
+    out += ['The shares come from samples (a few hundred per allocator and point), so each bound '
+            'carries a sampling error of a few percent; taking the least time over five allocators '
+            'leans the bound upward.', '']
+    return '\n'.join(out)
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    points, builds, loads = load(argv[1])
+    if not points:
+        print(f'gen_headroom.py: no WORKLOAD-THREADS/profile.md under {argv[1]}', file=sys.stderr)
+        return 1
+    os.makedirs(argv[2], exist_ok=True)
+    with open(os.path.join(argv[2], 'headroom.md'), 'w') as f:
+        f.write(render(points, builds, loads))
+    print(f'wrote {os.path.join(argv[2], "headroom.md")} from {len(points)} points')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
