@@ -15,6 +15,7 @@ static bench_knob knobs[] = {
     BENCH_KNOB("min_size", 16, 16, 8, "smallest block size"),
     BENCH_KNOB("max_size", 512, 512, 8, "largest block size"),
     BENCH_KNOB("lines", 0, 0, 0, "1: count the block lines last touched by another thread (slower)"),
+    BENCH_KNOB("ages", 0, 0, 0, "1: how many operations before each block malloc returns was freed (slower)"),
     BENCH_KNOB_END,
 };
 
@@ -26,11 +27,40 @@ static bench_config cfg = {
     .knobs = knobs,
 };
 
+/* --ages 1: when each block was freed, in a hashed table keyed by address
+ * (racy on purpose: a statistic), and the mallocs by how many operations
+ * before that was: under 16, 64, 256, 1024, more, or not seen freed.  An
+ * allocator that hands out the block freed last keeps most under 16; the
+ * younger the block, the likelier its lines are still in this core's
+ * cache. */
+#define AGE_BUCKETS 6
+#define AGE_SLOTS (1u << 20)
+struct freed {
+    uintptr_t addr;
+    uint64_t when;
+};
+
+static unsigned age_bucket(uint64_t d)
+{
+    unsigned b = 0;
+    for (uint64_t lim = 16; b < AGE_BUCKETS - 2 && d >= lim; lim *= 4)
+        b++;
+    return b;
+}
+
+static struct freed *freed_slot(struct freed *t, const void *p)
+{
+    return &t[(uint32_t)(((uintptr_t)p >> 4) * 2654435761u) & (AGE_SLOTS - 1)];
+}
+
 typedef struct shared {
     _Atomic(void *) *slot;
     size_t nslots, lo, hi;
-    bool lines;
+    bool lines, ages;
     _Atomic uint64_t fill_foreign, fill_lines, check_foreign, check_lines;
+    _Atomic uint64_t now;               /* --ages 1: operations so far, all threads */
+    struct freed *freed;
+    _Atomic uint64_t age[AGE_BUCKETS];  /* mallocs by age, and (last) of blocks not seen freed */
 } shared;
 
 /* --lines 1: which thread touched each cache line of a block last (a hashed
@@ -87,12 +117,23 @@ static void worker(bench_thread *t)
         size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
         uint64_t t0 = bench_lat_begin(&t->lat);
         void *p = bench_malloc(size);
+        if (sh->ages) {
+            uint64_t now = atomic_fetch_add_explicit(&sh->now, 1, memory_order_relaxed);
+            struct freed *f = freed_slot(sh->freed, p);
+            atomic_fetch_add_explicit(&sh->age[f->addr == (uintptr_t)p ? age_bucket(now - f->when) : AGE_BUCKETS - 1],
+                                      1, memory_order_relaxed);
+        }
         bench_block_fill(p, size, seed, full);
         void *old = atomic_exchange_explicit(&sh->slot[i], p, memory_order_acq_rel);
         size_t old_size = bench_block_check("larson-replace", old, 0, sh->lo, sh->hi, seed, full);
         if (sh->lines) {
             fill_foreign += touch_ends(p, size, me, &fill_lines);
             check_foreign += touch_ends(old, old_size, me, &check_lines);
+        }
+        if (sh->ages) {
+            struct freed *f = freed_slot(sh->freed, old);
+            f->addr = (uintptr_t)old;
+            f->when = atomic_load_explicit(&sh->now, memory_order_relaxed);
         }
         free(old);
         bench_lat_end(&t->lat, t0);
@@ -130,8 +171,26 @@ int main(int argc, char **argv)
     if (bench_knob_value(&cfg, "lines") > 1)
         bench_usage_error("lines must be 0 or 1");
     sh.lines = bench_knob_value(&cfg, "lines") == 1;
+    if (bench_knob_value(&cfg, "ages") > 1)
+        bench_usage_error("ages must be 0 or 1");
+    sh.ages = bench_knob_value(&cfg, "ages") == 1;
+    if (sh.ages)
+        sh.freed = bench_aux_alloc(AGE_SLOTS * sizeof *sh.freed);
     bench_team_run(&team, worker);
     bench_result r = {.len = 0};
+    if (sh.ages) {
+        /* Cumulative shares of the mallocs: freed under 16, 64, 256 and
+         * 1024 operations before. */
+        static const char *const name[] = {"reuse_lt16", "reuse_lt64", "reuse_lt256", "reuse_lt1k"};
+        uint64_t all = 0, below = 0;
+        for (unsigned b = 0; b < AGE_BUCKETS; b++)
+            all += sh.age[b];
+        for (unsigned b = 0; b < 4; b++) {
+            below += sh.age[b];
+            bench_extra(&r, name[b], "%.4f", (double)below / (double)(all ? all : 1));
+        }
+        bench_aux_free(sh.freed, AGE_SLOTS * sizeof *sh.freed);
+    }
     if (sh.lines) {
         bench_extra(&r, "fill_foreign", "%.4f", (double)sh.fill_foreign / (double)(sh.fill_lines ? sh.fill_lines : 1));
         bench_extra(&r, "check_foreign", "%.4f", (double)sh.check_foreign / (double)(sh.check_lines ? sh.check_lines : 1));
