@@ -227,34 +227,27 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
     rbatch_link(h, r, b, bsize);
 }
 
-/* Blocks the cache of a class gathers before the class's direct entries
- * point at it (at most its cap): when a thread allocates a class faster
- * than other heaps' blocks of it come in (larson), the cache runs dry after
- * a block or two, and pointing the entries at it and back on every block
- * cost more than the blocks saved. */
-#define HK_RC_INSTALL 8
-
-/* The class's cache holds HK_RC_INSTALL blocks, or its cap: its direct
- * entries point at it (if they do not yet). */
-static hk_noinline void rcache_install(struct hk_heap *h, struct hk_slab *rc)
+void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc)
 {
     if (h->direct[rc->bsize >> 3] != rc)
         hk_heap_set_direct(h, rc->cls, rc);
 }
 
-/* A push into the cache finding a key word with the top bit set: a double
- * free if it is a mark of ours (freed_elsewhere: the cache's key is every
- * thread's, hk_rc_key, so such a block is in some thread's cache or on its
- * way home from one); else program data, pushed as usual. */
-static hk_noinline void rcache_push_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
+/* A push into the cache, which has room, off the inline path: b's key word
+ * has the top bit set, or the free came by the general path.  A key word
+ * that is a mark of ours is a double free (freed_elsewhere: the cache's key
+ * is every thread's, hk_rc_key, so such a block is in some thread's cache
+ * or on its way home from one); other words are program data. */
+static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
     uintptr_t word = hk_block_key(rc, b);
-    if (word == rc->free_key || (rc->key_off != 0 && freed_elsewhere(b, word)))  /* the cache's key: FAST builds too */
+    if (hk_key_marked(word, rc->free_key) &&
+        (word == rc->free_key || (rc->key_off != 0 && freed_elsewhere(b, word))))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
     if (held >= HK_RC_INSTALL || held >= rc->reserved)
-        rcache_install(h, rc);
+        hk_rcache_install(h, rc);
 }
 
 /* A class's cache adapts its cap to how it is used.  Where a thread frees
@@ -308,33 +301,46 @@ static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc
     rbatch_add(h, s, b, rc->bsize);
 }
 
-/* A remote free, counted: into our cache of other heaps' blocks if its
- * class has room (see hk_heap.rc), else batched for the owner.  Reads the
- * slab's line 2 only; calls only in tail position (no registers to save). */
+/* rc, the cache of b's class, is full: b is batched for its owner, and
+ * every HK_RC_SHRINK_AT-th overflow halves the cap (rcache_overflowing). */
+static inline void rcache_overflow(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b)
+{
+    if (hk_unlikely((++h->rc_overflow[rc->cls] & (HK_RC_SHRINK_AT - 1)) == 0))
+        rcache_overflowing(h, rc, s, b);
+    else
+        rbatch_add(h, s, b, rc->bsize);
+}
+
+void hk_free_remote_full(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b)
+{
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    rcache_overflow(h, rc, s, b);
+}
+
+void hk_free_remote_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b)
+{
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    rcache_push(h, rc, b);
+}
+
+/* A remote free, counted, by the general path (the inline one is
+ * hk_api.h: hk_rcache_keep): into our cache of other heaps' blocks if its
+ * class has one with room (see hk_heap.rc), else batched for the owner.
+ * Reads the slab's line 2 only; calls only in tail position (no registers
+ * to save). */
 static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_slab *s, struct hk_block *b)
 {
-    if (hk_likely(bs <= HK_LUT_MAX)) {
-        struct hk_slab *rc = &h->rc[hk_class_lut[bs >> 3]];
+    if (s->rc_off != 0) {
+        struct hk_slab *rc = (struct hk_slab *)((char *)h + s->rc_off);
         /* used counts the cached blocks down from 0 (the fast path's pops
          * count up). */
-        if (hk_likely((uint16_t)(0 - rc->used) < rc->reserved)) {
-            if (hk_unlikely(hk_key_marked(hk_block_key(rc, b), rc->free_key))) {
-                rcache_push_marked(h, rc, b);
-                return;
-            }
-            /* Installed at the count that calls for it, not tested on
-             * every push: until then, in larson, two pushes in three took
-             * the slow path to find the entries elsewhere. */
-            uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
-            h->rc_held = 1;
-            if (hk_unlikely(held == HK_RC_INSTALL || held == rc->reserved))
-                rcache_install(h, rc);
-            return;
-        }
-        if (hk_unlikely((++h->rc_overflow[rc->cls] & (HK_RC_SHRINK_AT - 1)) == 0)) {
-            rcache_overflowing(h, rc, s, b);
-            return;
-        }
+        if ((uint16_t)(0 - rc->used) < rc->reserved)
+            rcache_push(h, rc, b);
+        else
+            rcache_overflow(h, rc, s, b);
+        return;
     }
     rbatch_add(h, s, b, bs);
 }

@@ -201,6 +201,21 @@ hk_hidden bool hk_unit_block_resize(void *p, size_t size);
  * heap only during thread teardown or when out of memory). */
 hk_hidden struct hk_heap *hk_heap_get(void);
 hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b);
+/* Blocks the cache of a class gathers before the class's direct entries
+ * point at it (at most its cap): when a thread allocates a class faster
+ * than other heaps' blocks of it come in (larson), the cache runs dry after
+ * a block or two, and pointing the entries at it and back on every block
+ * cost more than the blocks saved. */
+#define HK_RC_INSTALL 8
+/* The cache rc holds HK_RC_INSTALL blocks, or its cap: its class's direct
+ * entries point at it (if they do not yet). */
+hk_hidden void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc);
+/* The remote free of b, of slab s, whose class's cache rc (of heap h, on
+ * the SuperSlab's node) is full: batched for its owner, counted. */
+hk_hidden void hk_free_remote_full(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b);
+/* The same, rc having room but b's key word the top bit set: a double free
+ * if it is one of our marks, else pushed. */
+hk_hidden void hk_free_remote_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b);
 /* Send the remote-block cache's blocks to their owners (batched). */
 hk_hidden void hk_rcache_flush(struct hk_heap *h);
 /* The ticker: caps of classes that stopped overflowing grow back (see

@@ -78,9 +78,13 @@ struct hk_slab {
     uint64_t shared_div_c;        /* = div_c */
     uint64_t shared_limit;        /* blocks carved * ... always (relaxed; the owner's limit is a gated copy) */
     uintptr_t shared_start;       /* = start */
-    struct hk_ss *ss;
     struct hk_slab *prev, *next;  /* heap's partial list */
     uint32_t bsize;
+    /* Where a freeing heap keeps other heaps' blocks of this class: the
+     * offset of its cache (hk_heap.rc) in any heap, 0 for classes without
+     * one (above HK_LUT_MAX, unit blocks).  The remote free's fast path
+     * finds the cache in one add instead of a size-class lookup. */
+    uint32_t rc_off;
     uint16_t reserved;            /* blocks that fit */
     uint8_t units;
     uint8_t first_unit;

@@ -314,7 +314,7 @@ void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
 void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
 {
     hk_assert(s->used == 0 && (s->cls == HK_CLASS_UNITS || h->cur[s->cls] != s));
-    struct hk_ss *ss = s->ss;
+    struct hk_ss *ss = hk_ss_of(s);  /* descriptors live in their SuperSlab's header */
     unsigned n = s->units;
     uint32_t mask = (n == 32 ? 0xffffffffu : ((1u << n) - 1)) << s->first_unit;
     if (s->in_partial)
@@ -339,10 +339,11 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
 void hk_slab_count_in_use(const struct hk_slab *s, bool in_use)
 {
     uint64_t bytes = (uint64_t)s->units << HK_UNIT_SHIFT;
+    unsigned node = hk_ss_of(s)->node;
     if (in_use)
-        ck_pr_add_64(&hk_node_stats[s->ss->node].bytes_in_use, bytes);  /* statistic: relaxed */
+        ck_pr_add_64(&hk_node_stats[node].bytes_in_use, bytes);  /* statistic: relaxed */
     else
-        ck_pr_sub_64(&hk_node_stats[s->ss->node].bytes_in_use, bytes);
+        ck_pr_sub_64(&hk_node_stats[node].bytes_in_use, bytes);
 }
 
 void hk_slab_emptied(struct hk_heap *h, struct hk_slab *s)
