@@ -18,6 +18,10 @@ extern struct hk_os_stats hk_os_stats;
 void *hk_os_ss_chunk(void);
 /* A mapping of `size` bytes aligned to `align` (a power of two >= page). */
 void *hk_os_map_aligned(size_t size, size_t align);
+/* The same for a large block: the kernel's overcommit policy applies, as
+ * to glibc's mappings, so a block larger than the machine could ever
+ * provide fails here (ENOMEM) instead of being killed on first touch. */
+void *hk_os_map_block(size_t size, size_t align);
 /* The same, address space only (PROT_NONE): a target for hk_os_move. */
 void *hk_os_reserve_aligned(size_t size, size_t align);
 /* Grow the mapping at p from old to size bytes where it is; false when the

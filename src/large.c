@@ -246,7 +246,13 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     if (fresh) {
         size_t reserve = mapping_size(off, need);
         size_t map_align = align > HK_SS_SIZE ? align : HK_SS_SIZE;
-        s = hk_os_map_aligned(reserve, map_align);
+        s = hk_os_map_block(reserve, map_align);
+        if (s == NULL) {
+            /* The kernel's overcommit check may refuse the room to grow
+             * but grant the block itself, as it would glibc's mapping. */
+            reserve = map;
+            s = hk_os_map_block(reserve, map_align);
+        }
         if (s == NULL) {
             errno = ENOMEM;
             return NULL;

@@ -20,11 +20,14 @@ _Static_assert(ARENA_CHUNKS <= HK_SS_SIZE, "the chunk count lives in the low bit
  * the low bits, so one CAS claims a chunk. */
 static uint64_t arena_word;
 
-/* At `at` (MAP_FIXED, replacing what is there) or anywhere (at NULL). */
-static void *map_raw(void *at, size_t size, int prot)
+/* At `at` (MAP_FIXED, replacing what is there) or anywhere (at NULL).
+ * MAP_NORESERVE in `flags` skips the kernel's overcommit check (not in its
+ * strict mode): for our own structures and SuperSlabs, never for a block
+ * whose size the program chose (hk_os_map_block). */
+static void *map_raw(void *at, size_t size, int prot, int flags)
 {
     int saved = errno;
-    void *p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED : 0), -1, 0);
+    void *p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags | (at ? MAP_FIXED : 0), -1, 0);
     /* Relaxed counting: a statistic, read at report time. */
     ck_pr_inc_64(&hk_os_stats.mmap);
     errno = saved;
@@ -39,11 +42,11 @@ void hk_os_unmap(void *p, size_t size)
     ck_pr_inc_64(&hk_os_stats.munmap);  /* statistic: relaxed */
 }
 
-static void *map_aligned(size_t size, size_t align, int prot)
+static void *map_aligned(size_t size, size_t align, int prot, int flags)
 {
     if (size > ((size_t)1 << HK_ADDR_BITS) || align > ((size_t)1 << 40))
         return NULL;
-    void *raw = map_raw(NULL, size + align, prot);
+    void *raw = map_raw(NULL, size + align, prot, flags);
     if (raw == NULL)
         return NULL;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
@@ -54,12 +57,17 @@ static void *map_aligned(size_t size, size_t align, int prot)
 
 void *hk_os_map_aligned(size_t size, size_t align)
 {
-    return map_aligned(size, align, PROT_READ | PROT_WRITE);
+    return map_aligned(size, align, PROT_READ | PROT_WRITE, MAP_NORESERVE);
+}
+
+void *hk_os_map_block(size_t size, size_t align)
+{
+    return map_aligned(size, align, PROT_READ | PROT_WRITE, 0);
 }
 
 void *hk_os_reserve_aligned(size_t size, size_t align)
 {
-    return map_aligned(size, align, PROT_NONE);
+    return map_aligned(size, align, PROT_NONE, MAP_NORESERVE);
 }
 
 /* mremap, counted with the mmaps: it maps pages, and the budget counts
@@ -88,7 +96,7 @@ bool hk_os_move(void *p, size_t old, size_t size, void *to)
  * fill the whole 64 MiB, every chunk never used. */
 static void *chunk_commit(void *c)
 {
-    return map_raw(c, HK_SS_SIZE, PROT_READ | PROT_WRITE);
+    return map_raw(c, HK_SS_SIZE, PROT_READ | PROT_WRITE, MAP_NORESERVE);
 }
 
 void hk_os_decommit(void *p, size_t size)

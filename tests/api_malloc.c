@@ -46,6 +46,65 @@ Test(malloc, impossible_sizes_fail_with_enomem)
     }
 }
 
+/* More than the machine has (RAM and swap, plus 1 GiB): the kernel's
+ * overcommit heuristic refuses such a mapping from glibc, and must from us
+ * too, by every route to a large block.  Helper 23 found malloc(64 GiB)
+ * returning memory on a 24 GiB machine (MAP_NORESERVE skipped the check):
+ * the program would have been killed on touching it instead of seeing
+ * NULL. */
+Test(malloc, more_than_the_machine_fails_with_enomem)
+{
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = -1;
+    if (f != NULL) {
+        if (fscanf(f, "%d", &mode) != 1)
+            mode = -1;
+        fclose(f);
+    }
+    if (mode != 0 && mode != 2)
+        cr_skip_test("vm.overcommit_memory is %d: the kernel grants any mapping, so this "
+                     "test cannot tell (0 or 2 needed)", mode);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    unsigned long long swap = 0;
+    f = fopen("/proc/meminfo", "r");
+    char line[128];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "SwapTotal: %llu kB", &swap) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    volatile size_t big = (size_t)pages * (size_t)page + (size_t)swap * 1024 + ((size_t)1 << 30);
+    cr_assert_lt(big, (size_t)1 << 45, "a machine this large leaves no room below hakmem's own limit");
+
+    errno = 0;
+    void *p = hak_malloc(big);
+    cr_assert_null(p, "malloc(%zu) returned %p", (size_t)big, p);
+    cr_assert_eq(errno, ENOMEM, "malloc: errno %d", errno);
+    errno = 0;
+    p = hak_calloc(big / 4096, 4096);
+    cr_assert_null(p, "calloc(%zu, 4096) returned %p", (size_t)big / 4096, p);
+    cr_assert_eq(errno, ENOMEM, "calloc: errno %d", errno);
+    cr_assert_eq(hak_posix_memalign(&p, (size_t)1 << 22, big), ENOMEM);
+    errno = 0;
+    p = hak_aligned_alloc((size_t)1 << 22, big);
+    cr_assert_null(p, "aligned_alloc(4 MiB, %zu) returned %p", (size_t)big, p);
+    cr_assert_eq(errno, ENOMEM, "aligned_alloc: errno %d", errno);
+    /* Growth: from a small block, and from a large one (the mapping grows
+     * where it is or moves); the old block stays as it was. */
+    static const size_t from[] = {100, (size_t)8 << 20};
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        unsigned char *q = hak_malloc(from[i]);
+        cr_assert_not_null(q);
+        tu_fill(q, from[i], 7);
+        errno = 0;
+        void *r = hak_realloc(q, big);
+        cr_assert_null(r, "realloc(%zu -> %zu) returned %p", from[i], (size_t)big, r);
+        cr_assert_eq(errno, ENOMEM, "realloc from %zu: errno %d", from[i], errno);
+        cr_assert_eq(tu_check(q, from[i], 7), (size_t)-1, "failed realloc changed the block of %zu", from[i]);
+        hak_free(q);
+    }
+}
+
 /* Sizes past 4 GiB (no 32-bit size fields): only the touched pages become
  * resident.  An allocator may refuse for lack of memory, never for the size. */
 Test(malloc, blocks_past_4_gib)
