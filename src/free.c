@@ -246,7 +246,7 @@ static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struc
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
-    if (held >= HK_RC_INSTALL || held >= rc->reserved)
+    if (held >= rc->rc_install)
         hk_rcache_install(h, rc);
 }
 
@@ -289,7 +289,7 @@ static hk_noinline void rcache_overflowing(struct hk_heap *h, struct hk_slab *rc
                                            struct hk_block *b)
 {
     uint16_t hi = (uint16_t)hk_opt.remote_cache, lo = hi < HK_RC_MIN ? hi : HK_RC_MIN;
-    rc->reserved = rc->reserved / 2 > lo ? rc->reserved / 2 : lo;
+    hk_rcache_set_cap(rc, rc->reserved / 2 > lo ? rc->reserved / 2 : lo);
     h->rc_shrunk = 1;  /* the ticker's next pass recounts */
     struct hk_block **link = &rc->free;
     for (unsigned kept = 0; *link != NULL && kept < rc->reserved; kept++)
@@ -378,7 +378,7 @@ void hk_rcache_adapt(struct hk_heap *h)
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
         if (h->rc_overflow[c] < HK_RC_SHRINK_AT / 4 && rc->reserved < hi)
-            rc->reserved = rc->reserved * 2 < hi ? rc->reserved * 2 : hi;
+            hk_rcache_set_cap(rc, rc->reserved * 2 < hi ? rc->reserved * 2 : hi);
         h->rc_overflow[c] = 0;
         h->rc_shrunk += rc->reserved < hi;
     }

@@ -98,7 +98,7 @@ static struct hk_heap *heap_new(void)
         struct hk_slab *rc = &h->rc[c];
         rc->bsize = hk_class_size[c];
         rc->cls = (uint8_t)c;
-        rc->reserved = (uint16_t)hk_opt.remote_cache;
+        hk_rcache_set_cap(rc, (uint16_t)hk_opt.remote_cache);
         rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
         rc->free_key = hk_mark_key(hk_rc_key, rc->key_off);
     }

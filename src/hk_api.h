@@ -50,23 +50,29 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     }
     struct hk_slab *rc = (struct hk_slab *)((char *)h + off);
     /* used counts the cached blocks down from 0 (the fast path's pops
-     * count up). */
-    if (hk_unlikely((uint16_t)(0 - rc->used) >= rc->reserved)) {
+     * count up).  A class with a cache has a key word (rc_off). */
+    uint16_t used = rc->used;
+    if (hk_unlikely((uint16_t)(0 - used) >= rc->reserved)) {
         hk_free_remote_full(h, rc, s, b);
         return;
     }
-    if (hk_unlikely(hk_key_marked(hk_block_key(rc, b), rc->free_key))) {
+    uintptr_t key = rc->free_key;
+    if (hk_unlikely(hk_key_marked(b->key, key))) {
         hk_free_remote_marked(h, rc, s, b);
         return;
     }
     HK_STAT_INC(h, free_remote);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    /* hk_block_push with the count kept from the test above. */
+    b->key = key;
+    b->next = rc->free;
+    rc->free = b;
+    rc->used = (uint16_t)(used - 1);
+    h->rc_held = 1;
     /* Installed at the count that calls for it, not tested on every push:
      * until then, in larson, two pushes in three took the slow path to
      * find the entries elsewhere. */
-    uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
-    h->rc_held = 1;
-    if (hk_unlikely(held == HK_RC_INSTALL || held == rc->reserved))
+    if (hk_unlikely((uint16_t)(1 - used) == rc->rc_install))
         hk_rcache_install(h, rc);
 }
 

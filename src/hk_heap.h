@@ -210,6 +210,12 @@ hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_he
 /* The cache rc holds HK_RC_INSTALL blocks, or its cap: its class's direct
  * entries point at it (if they do not yet). */
 hk_hidden void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc);
+/* Cap the cache rc at `cap` blocks (and the count that installs it). */
+hk_inline void hk_rcache_set_cap(struct hk_slab *rc, uint16_t cap)
+{
+    rc->reserved = cap;
+    rc->rc_install = (uint8_t)(cap < HK_RC_INSTALL ? cap : HK_RC_INSTALL);
+}
 /* The remote free of b, of slab s, whose class's cache rc (of heap h, on
  * the SuperSlab's node) is full: batched for its owner, counted. */
 hk_hidden void hk_free_remote_full(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b);

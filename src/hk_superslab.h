@@ -62,7 +62,13 @@ struct hk_slab {
     uint16_t used;                /* blocks out, from the owner's point of view */
     uint8_t cls;
     uint8_t node;
-    uint8_t in_partial;
+    union {
+        uint8_t in_partial;
+        /* A remote-block cache (hk_heap.rc, never on a partial list): the
+         * count at which its class's direct entries move to it, the lesser
+         * of HK_RC_INSTALL and its cap (hk_rcache_set_cap). */
+        uint8_t rc_install;
+    };
     /* The slab's memory was zero when it was set up.  Its blocks carved
      * then keep a key word of 0 on `free`, where every other block carries
      * the key: calloc skips clearing those (hk_slab_take). */

@@ -75,7 +75,12 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;
-    s->rc_off = bs <= HK_LUT_MAX ? (uint32_t)(offsetof(struct hk_heap, rc) + cls * sizeof(struct hk_slab)) : 0;
+    /* 8-byte blocks have no key word apart from their link: their remote
+     * frees go home batched, and the cache's inline push reads the key at
+     * a fixed offset. */
+    s->rc_off = bs <= HK_LUT_MAX && bs >= sizeof(struct hk_block)
+                    ? (uint32_t)(offsetof(struct hk_heap, rc) + cls * sizeof(struct hk_slab))
+                    : 0;
     /* No other thread can reach a slab before its first block is handed
      * out: plain stores, published by that hand-off. */
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);
