@@ -116,16 +116,20 @@ def render(points, builds, loads):
            fmt.table(['workload', 'threads', 'reference', 'ref. ns/op', 'ref. in itself',
                       'least rest ns/op', 'bound', 'hakmem', 'hakmem in itself', 'target'], rows), '']
     out += ['## What the bounds say', '',
-            f'A bound within {MARGIN:.0%} of its target is too close to call: the bounds of one point '
+            f'A bound within a factor of {1 + MARGIN:.2g} of its target, either way, is too close to call: the bounds of one point '
             'move by that much between runs on this shared machine (its CPU time per operation '
             'moves by more).', '']
 
     def listing(vs):
         return '; '.join(f'{w} at {t} thread{"s" if t > 1 else ""} (bound {lim:.2f}x {ref}, target {tg:.2f}x)'
                          for w, t, ref, lim, tg in vs) + '.'
-    groups = [('Targets out of reach of any allocator at these points', [v for v in verdicts if v[3] * (1 + MARGIN) < v[4]]),
-              ('Too close to call', [v for v in verdicts if abs(v[3] - v[4]) <= MARGIN * v[4]]),
-              ('Targets the bound leaves room for (not that any allocator reaches them)', [v for v in verdicts if v[3] > v[4] * (1 + MARGIN)])]
+    # Three groups that part the points: a bound within a factor 1 + MARGIN
+    # of its target, either way, is too close to call.
+    out_of_reach = [v for v in verdicts if v[3] * (1 + MARGIN) < v[4]]
+    room = [v for v in verdicts if v[3] > v[4] * (1 + MARGIN)]
+    groups = [('Targets out of reach of any allocator at these points', out_of_reach),
+              ('Too close to call', [v for v in verdicts if v not in out_of_reach and v not in room]),
+              ('Targets the bound leaves room for (not that any allocator reaches them)', room)]
     for title, vs in groups:
         if vs:
             out += [f'{title}: {listing(vs)}', '']
