@@ -326,7 +326,7 @@ void hk_free_remote_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_slab
 }
 
 /* A remote free, counted, by the general path (the inline one is
- * hk_api.h: hk_rcache_keep): into our cache of other heaps' blocks if its
+ * hk_api.h: hk_free_remote_keep): into our cache of other heaps' blocks if its
  * class has one with room (see hk_heap.rc), else batched for the owner.
  * Reads the slab's line 2 only; calls only in tail position (no registers
  * to save). */

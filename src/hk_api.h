@@ -37,9 +37,9 @@ hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_blo
 /* A remote free, validated: b, a block of another heap's slab s in
  * SuperSlab ss (owned by dest).  Its common case in line: kept in our
  * cache of its class (hk_heap.rc), as a local free pushes onto its slab's
- * list.  The general path (hk_free_remote) takes a class without a cache,
- * another node, batching off or the shared empty heap (all in one compare
- * with remote_node); a full cache or a marked key word take their own. */
+ * list.  The general path (hk_free_remote) takes a class without a cache
+ * and, in one compare with remote_node, another node, batching off or the
+ * shared empty heap; a full cache or a marked key word take their own. */
 hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, struct hk_slab *s,
                                    struct hk_heap *dest, struct hk_block *b)
 {
