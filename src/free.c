@@ -237,12 +237,12 @@ void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc)
  * has the top bit set, or the free came by the general path.  A key word
  * that is a mark of ours is a double free (freed_elsewhere: the cache's key
  * is every thread's, hk_rc_key, so such a block is in some thread's cache
- * or on its way home from one); other words are program data. */
+ * or on its way home from one); other words are program data.  Only
+ * classes with a key word have a cache (slab.c: rc_off). */
 static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
-    uintptr_t word = hk_block_key(rc, b);
-    if (hk_key_marked(word, rc->free_key) &&
-        (word == rc->free_key || (rc->key_off != 0 && freed_elsewhere(b, word))))  /* the cache's key: FAST builds too */
+    uintptr_t word = b->key;
+    if (word == rc->free_key || freed_elsewhere(b, word))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
     uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
