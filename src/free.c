@@ -244,7 +244,7 @@ static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struc
     uintptr_t word = b->key;
     if (word == rc->free_key || freed_elsewhere(b, word))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
-    uint16_t held = (uint16_t)(0 - hk_block_push(rc, &rc->free, b, rc->free_key));
+    uint16_t held = (uint16_t)(HK_RC_EMPTY - hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
     if (held >= rc->rc_install)
         hk_rcache_install(h, rc);
@@ -334,9 +334,9 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_sl
 {
     if (s->rc_off != 0) {
         struct hk_slab *rc = (struct hk_slab *)((char *)h + s->rc_off);
-        /* used counts the cached blocks down from 0 (the fast path's pops
-         * count up). */
-        if ((uint16_t)(0 - rc->used) < rc->reserved)
+        /* used counts the cached blocks down from HK_RC_EMPTY (the fast
+         * path's pops count up). */
+        if ((uint16_t)(HK_RC_EMPTY - rc->used) < rc->reserved)
             rcache_push(h, rc, b);
         else
             rcache_overflow(h, rc, s, b);
@@ -365,7 +365,7 @@ void hk_rcache_flush(struct hk_heap *h)
         if (h->direct[hk_class_size[c] >> 3] == rc)
             hk_heap_set_direct(h, c, h->cur[c]);
         rc->free = NULL;
-        rc->used = 0;
+        rc->used = HK_RC_EMPTY;
         rcache_send_home(h, rc, b);
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */

@@ -21,7 +21,7 @@
 #include <errno.h>
 #include <sys/auxv.h>
 
-struct hk_slab hk_slab_empty;
+struct hk_slab hk_slab_empty = { .ticks = HK_TICK_BASE };  /* a current slab that counts nothing */
 struct hk_heap hk_heap_empty = {
     .direct = { [0 ... HK_LUT_MAX / 8] = &hk_slab_empty },
     .own = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
@@ -101,6 +101,8 @@ static struct hk_heap *heap_new(void)
         hk_rcache_set_cap(rc, (uint16_t)hk_opt.remote_cache);
         rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
         rc->free_key = hk_mark_key(hk_rc_key, rc->key_off);
+        rc->used = HK_RC_EMPTY;
+        rc->ticks = HK_TICK_BASE;
     }
     h->tick = HK_TICK;
     h->remote_node = hk_opt.remote_batch <= 1 ? HK_NODE_NONE : h->node;
@@ -189,6 +191,7 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
     struct hk_slab *old = h->cur[cls];
     if (old != &hk_slab_empty) {
+        hk_slab_harvest(h, old);
         hk_slab_set_current_owner(old, false);
         old->used -= HK_CUR_PIN;
         hk_assert(old->used > 0 || s == &hk_slab_empty);  /* only collections drop an idle one */

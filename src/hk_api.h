@@ -8,9 +8,9 @@ hk_inline void *hk_alloc_from(struct hk_heap *h, struct hk_slab *s, size_t size,
 {
     if (hk_unlikely(s->free == NULL))
         return hk_malloc_refill(size, s, h, zero);
-    struct hk_block *b = hk_slab_take(h, s, size, zero);
-    if (hk_unlikely(hk_tick_down(h)))  /* counts the allocation too */
-        return hk_heap_tick_pass(b, h);
+    struct hk_block *b = hk_slab_pop(h, s, size, zero);
+    if (hk_unlikely(hk_slab_count_take(s)))
+        return hk_slab_ticked(b, h, s);
     return b;
 }
 
@@ -49,10 +49,10 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
         return;
     }
     struct hk_slab *rc = (struct hk_slab *)((char *)h + off);
-    /* used counts the cached blocks down from 0 (the fast path's pops
-     * count up).  A class with a cache has a key word (rc_off). */
+    /* used counts the cached blocks down from HK_RC_EMPTY (the fast
+     * path's pops count up).  A class with a cache has a key word (rc_off). */
     uint16_t used = rc->used;
-    if (hk_unlikely((uint16_t)(0 - used) >= rc->reserved)) {
+    if (hk_unlikely((uint16_t)(HK_RC_EMPTY - used) >= rc->reserved)) {
         hk_free_remote_full(h, rc, s, b);
         return;
     }
@@ -72,7 +72,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     /* Installed at the count that calls for it, not tested on every push:
      * until then, in larson, two pushes in three took the slow path to
      * find the entries elsewhere. */
-    if (hk_unlikely((uint16_t)(1 - used) == rc->rc_install))
+    if (hk_unlikely((uint16_t)(HK_RC_EMPTY + 1 - used) == rc->rc_install))
         hk_rcache_install(h, rc);
 }
 

@@ -45,10 +45,22 @@ struct hk_rbatch {
 
 /* Allocations between two looks at time-driven work (memory return). */
 #define HK_TICK 4096
+/* A slab's `ticks` when none of its fast-path allocations is uncounted:
+ * the HK_TICK-th carries out of the 16 bits (hk_slab_count_take). */
+#define HK_TICK_BASE ((uint16_t)(0x10000 - HK_TICK))
+_Static_assert(HK_TICK > 0 && HK_TICK < 0x10000, "a period fits a slab's 16-bit ticks");
+
+/* A remote-block cache's `used` when it holds no block: it counts its
+ * blocks down from there, and the fast path's pops back up, so that it
+ * never wraps past 0xffff into `ticks` (hk_slab.used_ticks). */
+#define HK_RC_EMPTY ((uint16_t)0x8000)
 
 struct hk_heap {
-    /* Counts allocations down to the next look; also the allocation
-     * counter: stats.malloc holds the finished periods. */
+    /* Counts the allocations counted in the heap (the slow paths' and
+     * those its slabs hand over: hk_slab_harvest) down to the next look.
+     * The allocation counter is stats.malloc, the finished periods, plus
+     * HK_TICK - tick, plus the uncounted `ticks` of the current slabs and
+     * the caches (stats.c: sum_heaps). */
     int32_t tick;
     /* `node` where the remote-free fast path applies (free.c:
      * hk_free_remote), else HK_NODE_NONE, which no SuperSlab has: batching
@@ -111,9 +123,9 @@ struct hk_heap {
      * owner would have to fetch it back (that fetch, one cache miss per
      * block in a dependent chain, was a fifth of larson's time).  One
      * pseudo-slab per class up to HK_LUT_MAX: `free` holds the blocks,
-     * `used` counts down from 0 as they come in and the malloc fast path
-     * counts it back up, `reserved` caps them (halved as the class
-     * overflows, grown back by hk_rcache_adapt: see free.c),
+     * `used` counts down from HK_RC_EMPTY as they come in and the malloc
+     * fast path counts it back up, `reserved` caps them (halved as the
+     * class overflows, grown back by hk_rcache_adapt: see free.c),
      * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
      * the malloc fast path serves it unchanged; its miss (rcache_drained)
@@ -168,25 +180,59 @@ hk_hidden void hk_free_slow(void *p, const char *fn);
 hk_hidden void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, const char *fn);
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
-/* The same, returning p: the fast path's tail call (no registers to save). */
-hk_hidden void *hk_heap_tick_pass(void *p, struct hk_heap *heap);
+/* The fast path's count on s carried (hk_slab_count_take): HK_TICK
+ * allocations of s into the heap's count, the tick, then p back (a tail
+ * call: no registers to save). */
+hk_hidden void *hk_slab_ticked(void *p, struct hk_heap *heap, struct hk_slab *s);
+/* The uncounted allocations of s, a current slab or a cache, into the
+ * heap's count (owner only): before s stops being current, and for
+ * statistics.  It does not tick, as its callers are in the middle of
+ * changing the heap: a period it ends ticks at the next count. */
+hk_hidden void hk_slab_harvest(struct hk_heap *heap, struct hk_slab *s);
 
-/* Count one allocation down: true when the period is over.  Statistics
- * read the counter racily; the TSan build makes that a relaxed atomic. */
-hk_inline bool hk_tick_down(struct hk_heap *h)
+/* n allocations into the heap's ticker; returns what is left of the
+ * period.  Statistics read the counter racily; the TSan build makes that a
+ * relaxed atomic. */
+hk_inline int32_t hk_heap_tally(struct hk_heap *h, int32_t n)
 {
 #if defined(__SANITIZE_THREAD__)
-    return __atomic_sub_fetch(&h->tick, 1, __ATOMIC_RELAXED) == 0;
+    return __atomic_sub_fetch(&h->tick, n, __ATOMIC_RELAXED);
 #else
-    return --h->tick == 0;
+    return h->tick -= n;
 #endif
 }
 
-/* Count one allocation (slow paths; the fast path inlines it as a tail call). */
+/* Count n allocations, and tick when the period is over. */
+hk_inline void hk_heap_count(struct hk_heap *h, int32_t n)
+{
+    if (hk_unlikely(hk_heap_tally(h, n) <= 0))
+        hk_heap_tick(h);
+}
+
+/* Count one allocation of the slow paths. */
 hk_inline void hk_heap_count_alloc(struct hk_heap *h)
 {
-    if (hk_unlikely(hk_tick_down(h)))
-        hk_heap_tick(h);
+    hk_heap_count(h, 1);
+}
+
+/* Count the fast path's allocation from s, a current slab or a cache, in
+ * the add that counts it out of s: one read-modify-write of a line the
+ * pop has just written, where a count in the heap was a second one, which
+ * cost bench/mixed 3-4%.  True when `ticks` carried: HK_TICK allocations
+ * since its last harvest (hk_slab_ticked). */
+hk_inline bool hk_slab_count_take(struct hk_slab *s)
+{
+#if defined(__x86_64__)
+    /* GCC splits the portable form into a load, an add and a store. */
+    bool carry;
+    __asm__("addl %2, %0" : "+m"(s->used_ticks), "=@ccc"(carry) : "i"(0x10001));
+    return carry;
+#else
+    uint32_t v;
+    bool carry = __builtin_add_overflow(s->used_ticks, (uint32_t)0x10001, &v);
+    s->used_ticks = v;
+    return carry;
+#endif
 }
 /* A unit block can hold `size` bytes aligned to `align` (a power of two). */
 hk_hidden bool hk_unit_block_fits(size_t size, size_t align);
@@ -327,11 +373,11 @@ hk_inline uint16_t hk_slab_push_owner(struct hk_slab *s, struct hk_block *b, uin
 }
 
 /* Take the first block of s (which has one) for an allocation of `size`:
- * the pop, the byte counter, calloc's zeroing.  The caller counts the
- * allocation on the ticker.  The block's key word is cleared: a block
- * handed out no longer matches its list's key, so only a block still on a
- * list (a double free) sends free to the list scan. */
-hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+ * the pop, the byte counter, calloc's zeroing, not the count of `used`
+ * (hk_slab_take, hk_slab_count_take).  The block's key word is cleared: a
+ * block handed out no longer matches its list's key, so only a block still
+ * on a list (a double free) sends free to the list scan. */
+hk_inline struct hk_block *hk_slab_pop(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
 {
     struct hk_block *b = s->free;
     s->free = b->next;
@@ -344,8 +390,16 @@ hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, si
             __builtin_memset(b, 0, size);
     }
     hk_block_set_key(s, b, 0);
-    s->used++;
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
+    return b;
+}
+
+/* hk_slab_pop, counted out of s (the slow paths: the caller counts the
+ * allocation on the heap's ticker). */
+hk_inline struct hk_block *hk_slab_take(struct hk_heap *h, struct hk_slab *s, size_t size, bool zero)
+{
+    struct hk_block *b = hk_slab_pop(h, s, size, zero);
+    s->used++;
     return b;
 }
 

@@ -59,7 +59,22 @@ struct hk_slab {
      * units, thrashing their L2 sets. */
     struct hk_block *free;
     uintptr_t free_key;           /* marks blocks on `free` (double frees; odd, top bit set) */
-    uint16_t used;                /* blocks out, from the owner's point of view */
+    /* The fast path's one add (hk_slab_count_take): `used`, the blocks out
+     * from the owner's point of view, and above it `ticks`, the allocation
+     * ticker's count for this slab while it is its class's current one or
+     * a remote-block cache: HK_TICK_BASE plus the fast-path allocations not
+     * yet counted in the heap (hk_slab_harvest), its carry out of the top
+     * bit the end of a period.  Every other write to `used` is 16 bits
+     * wide, and `used` never wraps (a slab's stays at most `reserved`, a
+     * cache's from HK_RC_EMPTY down), so no carry reaches `ticks` but the
+     * fast path's own. */
+    union {
+        uint32_t used_ticks;
+        struct {
+            uint16_t used;
+            uint16_t ticks;
+        };
+    };
     uint8_t cls;
     uint8_t node;
     union {
@@ -98,6 +113,10 @@ struct hk_slab {
 
 _Static_assert(sizeof(struct hk_slab) == 128, "two cache lines per slab descriptor");
 _Static_assert(offsetof(struct hk_slab, remote) == 64, "what other threads read has its own line");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&
+               offsetof(struct hk_slab, ticks) == offsetof(struct hk_slab, used) + 2 &&
+               offsetof(struct hk_slab, used) == offsetof(struct hk_slab, used_ticks),
+               "used is the low half of used_ticks");
 
 enum hk_ss_kind { HK_SS_SMALL = 1, HK_SS_LARGE = 2 };
 

@@ -254,15 +254,24 @@ void hk_heap_maintain(struct hk_heap *h)
     hk_heap_maintain_now(h);
 }
 
-void *hk_heap_tick_pass(void *p, struct hk_heap *h)
+void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
 {
-    hk_heap_tick(h);
+    s->ticks = HK_TICK_BASE;
+    hk_heap_count(h, HK_TICK);
     return p;
+}
+
+void hk_slab_harvest(struct hk_heap *h, struct hk_slab *s)
+{
+    uint16_t n = (uint16_t)(s->ticks - HK_TICK_BASE);
+    s->ticks = HK_TICK_BASE;
+    hk_heap_tally(h, n);
 }
 
 void hk_heap_tick(struct hk_heap *h)
 {
-    HK_STAT_ADD(h, malloc, HK_TICK);
+    /* The period's count, and what the last count brought beyond it. */
+    HK_STAT_ADD(h, malloc, (uint64_t)(HK_TICK - h->tick));
     ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
     /* Overflows need cached blocks: a heap without remote frees skips. */
     if (h->rc_held || h->rc_shrunk)

@@ -583,3 +583,57 @@ Test(stats, blocks_of_exited_threads_come_back_as_freed)
     cr_assert_geq(live, 8ll * 16384 * 1000, "the blocks were not counted");
     cr_assert_leq(after, 16ll << 20, "committed grew by %lld bytes, and by %lld after freeing them", live, after);
 }
+
+/* The allocation count is kept in the slabs the fast path allocates from
+ * and in the remote-block caches until their owner hands it to the heap
+ * (hk_slab_harvest): none may be lost or counted twice -- not a current
+ * slab's when its class moves on or its thread exits, nor a cache's, whose
+ * count runs down and up again at every refill.  A thread allocates
+ * blocks of many sizes and exits; the main thread frees them a handful at
+ * a time into its cache and takes them back (EC_ROUNDS refills, each one a
+ * wrap of the cache's count if it reached the slab's ticker).  The counts
+ * may exceed the test's own by what pthread_create allocates. */
+enum { EC_ROUNDS = 3000, EC_BURST = 12, EC_OTHER = EC_ROUNDS * EC_BURST };
+static void *ec_blocks[EC_OTHER];
+
+static void *allocate_and_exit(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < EC_OTHER; i++)
+        ec_blocks[i] = hak_malloc(i < EC_OTHER / 2 ? 48 : 16 + (size_t)(i % 200) * 40);
+    return NULL;
+}
+
+Test(stats, every_allocation_counted_once)
+{
+    static char before[1 << 16], after[1 << 16];
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_CACHE or HAKMEM_PROFILE set: the test needs the default cache");
+    hak_stats_json(before, sizeof before);
+    if (counter(before, "malloc") == -1)
+        cr_skip_test("this build does not count allocations");
+    pthread_t t;
+    if (pthread_create(&t, NULL, allocate_and_exit, NULL) != 0 || pthread_join(t, NULL) != 0)
+        cr_assert_fail("no thread");
+    /* No assertion until the second snapshot: Criterion allocates. */
+    void *mine[EC_BURST];
+    long long ours = EC_OTHER, frees = 0;
+    bool null = false;
+    for (int r = 0; r < EC_ROUNDS; r++) {
+        for (int i = 0; i < EC_BURST; i++)
+            hak_free(ec_blocks[r * EC_BURST + i]);
+        for (int i = 0; i < EC_BURST; i++)
+            null |= (mine[i] = hak_malloc(48)) == NULL;
+        for (int i = 0; i < EC_BURST; i++)
+            hak_free(mine[i]);
+        ours += EC_BURST;
+        frees += 2 * EC_BURST;
+    }
+    hak_stats_json(after, sizeof after);
+    cr_assert(!null, "an allocation failed");
+    long long m = counter(after, "malloc") - counter(before, "malloc");
+    long long f = counter(after, "free") - counter(before, "free");
+    cr_log_info("%lld allocations and %lld frees counted for the test's %lld and %lld", m, f, ours, frees);
+    cr_assert(m >= ours && m <= ours + 16, "%lld allocations counted for the test's %lld", m, ours);
+    cr_assert(f >= frees && f <= frees + 16, "%lld frees counted for the test's %lld", f, frees);
+}
