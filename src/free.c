@@ -244,7 +244,7 @@ static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struc
     uintptr_t word = b->key;
     if (word == rc->free_key || freed_elsewhere(b, word))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
-    uint16_t held = (uint16_t)(HK_RC_EMPTY - hk_block_push(rc, &rc->free, b, rc->free_key));
+    uint16_t held = (uint16_t)(HK_RC_EMPTY - (uint16_t)hk_block_push(rc, &rc->free, b, rc->free_key));
     h->rc_held = 1;
     if (held >= rc->rc_install)
         hk_rcache_install(h, rc);

@@ -192,12 +192,14 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
     struct hk_slab *old = h->cur[cls];
     if (old != &hk_slab_empty) {
         hk_slab_harvest(h, old);
+        old->ticks = 0;  /* counts nothing now (see hk_slab.ticks) */
         hk_slab_set_current_owner(old, false);
         old->used -= HK_CUR_PIN;
         hk_assert(old->used > 0 || s == &hk_slab_empty);  /* only collections drop an idle one */
     }
     if (s != &hk_slab_empty) {
         s->used += HK_CUR_PIN;
+        s->ticks = HK_TICK_BASE;
         hk_slab_set_current_owner(s, true);
     }
     h->cur[cls] = s;

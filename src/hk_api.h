@@ -30,7 +30,7 @@ hk_inline void hk_free_local(struct hk_heap *h, struct hk_slab *s, struct hk_blo
 {
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    if (hk_unlikely(hk_slab_push_owner(s, b, key) == 0))
+    if (hk_unlikely(hk_slab_push_owner(s, b, key) == 0))  /* not current, and empty */
         hk_slab_emptied(h, s);
 }
 
@@ -51,7 +51,8 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     struct hk_slab *rc = (struct hk_slab *)((char *)h + off);
     /* used counts the cached blocks down from HK_RC_EMPTY (the fast
      * path's pops count up).  A class with a cache has a key word (rc_off). */
-    uint16_t used = rc->used;
+    uint32_t used_ticks = rc->used_ticks;  /* whole: see hk_block_push */
+    uint16_t used = (uint16_t)used_ticks;
     if (hk_unlikely((uint16_t)(HK_RC_EMPTY - used) >= rc->reserved)) {
         hk_free_remote_full(h, rc, s, b);
         return;
@@ -67,7 +68,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     b->key = key;
     b->next = rc->free;
     rc->free = b;
-    rc->used = (uint16_t)(used - 1);
+    rc->used_ticks = used_ticks - 1;
     h->rc_held = 1;
     /* Installed at the count that calls for it, not tested on every push:
      * until then, in larson, two pushes in three took the slow path to

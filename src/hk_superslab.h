@@ -64,9 +64,11 @@ struct hk_slab {
      * ticker's count for this slab while it is its class's current one or
      * a remote-block cache: HK_TICK_BASE plus the fast-path allocations not
      * yet counted in the heap (hk_slab_harvest), its carry out of the top
-     * bit the end of a period.  Every other write to `used` is 16 bits
-     * wide, and `used` never wraps (a slab's stays at most `reserved`, a
-     * cache's from HK_RC_EMPTY down), so no carry reaches `ticks` but the
+     * bit the end of a period.  Other slabs have `ticks` 0, so that the
+     * free's decrement of the whole word (hk_block_push) gives 0 when such
+     * a slab empties; a current slab never does (HK_CUR_PIN).  `used`
+     * never wraps (a slab's stays at most `reserved`, a cache's from
+     * HK_RC_EMPTY down), so no carry or borrow crosses into `ticks` but the
      * fast path's own. */
     union {
         uint32_t used_ticks;

@@ -67,7 +67,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->start = s->shared_start = start;
     s->reserved = (uint16_t)((end - start) / s->bsize);
     s->used = 0;
-    s->ticks = HK_TICK_BASE;
+    s->ticks = 0;  /* not current (hk_slab.ticks) */
     s->free = NULL;
     s->div_c = s->shared_div_c = div_const(bs);
     ck_pr_store_64(&s->shared_limit, 0);

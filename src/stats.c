@@ -21,7 +21,8 @@
  * are a moment's estimate. */
 static uint64_t uncounted(const struct hk_slab *s)
 {
-    return (uint16_t)(ck_pr_load_16(&s->ticks) - HK_TICK_BASE);
+    uint16_t t = ck_pr_load_16(&s->ticks);
+    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;  /* 0: not current after all */
 }
 
 static unsigned sum_heaps(struct hk_heap_stats *t)
