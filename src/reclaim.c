@@ -254,10 +254,17 @@ void hk_heap_maintain(struct hk_heap *h)
     hk_heap_maintain_now(h);
 }
 
+static void tick_work(struct hk_heap *h);
+
+/* A period of its own, not through the heap's countdown: a carry that also
+ * ended what the countdown had left would stretch the next period by it
+ * (ring, 2 threads: 8% fewer passes than allocations / 4096, and twice the
+ * remote-cache overflows, as the caps adapt once a pass). */
 void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
 {
     s->ticks = HK_TICK_BASE;
-    hk_heap_count(h, HK_TICK);
+    HK_STAT_ADD(h, malloc, HK_TICK);
+    tick_work(h);
     return p;
 }
 
@@ -273,6 +280,12 @@ void hk_heap_tick(struct hk_heap *h)
     /* The period's count, and what the last count brought beyond it. */
     HK_STAT_ADD(h, malloc, (uint64_t)(HK_TICK - h->tick));
     ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
+    tick_work(h);
+}
+
+/* The time-driven work of a ticker pass. */
+static void tick_work(struct hk_heap *h)
+{
     /* Overflows need cached blocks: a heap without remote frees skips. */
     if (h->rc_held || h->rc_shrunk)
         hk_rcache_adapt(h);
