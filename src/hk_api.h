@@ -53,7 +53,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
      * path's pops count up).  A class with a cache has a key word (rc_off). */
     uint32_t used_ticks = rc->used_ticks;  /* whole: see hk_block_push */
     uint16_t used = (uint16_t)used_ticks;
-    if (hk_unlikely((uint16_t)(HK_RC_EMPTY - used) >= rc->reserved)) {
+    if (hk_unlikely(used <= rc->rc_full_used)) {
         hk_free_remote_full(h, rc, s, b);
         return;
     }
@@ -73,7 +73,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     /* Installed at the count that calls for it, not tested on every push:
      * until then, in larson, two pushes in three took the slow path to
      * find the entries elsewhere. */
-    if (hk_unlikely((uint16_t)(HK_RC_EMPTY + 1 - used) == rc->rc_install))
+    if (hk_unlikely(used == rc->rc_install_used))
         hk_rcache_install(h, rc);
 }
 

@@ -256,11 +256,14 @@ hk_hidden void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_he
 /* The cache rc holds HK_RC_INSTALL blocks, or its cap: its class's direct
  * entries point at it (if they do not yet). */
 hk_hidden void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc);
-/* Cap the cache rc at `cap` blocks (and the count that installs it). */
+/* Cap the cache rc at `cap` blocks (and the count that installs it); its
+ * `used` counts the blocks down from HK_RC_EMPTY. */
 hk_inline void hk_rcache_set_cap(struct hk_slab *rc, uint16_t cap)
 {
     rc->reserved = cap;
     rc->rc_install = (uint8_t)(cap < HK_RC_INSTALL ? cap : HK_RC_INSTALL);
+    rc->rc_full_used = (uint16_t)(HK_RC_EMPTY - cap);
+    rc->rc_install_used = (uint16_t)(HK_RC_EMPTY + 1 - rc->rc_install);  /* before the push */
 }
 /* The remote free of b, of slab s, whose class's cache rc (of heap h, on
  * the SuperSlab's node) is full: batched for its owner, counted. */

@@ -94,6 +94,12 @@ struct hk_slab {
      * only word is the link.  There the link store overwrites the key: no
      * double-free check for them, but one free path for every class. */
     uint8_t key_off;
+    /* A remote-block cache's thresholds of `used`, so that its inline push
+     * (hk_api.h: hk_free_remote_keep) compares the count it loads, and
+     * reads no field of line 2 (hk_rcache_set_cap): full at or below
+     * rc_full_used, installed by the push from rc_install_used. */
+    uint16_t rc_full_used;
+    uint16_t rc_install_used;
     /* Line 2: what other threads read -- copies of the block geometry for
      * validating their frees, the remote-free word they push to -- and
      * owner fields written only on slow paths. */
