@@ -334,9 +334,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_sl
 {
     if (s->rc_off != 0) {
         struct hk_slab *rc = (struct hk_slab *)((char *)h + s->rc_off);
-        /* used counts the cached blocks down from HK_RC_EMPTY (the fast
-         * path's pops count up). */
-        if ((uint16_t)(HK_RC_EMPTY - rc->used) < rc->reserved)
+        if (rc->used > rc->rc_full_used)  /* room: see hk_rcache_set_cap */
             rcache_push(h, rc, b);
         else
             rcache_overflow(h, rc, s, b);

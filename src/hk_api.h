@@ -50,7 +50,9 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     }
     struct hk_slab *rc = (struct hk_slab *)((char *)h + off);
     /* used counts the cached blocks down from HK_RC_EMPTY (the fast
-     * path's pops count up).  A class with a cache has a key word (rc_off). */
+     * path's pops count up), compared as it is with the thresholds
+     * hk_rcache_set_cap keeps.  A class with a cache has a key word
+     * (rc_off). */
     uint32_t used_ticks = rc->used_ticks;  /* whole: see hk_block_push */
     uint16_t used = (uint16_t)used_ticks;
     if (hk_unlikely(used <= rc->rc_full_used)) {

@@ -181,8 +181,8 @@ hk_hidden void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct h
 /* The allocation ticker ran out: time-driven work, then the next period. */
 hk_hidden void hk_heap_tick(struct hk_heap *heap);
 /* The fast path's count on s carried (hk_slab_count_take): HK_TICK
- * allocations of s into the heap's count, the tick, then p back (a tail
- * call: no registers to save). */
+ * allocations of s into the statistics, a ticker pass, then p back (a
+ * tail call: no registers to save). */
 hk_hidden void *hk_slab_ticked(void *p, struct hk_heap *heap, struct hk_slab *s);
 /* The uncounted allocations of s, a current slab or a cache, into the
  * heap's count (owner only): before s stops being current, and for
@@ -364,7 +364,7 @@ hk_inline uint8_t hk_key_off(uint32_t bsize)
  * remote-block cache) takes its blocks this way.  The decrement is as wide
  * as the malloc fast path's add: that add's load of a word written by a
  * narrower store waits for the store to reach the cache instead of taking
- * its value from it (larson, 1 thread: 3-5% slower). */
+ * its value from it (larson, 1 thread: 2-5% slower). */
 hk_inline uint32_t hk_block_push(struct hk_slab *s, struct hk_block **list, struct hk_block *b, uintptr_t key)
 {
     hk_block_set_key(s, b, key);
