@@ -254,17 +254,18 @@ void hk_heap_maintain(struct hk_heap *h)
     hk_heap_maintain_now(h);
 }
 
-static void tick_work(struct hk_heap *h);
-
-/* A period of its own, not through the heap's countdown: a carry that also
- * ended what the countdown had left would stretch the next period by it
- * (ring, 2 threads: 8% fewer passes than allocations / 4096, and twice the
- * remote-cache overflows, as the caps adapt once a pass). */
+/* A hand-over takes the count out of the slab before it puts it into the
+ * heap's (a compiler barrier between: x86-64 keeps stores in order, and
+ * ck_pr_fence_store orders them elsewhere), so that statistics, which read
+ * the heap's count first (stats.c: sum_heaps), may miss a count on its way
+ * but never see it twice. */
 void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
 {
-    s->ticks = HK_TICK_BASE;
-    HK_STAT_ADD(h, malloc, HK_TICK);
-    tick_work(h);
+    /* The whole word, as the fast path writes it (hk_block_push), in a
+     * store gcc would otherwise narrow to the half that changes. */
+    ck_pr_store_32(&s->used_ticks, (s->used_ticks & 0xffffu) | (uint32_t)HK_TICK_BASE << 16);
+    ck_pr_fence_store();
+    hk_heap_count(h, HK_TICK_SLAB);
     return p;
 }
 
@@ -272,20 +273,13 @@ void hk_slab_harvest(struct hk_heap *h, struct hk_slab *s)
 {
     uint16_t n = (uint16_t)(s->ticks - HK_TICK_BASE);
     s->ticks = HK_TICK_BASE;
+    ck_pr_fence_store();
     hk_heap_tally(h, n);
 }
 
 void hk_heap_tick(struct hk_heap *h)
 {
-    /* The period's count, and what the last count brought beyond it. */
-    HK_STAT_ADD(h, malloc, (uint64_t)(HK_TICK - h->tick));
-    ck_pr_store_32((uint32_t *)&h->tick, HK_TICK);  /* read racily by statistics */
-    tick_work(h);
-}
-
-/* The time-driven work of a ticker pass. */
-static void tick_work(struct hk_heap *h)
-{
+    h->tick = HK_TICK;
     /* Overflows need cached blocks: a heap without remote frees skips. */
     if (h->rc_held || h->rc_shrunk)
         hk_rcache_adapt(h);

@@ -13,17 +13,24 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-/* Allocations of the fast path that s, a current slab or a cache of h,
- * has not handed to the heap's count yet (hk_slab_harvest).  Another
- * thread's slab is read racily, with a load that TSan does not see: the
- * owner writes `ticks` in the fast path's plain add.  A slab it just
- * harvested may count twice, or not at all: statistics of running threads
- * are a moment's estimate. */
+/* Allocations of the fast path that s, a current slab or a cache, has not
+ * handed to its heap's count yet.  Another thread's slab is read racily,
+ * with a load that TSan does not see: its owner writes `ticks` in the fast
+ * path's plain add.  A slab that is not current (any more) has `ticks` 0,
+ * and so has one whose count just carried, until its owner hands the count
+ * over (hk_slab_ticked): both read as 0, never as a count to add. */
 static uint64_t uncounted(const struct hk_slab *s)
 {
     uint16_t t = ck_pr_load_16(&s->ticks);
-    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;  /* 0: not current after all */
+    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;
 }
+
+/* The process's allocation count as last reported: a count read while
+ * other threads run misses what is on its way from a slab to its heap
+ * (never counts it twice: hk_slab_ticked), so a later report may read
+ * less than an earlier one; reports do not go back (helper 24 polled
+ * hak_stats_json and saw the count drop by up to 4096). */
+static uint64_t malloc_reported;
 
 static unsigned sum_heaps(struct hk_heap_stats *t)
 {
@@ -38,27 +45,43 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
         for (unsigned c = 0; c < HK_LUT_CLASSES; c++)
             hk_slab_harvest(me, &me->rc[c]);
     }
+    /* Frees before allocations (racy reads, like all of these: the owners
+     * write without atomics): a block's free counted here had its
+     * allocation counted before, so frees do not run ahead of allocations
+     * while the program runs, by more than the counts on their way. */
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
         heaps++;
-        /* Finished ticker periods plus the one under way (racy, like all
-         * of these: the owner writes without atomics), plus what its
-         * current slabs and caches hold. */
-        t->malloc += ck_pr_load_64(&h->stats.malloc) + (uint64_t)(HK_TICK - (int32_t)ck_pr_load_32((uint32_t *)&h->tick));
+        t->free_local += ck_pr_load_64(&h->stats.free_local);
+        t->free_remote += ck_pr_load_64(&h->stats.free_remote);
+        t->large_free += ck_pr_load_64(&h->stats.large_free);
+        t->home_list += ck_pr_load_64(&h->stats.home_list);
+        t->home_inbox += ck_pr_load_64(&h->stats.home_inbox);
+        t->slab_new += ck_pr_load_64(&h->stats.slab_new);
+        t->slab_release += ck_pr_load_64(&h->stats.slab_release);
+        t->small_bytes_freed += ck_pr_load_64(&h->stats.small_bytes_freed);
+    }
+    ck_pr_fence_load();
+    for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
+        t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
+        t->small_bytes_alloc += ck_pr_load_64(&h->stats.small_bytes_alloc);
+        /* The heap's count before its slabs' (see uncounted). */
+        t->malloc += ck_pr_load_64(&h->stats.malloc);
+        ck_pr_fence_load();
         for (unsigned c = 0; c < HK_CLASSES; c++)
             t->malloc += uncounted(ck_pr_load_ptr(&h->cur[c]));
         for (unsigned c = 0; c < HK_LUT_CLASSES; c++)
             t->malloc += uncounted(&h->rc[c]);
-        t->free_local += ck_pr_load_64(&h->stats.free_local);
-        t->free_remote += ck_pr_load_64(&h->stats.free_remote);
-        t->home_list += ck_pr_load_64(&h->stats.home_list);
-        t->home_inbox += ck_pr_load_64(&h->stats.home_inbox);
-        t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
-        t->large_free += ck_pr_load_64(&h->stats.large_free);
-        t->slab_new += ck_pr_load_64(&h->stats.slab_new);
-        t->slab_release += ck_pr_load_64(&h->stats.slab_release);
-        t->small_bytes_alloc += ck_pr_load_64(&h->stats.small_bytes_alloc);
-        t->small_bytes_freed += ck_pr_load_64(&h->stats.small_bytes_freed);
     }
+    /* Every free read above was of a block allocated before: as many
+     * allocations at least, whatever was on its way. */
+    uint64_t freed = t->free_local + t->free_remote + t->large_free;
+    if (t->malloc < freed)
+        t->malloc = freed;
+    uint64_t last = ck_pr_load_64(&malloc_reported);
+    while (last < t->malloc && !ck_pr_cas_64_value(&malloc_reported, last, t->malloc, &last))
+        ;
+    if (t->malloc < last)
+        t->malloc = last;
     return heaps;
 }
 
