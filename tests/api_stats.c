@@ -527,6 +527,19 @@ Test(stats, inbox_taken_on_the_ticker)
                   "and three ticker periods passed: the owner did not take its inbox", full, after);
 }
 
+/* n blocks of `size` bytes, written, in an array of their own. */
+static void **filled_blocks(int n, size_t size)
+{
+    void **p = hak_malloc((size_t)n * sizeof *p);
+    cr_assert_not_null(p);
+    for (int i = 0; i < n; i++) {
+        p[i] = hak_malloc(size);
+        cr_assert_not_null(p[i]);
+        memset(p[i], 1, size);
+    }
+    return p;
+}
+
 /* 64 MiB of small blocks must show in the counters the build keeps (-1 means
  * not counted); freeing them brings bytes_in_use back. */
 Test(stats, counters_follow_allocation)
@@ -538,13 +551,7 @@ Test(stats, counters_follow_allocation)
     long long mallocs0 = counter(j, "malloc");
     if (committed0 == -1 && in_use0 == -1 && mallocs0 == -1)
         cr_skip_test("this build counts neither bytes_committed, bytes_in_use nor malloc");
-    void **p = hak_malloc(COUNT * sizeof *p);
-    cr_assert_not_null(p);
-    for (int i = 0; i < COUNT; i++) {
-        p[i] = hak_malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 1, BLOCK);
-    }
+    void **p = filled_blocks(COUNT, BLOCK);
     j = snapshot();
     if (committed0 != -1) {
         long long c = counter(j, "bytes_committed");
@@ -655,13 +662,7 @@ Test(stats, memory_returns_while_allocating_over_many_classes)
     /* Every size's slab first, so that the loop below takes no slow path. */
     for (int k = 0; k < SIZES; k++)
         hak_free(hak_malloc(16 + (size_t)k * 48));
-    void **p = hak_malloc(COUNT * sizeof *p);
-    cr_assert_not_null(p);
-    for (int i = 0; i < COUNT; i++) {
-        p[i] = hak_malloc(BLOCK);
-        cr_assert_not_null(p[i]);
-        memset(p[i], 1, BLOCK);
-    }
+    void **p = filled_blocks(COUNT, BLOCK);
     for (int i = 0; i < COUNT; i++)
         hak_free(p[i]);
     hak_free(p);
