@@ -63,8 +63,9 @@ struct hk_slab {
      * from the owner's point of view, and above it `ticks`, the allocation
      * ticker's count for this slab while it is its class's current one or
      * a remote-block cache: HK_TICK_BASE plus the fast-path allocations not
-     * yet counted in the heap (hk_slab_harvest), its carry out of the top
-     * bit the end of a period.  Other slabs have `ticks` 0, so that the
+     * yet counted in the heap, whose carry out of the top bit, every
+     * HK_TICK_SLAB allocations, hands them over (hk_slab_ticked; also
+     * hk_slab_harvest).  Other slabs have `ticks` 0, so that the
      * free's decrement of the whole word (hk_block_push) gives 0 when such
      * a slab empties; a current slab never does (HK_CUR_PIN).  `used`
      * never wraps (a slab's stays at most `reserved`, a cache's from
