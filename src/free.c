@@ -244,9 +244,9 @@ static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struc
     uintptr_t word = b->key;
     if (word == rc->free_key || freed_elsewhere(b, word))  /* the cache's key: FAST builds too */
         hk_fatal_ptr("free", "double free", b);
-    uint16_t held = (uint16_t)(HK_RC_EMPTY - (uint16_t)hk_block_push(rc, &rc->free, b, rc->free_key));
+    uint16_t used = (uint16_t)hk_block_push(rc, &rc->free, b, rc->free_key);
     h->rc_held = 1;
-    if (held >= rc->rc_install)
+    if (used < rc->rc_install_used)  /* the install count reached (hk_rcache_set_cap) */
         hk_rcache_install(h, rc);
 }
 
@@ -313,15 +313,13 @@ static inline void rcache_overflow(struct hk_heap *h, struct hk_slab *rc, struct
 
 void hk_free_remote_full(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b)
 {
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    hk_count_free_remote(h, s);
     rcache_overflow(h, rc, s, b);
 }
 
 void hk_free_remote_marked(struct hk_heap *h, struct hk_slab *rc, struct hk_slab *s, struct hk_block *b)
 {
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    hk_count_free_remote(h, s);
     rcache_push(h, rc, b);
 }
 
@@ -345,8 +343,7 @@ static inline void free_remote_keep(struct hk_heap *h, uint32_t bs, struct hk_sl
 
 static inline void free_remote_batch(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    hk_count_free_remote(h, s);
     if (hk_unlikely(s->bsize > HK_SMALL_MAX))
         send_home_now(s, dest, b);  /* a unit block: its owner gets its units back now, not a batch later */
     else
@@ -410,10 +407,8 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     bool cross = node != (teardown ? hk_numa_current_node() : h->node);
     if (cross)
         ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
-    if (!teardown) {
-        HK_STAT_INC(h, free_remote);
-        HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
-    }
+    if (!teardown)
+        hk_count_free_remote(h, s);
     if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
         send_home_now(s, dest, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {

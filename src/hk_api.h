@@ -64,8 +64,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
         hk_free_remote_marked(h, rc, s, b);
         return;
     }
-    HK_STAT_INC(h, free_remote);
-    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    hk_count_free_remote(h, s);
     /* hk_block_push with the count kept from the test above. */
     b->key = key;
     b->next = rc->free;

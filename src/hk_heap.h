@@ -192,6 +192,12 @@ hk_hidden void hk_heap_tick(struct hk_heap *heap);
  * HK_TICK_SLAB allocations into the heap's count, then p back (a tail
  * call: no registers to save). */
 hk_hidden void *hk_slab_ticked(void *p, struct hk_heap *heap, struct hk_slab *s);
+/* The allocations a slab with `ticks` t has not handed to its heap: 0 for
+ * a slab that is not current (t 0, below HK_TICK_BASE). */
+hk_inline uint16_t hk_ticks_uncounted(uint16_t t)
+{
+    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;
+}
 /* The uncounted allocations of s, a current slab or a cache, into the
  * heap's count (owner only): before s stops being current, and for
  * statistics.  It does not tick, as its callers are in the middle of
@@ -265,9 +271,14 @@ hk_hidden void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc);
 hk_inline void hk_rcache_set_cap(struct hk_slab *rc, uint16_t cap)
 {
     rc->reserved = cap;
-    rc->rc_install = (uint8_t)(cap < HK_RC_INSTALL ? cap : HK_RC_INSTALL);
     rc->rc_full_used = (uint16_t)(HK_RC_EMPTY - cap);
-    rc->rc_install_used = (uint16_t)(HK_RC_EMPTY + 1 - rc->rc_install);  /* before the push */
+    rc->rc_install_used = (uint16_t)(HK_RC_EMPTY + 1 - (cap < HK_RC_INSTALL ? cap : HK_RC_INSTALL));
+}
+/* Count a remote free of a block of s. */
+hk_inline void hk_count_free_remote(struct hk_heap *h, const struct hk_slab *s)
+{
+    HK_STAT_INC(h, free_remote);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
 }
 /* The remote free of b, of slab s, whose class's cache rc (of heap h, on
  * the SuperSlab's node) is full: batched for its owner, counted. */

@@ -80,13 +80,7 @@ struct hk_slab {
     };
     uint8_t cls;
     uint8_t node;
-    union {
-        uint8_t in_partial;
-        /* A remote-block cache (hk_heap.rc, never on a partial list): the
-         * count at which its class's direct entries move to it, the lesser
-         * of HK_RC_INSTALL and its cap (hk_rcache_set_cap). */
-        uint8_t rc_install;
-    };
+    uint8_t in_partial;
     /* The slab's memory was zero when it was set up.  Its blocks carved
      * then keep a key word of 0 on `free`, where every other block carries
      * the key: calloc skips clearing those (hk_slab_take). */
@@ -98,7 +92,9 @@ struct hk_slab {
     /* A remote-block cache's thresholds of `used`, so that its inline push
      * (hk_api.h: hk_free_remote_keep) compares the count it loads, and
      * reads no field of line 2 (hk_rcache_set_cap): full at or below
-     * rc_full_used, installed by the push from rc_install_used. */
+     * rc_full_used; its class's direct entries move to it when a push
+     * takes `used` below rc_install_used (it then holds the lesser of
+     * HK_RC_INSTALL and its cap). */
     uint16_t rc_full_used;
     uint16_t rc_install_used;
     /* Line 2: what other threads read -- copies of the block geometry for

@@ -271,7 +271,7 @@ void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
 
 void hk_slab_harvest(struct hk_heap *h, struct hk_slab *s)
 {
-    uint16_t n = (uint16_t)(s->ticks - HK_TICK_BASE);
+    uint16_t n = hk_ticks_uncounted(s->ticks);
     s->ticks = HK_TICK_BASE;
     ck_pr_fence_store();
     hk_heap_tally(h, n);

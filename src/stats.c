@@ -21,8 +21,7 @@
  * over (hk_slab_ticked): both read as 0, never as a count to add. */
 static uint64_t uncounted(const struct hk_slab *s)
 {
-    uint16_t t = ck_pr_load_16(&s->ticks);
-    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;
+    return hk_ticks_uncounted(ck_pr_load_16(&s->ticks));
 }
 
 /* The process's allocation count as last reported: a count read while
