@@ -27,6 +27,7 @@ dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/cli.py \
 	bench/hakmem_bench/fmt.py \
 	bench/hakmem_bench/health.py \
+	bench/hakmem_bench/instructions.py \
 	bench/hakmem_bench/locate.py \
 	bench/hakmem_bench/machine.py \
 	bench/hakmem_bench/numa_study.py \
@@ -60,7 +61,8 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-e2e \
 	tests/sweep/test-paper \
 	tests/sweep/test-numa \
-	tests/sweep/test-profile
+	tests/sweep/test-profile \
+	tests/sweep/test-instructions
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \
@@ -120,7 +122,9 @@ paper: all
 # make headroom: papers/headroom.md, how much faster than the fastest
 # reference any allocator could run the points the issues set targets for
 # (hakmem-bench profile of every allocator, interleaved, 9 runs each, with
-# the workloads as short as make sweep's); about 10 minutes on 2 cores.
+# the workloads as short as make sweep's), and how few instructions mixed's
+# target leaves the allocator (hakmem-bench instructions, callgrind); about
+# 10 minutes on 2 cores.
 HK_HEADROOM_DIR = results/headroom-latest
 headroom: all
 	@rm -rf $(HK_HEADROOM_DIR); $(MKDIR_P) $(HK_HEADROOM_DIR); st=0; \
@@ -134,6 +138,13 @@ headroom: all
 	      --out $(HK_HEADROOM_DIR)/$$w-$$t > $(HK_HEADROOM_DIR)/$$w-$$t.log 2>&1 || st=1; \
 	  done; \
 	done; \
+	if command -v valgrind >/dev/null; then \
+	  echo "headroom: mixed, 1 thread, instructions"; \
+	  bench/hakmem-bench instructions --workload mixed --threads 1 --target 0.85 \
+	    --allocators hakmem,glibc,mimalloc,jemalloc,tcmalloc --workload-args '--iters 2000000' \
+	    --bench-dir $(abs_top_builddir)/bench --lib $(abs_top_builddir)/src/.libs/libhakmem.so \
+	    --out $(HK_HEADROOM_DIR)/instructions-mixed-1 > $(HK_HEADROOM_DIR)/instructions-mixed-1.log 2>&1 || st=1; \
+	else echo "headroom: valgrind is not installed: no instruction bound"; fi; \
 	test $$st = 0 || echo "headroom: a run failed (see $(HK_HEADROOM_DIR)/*.log)"; \
 	$(PYTHON3) $(srcdir)/papers/gen_headroom.py $(HK_HEADROOM_DIR) $(srcdir)/papers
 

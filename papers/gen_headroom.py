@@ -63,6 +63,58 @@ def load(pdir):
     return points, builds, (min(loads), max(loads)) if loads else None
 
 
+def load_instructions(pdir):
+    """[(workload, threads, {allocator: {ops, total, in_allocator,
+    in_workload, in_other}}, bound fields or None)] from the instructions-WORKLOAD-THREADS/
+    instructions.md reports that `hakmem-bench instructions --out` writes."""
+    found = []
+    for report in sorted(glob.glob(os.path.join(pdir, 'instructions-*', 'instructions.md'))):
+        m = re.fullmatch(r'instructions-(.+)-(\d+)', os.path.basename(os.path.dirname(report)))
+        if not m:
+            continue
+        runs, bound = {}, None
+        with open(report) as f:
+            for line in f:
+                if line.startswith('hakmem-bench-instructions '):
+                    kv = dict(x.split('=', 1) for x in line.split()[1:])
+                    name = kv.pop('allocator')
+                    runs[name] = {k: int(v) for k, v in kv.items()}
+                elif line.startswith('hakmem-bench-instructions-bound '):
+                    bound = dict(x.split('=', 1) for x in line.split()[1:])
+        if runs:
+            found.append((m.group(1), int(m.group(2)), runs, bound))
+    return found
+
+
+def render_instructions(found):
+    out = []
+    for w, t, runs, bound in found:
+        ref = bound['reference'] if bound else 'mimalloc'
+        ref_total = runs[ref]['total'] if ref in runs else None
+        rows = [[a, f'{r["total"] / 1e6:.1f}M', f'{r["total"] / ref_total:.3f}x' if ref_total else fmt.DASH,
+                 f'{r["in_allocator"] / 1e6:.1f}M', f'{(r["in_workload"] + r["in_other"]) / 1e6:.1f}M',
+                 f'{r["in_allocator"] / r["ops"]:.1f}' if r['ops'] else fmt.DASH] for a, r in runs.items()]
+        out += [f'## Instructions: {w} at {t} thread{"s" if t > 1 else ""}', '',
+                '`hakmem-bench instructions` (callgrind) splits each allocator\'s run into the '
+                'allocator\'s own instructions and the rest (the workload program, libc, the dynamic '
+                'loader). The rest differs between allocators only by their start-up and the libc '
+                'functions they call (memset, locks): a few million instructions at most.', '',
+                fmt.table(['allocator', 'instructions', f'vs {ref}', 'in the allocator', 'the rest',
+                           'allocator per operation'], rows), '']
+        if bound:
+            target, allowed = float(bound['target']), float(bound['allowed_per_op'])
+            hk = runs.get('hakmem')
+            out += [f'A target of {target:.2f}x {ref}\'s instructions leaves an allocator at most '
+                    f'{allowed:.1f} instructions per operation (one malloc and one free, with their calls), '
+                    f'given the fewest instructions outside the allocator of any run ({int(bound["least_rest"]) / 1e6:.1f}M, '
+                    f'under {bound["under"]}). An allocator of no instructions at all would come to '
+                    f'{float(bound["floor"]):.3f}x.' +
+                    (f' hakmem spends {hk["in_allocator"] / hk["ops"]:.1f}, {ref} '
+                     f'{runs[ref]["in_allocator"] / runs[ref]["ops"]:.1f}.' if hk and hk['ops'] and runs[ref]['ops'] else ''),
+                    '']
+    return out
+
+
 def target_of(w, t):
     for tw, tt, ref, ratio in TARGETS:
         if tw == w and tt in (None, t):
@@ -70,7 +122,7 @@ def target_of(w, t):
     return None
 
 
-def render(points, builds, loads):
+def render(points, builds, loads, instructions=()):
     order = [w for w, *_ in TARGETS]
     workloads = sorted({w for w, _ in points}, key=lambda w: (order.index(w) if w in order else len(order), w))
     rows, verdicts = [], []
@@ -136,6 +188,7 @@ def render(points, builds, loads):
     out += ['The shares come from samples (a few hundred per allocator and point), so each bound '
             'also carries a sampling error of a few percent; taking the least time over five '
             'allocators leans the bound upward.', '']
+    out += render_instructions(instructions)
     return '\n'.join(out)
 
 
@@ -149,7 +202,7 @@ def main(argv):
         return 1
     os.makedirs(argv[2], exist_ok=True)
     with open(os.path.join(argv[2], 'headroom.md'), 'w') as f:
-        f.write(render(points, builds, loads))
+        f.write(render(points, builds, loads, load_instructions(argv[1])))
     print(f'wrote {os.path.join(argv[2], "headroom.md")} from {len(points)} points')
     return 0
 

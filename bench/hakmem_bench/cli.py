@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 
-from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, numa_study, profile, sweep
+from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, instructions, numa_study, profile, sweep
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,6 +87,27 @@ def parser():
     f.set_defaults(latency=False)  # sweep.workload_argv's field: no latency timing under the sampler
     _common(f)
 
+    i = sub.add_parser(
+        'instructions', help='a workload\'s instructions under each allocator, split (callgrind)',
+        description='Runs one workload under each allocator in valgrind --tool=callgrind and '
+                    'splits each run\'s instructions into the allocator\'s own (its library; '
+                    'glibc\'s malloc functions), the workload program\'s and the rest.  With '
+                    '--target R: the most instructions per operation an allocator could spend '
+                    'for its run to come within R times the reference\'s count, given the fewest '
+                    'instructions outside the allocator of any run.  Needs valgrind.  Exit 0, 1 '
+                    'when a run failed, 2 on a usage error.')
+    i.add_argument('--workload', default='mixed', help='default mixed')
+    i.add_argument('--threads', type=int, default=1, help='default 1 (see README: Instruction counts)')
+    i.add_argument('--allocators', metavar='A,...', help='default: hakmem,mimalloc')
+    i.add_argument('--reference', default='mimalloc', help='the allocator ratios are taken to (default mimalloc)')
+    i.add_argument('--target', type=float, help='a ratio of instructions to the reference, e.g. 0.85')
+    i.add_argument('--quick', action='store_true', help='pass --quick to the workload')
+    i.add_argument('--workload-args', metavar='ARGS', action='append',
+                   help='more arguments for the workload (repeatable)')
+    i.add_argument('--out', metavar='DIR', help='also write the report to DIR/instructions.md')
+    i.set_defaults(latency=False)
+    _common(i, timeout=1200)
+
     n = sub.add_parser(
         'numa', help='NUMA placement study: per HAKMEM_NUMA policy, placement and cross-node traffic',
         description='Runs one multi-threaded workload under hakmem with its threads pinned per '
@@ -133,6 +154,8 @@ def main(argv=None):
             return ab.run(opts)
         if opts.cmd == 'profile':
             return profile.run(opts)
+        if opts.cmd == 'instructions':
+            return instructions.run(opts)
         if opts.cmd == 'numa':
             return numa_study.run(opts)
         if opts.cmd == 'health':

@@ -90,7 +90,7 @@ class Symbolizer:
         return [self.cache[(path, a)] for a in addrs]
 
 
-def _bare(fn):
+def bare(fn):
     """A libc function's name without glibc's internal prefixes: __GI___libc_malloc -> malloc."""
     n = fn.lstrip('_')
     if n.startswith('GI_'):
@@ -107,7 +107,7 @@ def categorize(obj, fn, allocator_file, workload_file):
     if base.startswith('libc.so') or base.startswith('libpthread'):
         if any(w in fn for w in WAITING):
             return 'waiting'
-        if not allocator_file and _bare(fn).startswith(GLIBC_ALLOCATOR):
+        if not allocator_file and bare(fn).startswith(GLIBC_ALLOCATOR):
             return 'allocator'
     return 'other'
 
