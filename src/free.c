@@ -9,6 +9,8 @@
 #include "hk_large.h"
 #include "hk_error.h"
 
+struct hk_heap_stats hk_heapless_stats;
+
 /* b's key word matched its list's key: a double free if b is on the list
  * (else the program wrote that very word: blocks handed out have it
  * cleared). */
@@ -407,8 +409,13 @@ static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struc
     bool cross = node != (teardown ? hk_numa_current_node() : h->node);
     if (cross)
         ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
-    if (!teardown)
+    if (!teardown) {
         hk_count_free_remote(h, s);
+    } else if (HK_COUNTING) {
+        ck_pr_inc_64(&hk_heapless_stats.free_remote);  /* statistic: relaxed */
+        if (HK_COUNT_BYTES)
+            ck_pr_add_64(&hk_heapless_stats.small_bytes_freed, s->bsize);
+    }
     if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
         send_home_now(s, dest, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {
@@ -444,6 +451,8 @@ void hk_free_slow(void *p, const char *fn)
         h = hk_heap_get();  /* a thread that only frees is counted too */
         if (h != &hk_heap_empty)
             HK_STAT_INC(h, large_free);
+        else if (HK_COUNTING)
+            ck_pr_inc_64(&hk_heapless_stats.large_free);  /* statistic: relaxed */
         return;
     }
     struct hk_slab *s = hk_slab_of(ss, p);

@@ -17,6 +17,11 @@ struct hk_heap_stats {
     uint64_t small_bytes_alloc, small_bytes_freed;  /* OBSERVE builds only */
 };
 
+/* The frees of threads without a heap (during their teardown, or when no
+ * heap could be made: out of memory), which have no counters of their own:
+ * relaxed atomic adds, on those rare paths only. */
+extern hk_hidden struct hk_heap_stats hk_heapless_stats;
+
 /* Remote frees gathered per destination slab before one push onto its
  * remote list (message batches, as in snmalloc, sorted by slab so that the
  * owner takes them without a walk): owner-only state of the freeing heap,

@@ -33,8 +33,9 @@ void *hk_large_grow(struct hk_ss *ss, size_t size);
 /* A pointer whose chunk is not in the map: one of our big-aligned blocks? */
 struct hk_ss *hk_large_lookup_big(const void *p);
 uint64_t hk_large_cached_bytes(void);
-/* Unmap every cached mapping (hak_collect, malloc_trim). */
-void hk_large_cache_flush(void);
+/* Unmap every cached mapping (hak_collect, malloc_trim, and a mapping the
+ * kernel refused); returns how many there were. */
+unsigned hk_large_cache_flush(void);
 uint64_t hk_large_live_bytes(void);
 uint64_t hk_large_live_count(void);
 

@@ -96,7 +96,13 @@ bool hk_os_move(void *p, size_t old, size_t size, void *to)
  * fill the whole 64 MiB, every chunk never used. */
 static void *chunk_commit(void *c)
 {
-    return map_raw(c, HK_SS_SIZE, PROT_READ | PROT_WRITE, MAP_NORESERVE);
+    void *p = map_raw(c, HK_SS_SIZE, PROT_READ | PROT_WRITE, MAP_NORESERVE);
+    /* Refused (mlockall(MCL_FUTURE) over RLIMIT_MEMLOCK, RLIMIT_AS): the
+     * chunk's address space goes back; the arena never hands it out again
+     * (the claim is not undone: others may have claimed past it). */
+    if (p == NULL)
+        hk_os_unmap(c, HK_SS_SIZE);
+    return p;
 }
 
 void hk_os_decommit(void *p, size_t size)
@@ -136,8 +142,13 @@ void *hk_os_ss_chunk(void)
             continue;
         }
         void *fresh = hk_os_reserve_aligned(ARENA_CHUNKS * HK_SS_SIZE, HK_SS_SIZE);
-        if (fresh == NULL)
-            return NULL;
+        if (fresh == NULL) {
+            /* No room for a whole arena: RLIMIT_AS, or mlockall(MCL_FUTURE),
+             * under which the kernel counts even a PROT_NONE reservation
+             * against RLIMIT_MEMLOCK (helper 25).  One chunk on its own. */
+            void *one = hk_os_reserve_aligned(HK_SS_SIZE, HK_SS_SIZE);
+            return one != NULL ? chunk_commit(one) : NULL;
+        }
         ck_pr_fence_store();
         /* Install the new arena with its first chunk taken by us; a loser
          * hands its whole arena back. */

@@ -48,6 +48,9 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
      * write without atomics): a block's free counted here had its
      * allocation counted before, so frees do not run ahead of allocations
      * while the program runs, by more than the counts on their way. */
+    t->free_remote = ck_pr_load_64(&hk_heapless_stats.free_remote);
+    t->large_free = ck_pr_load_64(&hk_heapless_stats.large_free);
+    t->small_bytes_freed = ck_pr_load_64(&hk_heapless_stats.small_bytes_freed);
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
         heaps++;
         t->free_local += ck_pr_load_64(&h->stats.free_local);

@@ -4,6 +4,7 @@
 #include "hk_os.h"
 #include "hk_numa.h"
 #include "hk_heap.h"
+#include "hk_large.h"
 #include <string.h>
 
 uint8_t hk_ssmap_none[(size_t)1 << HK_SSMAP_LEAF_BITS];
@@ -85,6 +86,10 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
     } else {
         ss = hk_os_ss_chunk();
+        /* Refused: the large blocks' cache may hold the address space
+         * (RLIMIT_AS) or the commit charge the chunk needs. */
+        if (ss == NULL && hk_large_cache_flush() != 0)
+            ss = hk_os_ss_chunk();
         if (ss == NULL)
             return NULL;
         if (!hk_ssmap_reserve((uintptr_t)ss)) {

@@ -44,6 +44,15 @@ tests_badfree_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_badfree_LDADD = src/libhakmem.la
 tests_badfree_LDFLAGS = -no-install
 
+# Out of memory (RLIMIT_AS, RLIMIT_MEMLOCK): NULL with ENOMEM, nothing
+# corrupted, allocation again once memory is back, statistics balanced (~3 s).
+check_PROGRAMS += tests/oom
+TESTS += tests/oom
+tests_oom_SOURCES = tests/oom.c
+tests_oom_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_oom_LDADD = src/libhakmem.la
+tests_oom_LDFLAGS = -no-install
+
 # mlockall locks what the program uses, not what hakmem reserves.
 check_PROGRAMS += tests/mlock
 TESTS += tests/mlock
