@@ -202,7 +202,7 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
         s->ticks = HK_TICK_BASE;
         hk_slab_set_current_owner(s, true);
     }
-    h->cur[cls] = s;
+    ck_pr_store_ptr(&h->cur[cls], s);  /* the statistics read it (stats.c: sum_heaps) */
     /* Not while the class's remote-block cache has them: it is installed
      * by count (free.c: rcache_install), and its miss (rcache_drained)
      * points them at the new slab. */
@@ -432,11 +432,14 @@ bool hk_unit_block_resize(void *p, size_t size)
         hk_slab_take_units(ss, s, end, s->first_unit + n);
         hk_avail_update(h, ss);
         hk_slab_resize_units_owner(s, n);
+        /* Counted out at the old size, its free counts the new one back. */
+        HK_STAT_BYTES(h, small_bytes_alloc, (uint64_t)(n - have) << HK_UNIT_SHIFT);
     } else if (n < have) {
         /* Shrunk: the units cut off go back, cut off first. */
         hk_slab_resize_units_owner(s, n);
+        HK_STAT_BYTES(h, small_bytes_freed, (uint64_t)(have - n) << HK_UNIT_SHIFT);
         for (unsigned u = s->first_unit + n; u < end; u++)
-            ss->unit_slab[u] = &hk_slab_empty;
+            ck_pr_store_ptr(&ss->unit_slab[u], &hk_slab_empty);
         hk_ss_units_free(h, ss, ((1u << (have - n)) - 1) << (s->first_unit + n));
     }
     return true;
@@ -749,7 +752,7 @@ void hk_heap_numa_ready(void)
                 s->node = (uint8_t)to;
             }
         }
-        ss->node = to;
+        ck_pr_store_32(&ss->node, to);  /* the statistics read it (stats.c: placement) */
         hk_numa_bind(ss, HK_SS_SIZE, to);
         /* Statistics move with it (relaxed adds). */
         ck_pr_dec_64(&hk_node_stats[from].superslabs);

@@ -166,11 +166,11 @@ static void unmap(struct hk_ss *s)
 static void header_init(struct hk_ss *s, unsigned node, size_t map_size)
 {
     memset(s, 0, offsetof(struct hk_ss, unit_slab));
-    s->kind = HK_SS_LARGE;
-    s->node = node;
+    ck_pr_store_32(&s->kind, HK_SS_LARGE);  /* the statistics read both (stats.c: placement) */
+    ck_pr_store_32(&s->node, node);
     s->map_size = map_size;
     for (unsigned u = 0; u < HK_UNITS; u++)
-        s->unit_slab[u] = &hk_slab_empty;
+        ck_pr_store_ptr(&s->unit_slab[u], &hk_slab_empty);
 }
 
 /* s, taken from the cache or grown into it, keeps its mapping up to `end`

@@ -336,7 +336,7 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     if (s->in_partial)
         hk_partial_remove(h, s);
     for (unsigned u = s->first_unit; u < s->first_unit + n; u++)
-        ss->unit_slab[u] = &hk_slab_empty;
+        ck_pr_store_ptr(&ss->unit_slab[u], &hk_slab_empty);
     hk_slab_unhead(s);
     hk_slab_count_in_use(s, false);
     HK_STAT_INC(h, slab_release);

@@ -29,7 +29,7 @@ void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsi
     ss->free_units &= ~mask;
     ss->block_units &= ~mask;
     for (unsigned u = from; u < to; u++) {
-        ss->unit_slab[u] = s;
+        ck_pr_store_ptr(&ss->unit_slab[u], s);  /* the statistics read it (stats.c: placement) */
         /* The unit's own descriptor heads no slab, whatever it last headed
          * (written only when it does: a unit block's 30 would be 60 lines
          * dirtied). */

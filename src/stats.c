@@ -105,7 +105,7 @@ static void placement(unsigned node, size_t *sampled, size_t *resident, size_t *
     void *pages[PLACEMENT_SAMPLES];
     size_t n = 0;
     for (struct hk_ss *ss = hk_ss_registry_head(); ss != NULL && n < PLACEMENT_SAMPLES; ss = ss->all_next) {
-        if (!ck_pr_load_32(&ss->live) || ss->kind != HK_SS_SMALL || ss->node != node)
+        if (!ck_pr_load_32(&ss->live) || ck_pr_load_32(&ss->kind) != HK_SS_SMALL || ck_pr_load_32(&ss->node) != node)
             continue;
         for (size_t off = HK_SS_HDR_SIZE; off < HK_SS_SIZE && n < PLACEMENT_SAMPLES; off += 8 * HK_PAGE_SIZE)
             if (ck_pr_load_ptr(&ss->unit_slab[off >> HK_UNIT_SHIFT]) != &hk_slab_empty)

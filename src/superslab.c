@@ -65,7 +65,7 @@ struct hk_ss *hk_ss_registry_head(void)
 
 static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
 {
-    ss->kind = HK_SS_SMALL;
+    ck_pr_store_32(&ss->kind, HK_SS_SMALL);  /* the statistics read it (stats.c: placement) */
     ck_pr_store_ptr(&ss->heap, heap);  /* read by any thread's free */
     ss->free_units = 0xffffffffu;
     ss->dirty_units = 0;

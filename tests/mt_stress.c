@@ -461,6 +461,51 @@ static void *large_moves(void *arg)
     return NULL;
 }
 
+/* Statistics polled while threads turn slabs over: workers allocate and
+ * free rounds of blocks over many classes and unit sizes (current slabs
+ * change, units are taken and given back) while the poller reads
+ * hak_stats_json and collects.  Reports never show more frees than
+ * allocations nor go back.  Under TSan this is the test of the
+ * statistics' reads against the owners' writes (helper 26 found
+ * h->cur, unit_slab and the SuperSlab's kind and node written plainly). */
+static atomic_int stats_workers;
+
+static void *stats_worker(void *arg)
+{
+    unsigned me = (unsigned)(uintptr_t)arg;
+    void *p[256];
+    for (int r = 0; r < 2000 / SCALE && !past_deadline(); r++) {
+        for (int i = 0; i < 256; i++) {
+            size_t n = 16 + (size_t)((i * 131 + r + (int)me) % 300) * (i % 5 ? 8 : 700);
+            if (!(p[i] = hak_malloc(n)))
+                FAIL("stats poll: malloc(%zu) returned NULL", n);
+        }
+        for (int i = 0; i < 256; i++)
+            hak_free(p[i]);
+        atomic_fetch_add_explicit(&ops_done, 256, memory_order_relaxed);
+    }
+    atomic_fetch_sub(&stats_workers, 1);
+    return NULL;
+}
+
+static void *stats_poller(void *arg)
+{
+    (void)arg;
+    static char json[16384];
+    long long last = 0;
+    for (unsigned n = 0; atomic_load(&stats_workers) > 0; n++) {
+        if (hak_stats_json(json, sizeof json) >= sizeof json)
+            FAIL("stats poll: the report does not fit %zu bytes", sizeof json);
+        long long m = tu_json_field(json, "malloc"), f = tu_json_field(json, "free");
+        if (m != -1 && (m < last || f > m))  /* -1: not counted (the FAST build) */
+            FAIL("stats poll: malloc %lld (last %lld), free %lld", m, last, f);
+        last = m;
+        if (n % 64 == 0)
+            hak_collect();
+    }
+    return NULL;
+}
+
 static void report(const char *name, double t0)
 {
     printf("mt_stress: %s ok: %ld blocks in %.1f s\n", name,
@@ -517,6 +562,20 @@ int main(void)
     deadline = t0 + SCENARIO_SECONDS;
     run("large moves", large_moves, NTHREADS, 0);
     report("large moves", t0);
+
+    t0 = now();
+    deadline = t0 + SCENARIO_SECONDS;
+    pthread_t poller, workers[NTHREADS - 1];
+    atomic_store(&stats_workers, NTHREADS - 1);
+    if (pthread_create(&poller, NULL, stats_poller, NULL))
+        FAIL("stats poll: pthread_create failed");
+    for (int i = 0; i < NTHREADS - 1; i++)
+        if (pthread_create(&workers[i], NULL, stats_worker, (void *)(uintptr_t)i))
+            FAIL("stats poll: pthread_create failed");
+    for (int i = 0; i < NTHREADS - 1; i++)
+        pthread_join(workers[i], NULL);
+    pthread_join(poller, NULL);
+    report("statistics polled", t0);
 
     /* Waves of short-lived threads with distinct ids: most blocks a thread
      * frees were made by a thread that has exited. */
