@@ -164,6 +164,35 @@ static struct st stats(void)
     return s;
 }
 
+/* Every block freed since s0: the counts are back where they were. */
+static void stats_balanced(const char *what, struct st s0)
+{
+    struct st s1 = stats();
+    if (s1.malloc - s1.free != s0.malloc - s0.free)
+        FAIL("%s stats: malloc - free = %lld with every block freed (%lld at start)", what,
+             s1.malloc - s1.free, s0.malloc - s0.free);
+    if (s1.large_alloc - s1.large_free != s0.large_alloc - s0.large_free)
+        FAIL("%s stats: large_alloc - large_free = %lld (%lld at start)", what,
+             s1.large_alloc - s1.large_free, s0.large_alloc - s0.large_free);
+}
+
+/* Memory is back: each size allocates, holds its pattern, frees. */
+static void alloc_again(const char *what, const size_t *sz, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        errno = 0;
+        void *p = malloc(sz[i]);
+        if (!p) {
+            FAIL("%s: malloc(%zu) = NULL (errno %d) after memory came back", what, sz[i], errno);
+            continue;
+        }
+        fill(p, sz[i]);
+        if (!check(p, sz[i]))
+            FAIL("%s: block of %zu B corrupted", what, sz[i]);
+        free(p);
+    }
+}
+
 /* ===== Scenario 1: main thread, every entry point, every kind of size ===== */
 static const size_t SZ[] = {16,     24,     200,     1000,    4096,    40000,    131072,
                             131073, 300000, 1000000, 2031616, 2031617, 3u << 20, 9u << 20};
@@ -200,6 +229,17 @@ static void freeb(void)
         if ((p) == NULL && (e) != ENOMEM)                                                                    \
             FAIL("%s(%zu) = NULL with errno %d, expected ENOMEM", what, (size_t)(n), e);                     \
     } while (0)
+/* One call while memory may be short: NULL must come with ENOMEM; a block
+ * returned is filled and kept. */
+#define TRY(what, n, call)                                                                                   \
+    do {                                                                                                     \
+        errno = 0;                                                                                           \
+        void *p_ = (call);                                                                                   \
+        int e_ = errno;                                                                                      \
+        EXPECT_ENOMEM(what, n, p_, e_);                                                                      \
+        if (p_)                                                                                              \
+            keepb(p_, n);                                                                                    \
+    } while (0)
 static int s_main(void)
 {
     void *w = malloc(8);
@@ -221,12 +261,7 @@ static int s_main(void)
         size_t n = SZ[i];
         void *p;
         int e, rc;
-        errno = 0;
-        p = malloc(n);
-        e = errno;
-        EXPECT_ENOMEM("malloc", n, p, e);
-        if (p)
-            keepb(p, n);
+        TRY("malloc", n, malloc(n));
         errno = 0;
         p = calloc(n, 1);
         e = errno;
@@ -239,12 +274,7 @@ static int s_main(void)
                 }
             keepb(p, n);
         }
-        errno = 0;
-        p = realloc(NULL, n);
-        e = errno;
-        EXPECT_ENOMEM("realloc(NULL)", n, p, e);
-        if (p)
-            keepb(p, n);
+        TRY("realloc(NULL)", n, realloc(NULL, n));
         for (size_t al = 64; al <= (4u << 20); al <<= 3) {
             p = NULL;
             errno = 4321;
@@ -253,25 +283,10 @@ static int s_main(void)
                 FAIL("posix_memalign(%zu, %zu) = %d, errno %d", al, n, rc, errno);
             if (rc == 0)
                 keepb(p, n);
-            errno = 0;
-            p = aligned_alloc(al, n);
-            e = errno;
-            EXPECT_ENOMEM("aligned_alloc", n, p, e);
-            if (p)
-                keepb(p, n);
-            errno = 0;
-            p = memalign(al, n);
-            e = errno;
-            EXPECT_ENOMEM("memalign", n, p, e);
-            if (p)
-                keepb(p, n);
+            TRY("aligned_alloc", n, aligned_alloc(al, n));
+            TRY("memalign", n, memalign(al, n));
         }
-        errno = 0;
-        p = valloc(n);
-        e = errno;
-        EXPECT_ENOMEM("valloc", n, p, e);
-        if (p)
-            keepb(p, n);
+        TRY("valloc", n, valloc(n));
     }
     /* realloc growth of one block of each size: a failure keeps the block */
     static const size_t to[] = {131072, 1500000, 2031616, 64u << 20};
@@ -327,12 +342,7 @@ static int s_main(void)
             keepb(p, SZ[i]);
     }
     freeb();
-    struct st s1 = stats();
-    if (s1.malloc - s1.free != s0.malloc - s0.free)
-        FAIL("stats: malloc - free = %lld, %lld at start", s1.malloc - s1.free, s0.malloc - s0.free);
-    if (s1.large_alloc - s1.large_free != s0.large_alloc - s0.large_free)
-        FAIL("stats: large_alloc - large_free = %lld, %lld at start", s1.large_alloc - s1.large_free,
-             s0.large_alloc - s0.large_free);
+    stats_balanced("main-thread", s0);
     return failures != 0;
 }
 
@@ -414,17 +424,7 @@ static void *s3_thread(void *a)
     __atomic_store_n(&s3phase, 1, __ATOMIC_SEQ_CST);
     while (__atomic_load_n(&s3phase, __ATOMIC_SEQ_CST) != 2)
         usleep(1000);
-    for (size_t i = 0; i < 5; i++) {
-        void *p = malloc(sz[i]);
-        if (!p)
-            FAIL("new thread: malloc(%zu) = NULL after memory came back", sz[i]);
-        else {
-            fill(p, sz[i]);
-            if (!check(p, sz[i]))
-                FAIL("corrupt");
-            free(p);
-        }
-    }
+    alloc_again("new thread", sz, 5);
     return NULL;
 }
 static int s_thread(void)
@@ -470,14 +470,7 @@ static int s_thread(void)
             FAIL("main: malloc after");
         free(p);
     }
-    struct st s1 = stats();
-    if (s1.malloc - s1.free != s0.malloc - s0.free)
-        FAIL("heapless-thread stats: malloc - free = %lld with every block freed (%lld at start): frees by "
-             "threads without a heap are not counted",
-             s1.malloc - s1.free, s0.malloc - s0.free);
-    if (s1.large_alloc - s1.large_free != s0.large_alloc - s0.large_free)
-        FAIL("heapless-thread stats: large_alloc - large_free = %lld (%lld at start)",
-             s1.large_alloc - s1.large_free, s0.large_alloc - s0.large_free);
+    stats_balanced("heapless-thread", s0);
     return failures != 0;
 }
 
@@ -720,17 +713,7 @@ static void *s5_worker(void *arg)
     s5_barrier(3);
     static const size_t sz[] = {16, 100, 1024, 5000, 131072, 300000, 2031616, 3u << 20};
     for (int r = 0; r < 3; r++)
-        for (size_t i = 0; i < 8; i++) {
-            void *p = malloc(sz[i]);
-            if (!p)
-                FAIL("mt: malloc(%zu) = NULL after everything was freed and the limit raised", sz[i]);
-            else {
-                fill(p, sz[i]);
-                if (!check(p, sz[i]))
-                    FAIL("mt: corrupt");
-                free(p);
-            }
-        }
+        alloc_again("mt", sz, 8);
     return NULL;
 }
 static void s5_wait(int ph)
@@ -773,12 +756,7 @@ static int s_mt(void)
         pthread_join(th[t], NULL);
     if (s5nulls == 0)
         FAIL("mt: memory was never exhausted (test setup)");
-    struct st s1 = stats();
-    if (s1.malloc - s1.free != s0.malloc - s0.free)
-        FAIL("mt stats: malloc - free = %lld, %lld at start", s1.malloc - s1.free, s0.malloc - s0.free);
-    if (s1.large_alloc - s1.large_free != s0.large_alloc - s0.large_free)
-        FAIL("mt stats: large live %lld, %lld at start", s1.large_alloc - s1.large_free,
-             s0.large_alloc - s0.large_free);
+    stats_balanced("mt", s0);
     return failures != 0;
 }
 
@@ -810,22 +788,9 @@ static int s_mlock(void)
     }
     struct rlimit some = {r.rlim_max < (8u << 20) ? r.rlim_max : (8u << 20), r.rlim_max};
     setrlimit(RLIMIT_MEMLOCK, &some);
+    /* Before the fix, a refused commit had lost the SuperSlab arena for good. */
     static const size_t sz[] = {2031616, 100000, 48};
-    for (size_t i = 0; i < 3; i++) {
-        errno = 0;
-        void *p = malloc(sz[i]);
-        if (p == NULL)
-            FAIL("mlock: limit raised to %lu KiB, yet malloc(%zu) = NULL (errno %d): a refused commit lost "
-                 "the "
-                 "SuperSlab arena",
-                 (unsigned long)(some.rlim_cur >> 10), sz[i], errno);
-        else {
-            fill(p, sz[i]);
-            if (!check(p, sz[i]))
-                FAIL("mlock: corrupt");
-            free(p);
-        }
-    }
+    alloc_again("mlock: limit raised", sz, 3);
     return failures != 0;
 }
 
