@@ -48,7 +48,7 @@ tests_badfree_LDFLAGS = -no-install
 # corrupted, allocation again once memory is back, statistics balanced (~3 s).
 check_PROGRAMS += tests/oom
 TESTS += tests/oom
-tests_oom_SOURCES = tests/oom.c
+tests_oom_SOURCES = tests/oom.c tests/testutil.h
 tests_oom_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
 tests_oom_LDADD = src/libhakmem.la
 tests_oom_LDFLAGS = -no-install
