@@ -22,6 +22,19 @@ def _common(p, timeout=120):
                    help=f'kill a run after this long and record it as failed (default {timeout})')
 
 
+def _one_point(p, threads_help, allocators_default, report):
+    """The options of a command that measures one workload at one thread
+    count under several allocators (profile, instructions)."""
+    p.add_argument('--workload', default='mixed', help='default mixed')
+    p.add_argument('--threads', type=int, default=1, help=threads_help)
+    p.add_argument('--allocators', metavar='A,...', help=f'default: {allocators_default}')
+    p.add_argument('--quick', action='store_true', help='pass --quick to the workload')
+    p.add_argument('--workload-args', metavar='ARGS', action='append',
+                   help='more arguments for the workload (repeatable)')
+    p.add_argument('--out', metavar='DIR', help=f'also write the report to DIR/{report}')
+    p.set_defaults(latency=False)  # sweep.workload_argv's field: no latency timing under a profiler
+
+
 def parser():
     top = Parser(prog='hakmem-bench',
                  description='Benchmark sweeps of hakmem against glibc, mimalloc, jemalloc '
@@ -75,16 +88,9 @@ def parser():
                     '(sched_yield, futex) and elsewhere, and the functions that take most samples.  '
                     'Function names need addr2line (binutils).  Exit 0, 1 when a run failed, 2 on '
                     'a usage error.')
-    f.add_argument('--workload', default='mixed', help='default mixed')
-    f.add_argument('--threads', type=int, default=1, help='default 1')
-    f.add_argument('--allocators', metavar='A,...', help=f'default: {",".join(ALLOCATORS)}')
+    _one_point(f, 'default 1', ",".join(ALLOCATORS), 'profile.md')
     f.add_argument('--runs', type=int, default=3, help='interleaved runs per allocator (default 3)')
     f.add_argument('--top', type=int, default=8, help='functions listed per allocator (default 8)')
-    f.add_argument('--quick', action='store_true', help='pass --quick to the workload')
-    f.add_argument('--workload-args', metavar='ARGS', action='append',
-                   help='more arguments for the workload (repeatable)')
-    f.add_argument('--out', metavar='DIR', help='also write the report to DIR/profile.md')
-    f.set_defaults(latency=False)  # sweep.workload_argv's field: no latency timing under the sampler
     _common(f)
 
     i = sub.add_parser(
@@ -96,16 +102,9 @@ def parser():
                     'for its run to come within R times the reference\'s count, given the fewest '
                     'instructions outside the allocator of any run.  Needs valgrind.  Exit 0, 1 '
                     'when a run failed, 2 on a usage error.')
-    i.add_argument('--workload', default='mixed', help='default mixed')
-    i.add_argument('--threads', type=int, default=1, help='default 1 (see README: Instruction counts)')
-    i.add_argument('--allocators', metavar='A,...', help='default: hakmem,mimalloc')
+    _one_point(i, 'default 1 (see README: Instruction counts)', 'hakmem,mimalloc', 'instructions.md')
     i.add_argument('--reference', default='mimalloc', help='the allocator ratios are taken to (default mimalloc)')
     i.add_argument('--target', type=float, help='a ratio of instructions to the reference, e.g. 0.85')
-    i.add_argument('--quick', action='store_true', help='pass --quick to the workload')
-    i.add_argument('--workload-args', metavar='ARGS', action='append',
-                   help='more arguments for the workload (repeatable)')
-    i.add_argument('--out', metavar='DIR', help='also write the report to DIR/instructions.md')
-    i.set_defaults(latency=False)
     _common(i, timeout=1200)
 
     n = sub.add_parser(
