@@ -16,6 +16,15 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
     return (k ^ (k >> 29)) | 1;
 }
 
+/* The key of the list of s, a slab of bsize-byte blocks (hk_slab.free_key):
+ * from the descriptor's address, so that another thread's double-free check
+ * computes it instead of reading the owner's line 1 (free.c:
+ * freed_elsewhere). */
+hk_inline uintptr_t hk_slab_key(const struct hk_slab *s, uint32_t bsize)
+{
+    return hk_mark_key(hk_next_key((uintptr_t)s), hk_key_off(bsize));
+}
+
 /* The key word of a block on its way home from another thread (batched, on
  * its slab's remote list, in its owner's inbox) and of such blocks taken
  * back onto their slab's list whole (hk_slab_drain_remote_owner); set with

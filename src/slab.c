@@ -72,7 +72,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->div_c = s->shared_div_c = div_const(bs);
     ck_pr_store_64(&s->shared_limit, 0);
     s->key_off = hk_key_off(bs);
-    s->free_key = hk_mark_key(hk_next_key((uintptr_t)s), s->key_off);
+    s->free_key = hk_slab_key(s, bs);
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;
