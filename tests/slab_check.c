@@ -20,6 +20,9 @@ static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls, unsign
     ss->free_units = 0xffffffffu;
     hk_slab_init_owner(&heap, ss, unit, cls, n);
     struct hk_slab *s = &ss->slabs[unit];
+    /* Another thread's double-free check computes the list's key from the
+     * descriptor's address and line 2 (free.c: freed_elsewhere). */
+    cr_assert_eq(hk_slab_key(s, s->bsize), s->free_key, "class %u, unit %u: computed key differs", cls, unit);
     if (s->bsize >= HK_MEDIUM_MIN)
         cr_assert_eq(s->start % HK_PAGE_SIZE, 0, "class %u, unit %u: medium slab not on a page", cls, unit);
     uintptr_t base = (uintptr_t)ss + ((uintptr_t)unit << HK_UNIT_SHIFT);
