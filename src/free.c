@@ -35,7 +35,7 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
  * with the top bit set: a 16-byte block's last word, or any negative
  * number a program stored in a block's second word) took that line from
  * the owner, whose next allocation waited for it back (ring, 16-byte
- * blocks, 2 threads: 0.73x the CPU time computed).  The FAST build skips
+ * blocks, 2 threads: 0.67x the CPU time computed).  The FAST build skips
  * the check (2-3% of CPU time in ring and xmalloc at 2 threads, where
  * every free is remote). */
 static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
