@@ -21,6 +21,13 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
             hk_fatal_ptr("free", "double free", b);
 }
 
+/* The marks of the batches and caches of every thread (hk_sent_key,
+ * hk_rc_key): a block so marked is free already. */
+static inline bool marked_in_transit(uintptr_t word)
+{
+    return HK_VALIDATE && (word == hk_sent_key || word == hk_rc_key);
+}
+
 /* The key word of a block another heap owns says it is free already: it is
  * on its way home from a thread's batch (hk_sent_key; also its slab's
  * remote list, its owner's inbox, or its slab's list, taken back whole),
@@ -42,7 +49,7 @@ static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
 {
     if (!HK_VALIDATE || hk_likely((intptr_t)word >= 0))
         return false;
-    if (word == hk_sent_key || word == hk_rc_key)
+    if (marked_in_transit(word))
         return true;
     const struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
     return word == hk_slab_key(s, s->bsize);  /* bsize: line 2, which remote frees read anyway */
@@ -70,9 +77,9 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
     /* Freed by another thread already (its key word is the mark of a
      * batch, a cache, the way home, or a list taken back whole): linked
      * onto our list it would be handed out twice.  Our own list's key:
-     * free_local_slow. */
+     * free_local_slow (the only slab key the word can match here). */
     uintptr_t word = hk_block_key(s, b);
-    if (s->key_off != 0 && word != s->free_key && freed_elsewhere(b, word))
+    if (s->key_off != 0 && word != s->free_key && marked_in_transit(word))
         hk_fatal_ptr(fn, "double free", b);
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
