@@ -52,12 +52,12 @@ static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
     if (marked_in_transit(word))
         return true;
     const struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
-    return word == hk_slab_key(s, s->bsize);  /* bsize: line 2, which remote frees read anyway */
+    return word == hk_slab_key(s);
 }
 
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
 {
-    if (hk_unlikely(hk_block_key(s, b) == s->free_key))
+    if (hk_unlikely(b->key == s->free_key))
         check_double(s->free, b);
     hk_slab_push_owner(s, b, s->free_key);
     if (s->cls == HK_CLASS_UNITS) {
@@ -78,8 +78,8 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
      * batch, a cache, the way home, or a list taken back whole): linked
      * onto our list it would be handed out twice.  Our own list's key:
      * free_local_slow (the only slab key the word can match here). */
-    uintptr_t word = hk_block_key(s, b);
-    if (s->key_off != 0 && word != s->free_key && marked_in_transit(word))
+    uintptr_t word = b->key;
+    if (word != s->free_key && marked_in_transit(word))
         hk_fatal_ptr(fn, "double free", b);
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
@@ -103,7 +103,7 @@ void hk_inbox_process(struct hk_heap *h)
         /* The common case in line: a slab not flagged full, current or on
          * the partial list, that does not become empty. */
         uintptr_t key = s->free_key;
-        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && hk_block_key(s, b) != key && s->used > 1 &&
+        if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && b->key != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
             hk_slab_push_owner(s, b, key);
         } else {
@@ -154,23 +154,19 @@ void hk_rbatch_flush(struct hk_heap *h)
         rbatch_deliver(h, &h->rbatch[__builtin_ctzll(h->rbatch_live)]);
 }
 
-/* A remote free of b (of a bsize-byte class) finding it free already
- * (freed_elsewhere) reports the double free; 8-byte blocks have no key
- * word to look at. */
-static inline void check_not_freed(const struct hk_block *b, uint32_t bsize)
+/* A remote free of b finding it free already (freed_elsewhere) reports
+ * the double free. */
+static inline void check_not_freed(const struct hk_block *b)
 {
-    uintptr_t word = hk_key_off(bsize) != 0 ? b->key : 1;
-    if (freed_elsewhere(b, word))
+    if (freed_elsewhere(b, b->key))
         hk_fatal_ptr("free", "double free", b);
 }
 
-/* b on its way home, linked before `next`: marked as sent where it has a
- * key word (freed_elsewhere), the mark first (for 8-byte blocks the link
- * is the key word). */
-hk_inline void mark_sent(struct hk_block *b, struct hk_block *next, uint32_t bsize)
+/* b on its way home, linked before `next`: marked as sent
+ * (freed_elsewhere). */
+hk_inline void mark_sent(struct hk_block *b, struct hk_block *next)
 {
-    if (hk_key_off(bsize) != 0)
-        b->key = hk_sent_key;
+    b->key = hk_sent_key;
     b->next = next;
 }
 
@@ -180,8 +176,8 @@ hk_inline void mark_sent(struct hk_block *b, struct hk_block *next, uint32_t bsi
 static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     uint32_t bsize = s->bsize;  /* not after the push: the owner may reuse the slab's descriptor at once */
-    check_not_freed(b, bsize);
-    mark_sent(b, NULL, bsize);
+    check_not_freed(b);
+    mark_sent(b, NULL);
     remote_push(s, dest, b, b, 1);
     /* A unit block counts its KiB (a small block counts 1): swept about
      * every 4 MB of them either way. */
@@ -197,9 +193,9 @@ hk_inline unsigned rbatch_slot(const struct hk_slab *s)
 }
 
 /* Link b, checked, in at the head of r's batch; a full batch goes. */
-hk_inline void rbatch_link(struct hk_heap *h, struct hk_rbatch *r, struct hk_block *b, uint32_t bsize)
+hk_inline void rbatch_link(struct hk_heap *h, struct hk_rbatch *r, struct hk_block *b)
 {
-    mark_sent(b, r->head, bsize);
+    mark_sent(b, r->head);
     r->head = b;
     if (hk_unlikely(++r->count >= r->limit))
         rbatch_deliver(h, r);
@@ -209,7 +205,7 @@ hk_inline void rbatch_link(struct hk_heap *h, struct hk_rbatch *r, struct hk_blo
 static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, struct hk_slab *s, struct hk_block *b,
                                      uint32_t bsize)
 {
-    check_not_freed(b, bsize);
+    check_not_freed(b);
     if (r->slab != NULL)
         rbatch_deliver(h, r);
     r->slab = s;
@@ -219,7 +215,7 @@ static hk_noinline void rbatch_start(struct hk_heap *h, struct hk_rbatch *r, str
     uint32_t fit = HK_RBATCH_BYTES / bsize;
     r->limit = fit < (uint32_t)hk_opt.remote_batch ? fit : (uint32_t)hk_opt.remote_batch;
     h->rbatch_live |= (uint64_t)1 << (r - h->rbatch);
-    rbatch_link(h, r, b, bsize);
+    rbatch_link(h, r, b);
 }
 
 /* Batch per destination slab: one CAS per batch instead of one per block,
@@ -236,12 +232,11 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
         rbatch_start(h, r, s, b, bsize);
         return;
     }
-    /* The same block again, back to back (also for 8-byte blocks, which
-     * have no key word). */
+    /* The same block again, back to back. */
     if (hk_unlikely(b == r->head))
         hk_fatal_ptr("free", "double free", b);
-    check_not_freed(b, bsize);
-    rbatch_link(h, r, b, bsize);
+    check_not_freed(b);
+    rbatch_link(h, r, b);
 }
 
 void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc)
@@ -291,7 +286,7 @@ static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, st
     unsigned n = 0;
     for (struct hk_block *next; b != NULL; b = next, n++) {
         next = b->next;
-        hk_block_set_key(rc, b, 0);
+        b->key = 0;
         rbatch_add(h, hk_slab_of(hk_ss_of(b), b), b, rc->bsize);
     }
     return n;

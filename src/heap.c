@@ -99,8 +99,7 @@ static struct hk_heap *heap_new(void)
         rc->bsize = hk_class_size[c];
         rc->cls = (uint8_t)c;
         hk_rcache_set_cap(rc, (uint16_t)hk_opt.remote_cache);
-        rc->key_off = hk_key_off(hk_class_size[c]);  /* as the class's slabs */
-        rc->free_key = hk_mark_key(hk_rc_key, rc->key_off);
+        rc->free_key = hk_mark_key(hk_rc_key);
         rc->used = HK_RC_EMPTY;
         rc->ticks = HK_TICK_BASE;
     }

@@ -51,8 +51,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
     struct hk_slab *rc = (struct hk_slab *)((char *)h + off);
     /* used counts the cached blocks down from HK_RC_EMPTY (the fast
      * path's pops count up), compared as it is with the thresholds
-     * hk_rcache_set_cap keeps.  A class with a cache has a key word
-     * (rc_off). */
+     * hk_rcache_set_cap keeps. */
     uint32_t used_ticks = rc->used_ticks;  /* whole: see hk_block_push */
     uint16_t used = (uint16_t)used_ticks;
     if (hk_unlikely(used <= rc->rc_full_used)) {
@@ -121,7 +120,7 @@ hk_inline void hk_free(void *p, const char *fn)
         struct hk_block *b = p;
         uintptr_t key = s->free_key;
         if (hk_likely(HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h)) {
-            if (hk_likely(HK_VALIDATE ? !hk_key_marked(hk_block_key(s, b), key) : hk_block_key(s, b) != key))
+            if (hk_likely(HK_VALIDATE ? !hk_key_marked(b->key, key) : b->key != key))
                 hk_free_local(h, s, b, key);
             else
                 hk_free_owner_slow(h, s, b, fn);

@@ -59,13 +59,13 @@
  * SuperSlab when it is freed), as mimalloc's large pages and jemalloc's
  * large extents come from their segments and arenas; only larger ones
  * are mappings of their own. */
-#define HK_CLASSES      81
+#define HK_CLASSES      80
 #define HK_SMALL_MAX    ((size_t)131072)
 #define HK_MEDIUM_MIN   ((size_t)32769)                   /* smallest request of a medium class */
 #define HK_UNIT_BLOCK_MAX ((size_t)(HK_UNITS - 1) << HK_UNIT_SHIFT)  /* 1984 KiB: every unit but unit 0 */
 #define HK_CLASS_UNITS  HK_CLASSES                        /* the class field of a unit block's slab */
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
-#define HK_LUT_CLASSES  33                                /* classes up to HK_LUT_MAX (tests/slab_check) */
+#define HK_LUT_CLASSES  32                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 
 /* Addresses we can own: the x86-64/AArch64 47-bit user space. */
 #define HK_ADDR_BITS    47

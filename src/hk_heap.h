@@ -330,26 +330,10 @@ hk_inline void hk_slab_gate_owner(struct hk_slab *s)
     s->limit = (s->owner_tag & HK_SLAB_FLAGS) ? 0 : s->shared_limit;
 }
 
-/* The key word of free block b of s, and setting it (before the link: for
- * 8-byte blocks they are the same word).  memcpy: a char-typed access, so
- * the compiler keeps it ordered with the link store. */
-hk_inline uintptr_t hk_block_key(const struct hk_slab *s, const struct hk_block *b)
-{
-    uintptr_t k;
-    __builtin_memcpy(&k, (const char *)b + s->key_off, sizeof k);
-    return k;
-}
-
-hk_inline void hk_block_set_key(const struct hk_slab *s, struct hk_block *b, uintptr_t k)
-{
-    __builtin_memcpy((char *)b + s->key_off, &k, sizeof k);
-}
-
 /* A block's key word may mark it free (then its top bit is set: a list's
  * key, hk_sent_key, the remote-block cache's key; see free.c,
- * freed_elsewhere): the top bit of word under the list's key, whose top bit
- * is clear for 8-byte blocks -- their only word is the program's, half of
- * it negative.  One TEST instruction on the free fast path. */
+ * freed_elsewhere): the top bit of word, which every list's key has set
+ * (hk_mark_key).  One TEST instruction on the free fast path. */
 hk_inline bool hk_key_marked(uintptr_t word, uintptr_t key)
 {
 #if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
@@ -363,18 +347,10 @@ hk_inline bool hk_key_marked(uintptr_t word, uintptr_t key)
 #endif
 }
 
-/* Key k made a list's key for blocks with key_off: top bit set, or clear
- * for 8-byte blocks (see hk_key_marked). */
-hk_inline uintptr_t hk_mark_key(uintptr_t k, uint8_t key_off)
+/* Key k made a list's key: top bit set (see hk_key_marked). */
+hk_inline uintptr_t hk_mark_key(uintptr_t k)
 {
-    return key_off != 0 ? k | (uintptr_t)1 << 63 : k & ~((uintptr_t)1 << 63);
-}
-
-/* key_off for blocks of bsize bytes: the second word, or the link word of
- * 8-byte blocks. */
-hk_inline uint8_t hk_key_off(uint32_t bsize)
-{
-    return bsize >= sizeof(struct hk_block) ? offsetof(struct hk_block, key) : 0;
+    return k | (uintptr_t)1 << 63;
 }
 
 /* Push free block b of s, marked with key, onto *list, one block fewer out
@@ -387,7 +363,7 @@ hk_inline uint8_t hk_key_off(uint32_t bsize)
  * its value from it (larson, 1 thread: 2-5% slower). */
 hk_inline uint32_t hk_block_push(struct hk_slab *s, struct hk_block **list, struct hk_block *b, uintptr_t key)
 {
-    hk_block_set_key(s, b, key);
+    b->key = key;
     b->next = *list;
     *list = b;
     return --s->used_ticks;  /* used >= 1: no borrow from ticks */
@@ -412,12 +388,12 @@ hk_inline struct hk_block *hk_slab_pop(struct hk_heap *h, struct hk_slab *s, siz
     if (zero) {
         /* A key word of 0 on a list marks a block carved from fresh memory
          * (fresh_zero): the rest of it is still zero. */
-        if (s->key_off != 0 && hk_block_key(s, b) == 0)
+        if (b->key == 0)
             b->next = NULL;
         else
             __builtin_memset(b, 0, size);
     }
-    hk_block_set_key(s, b, 0);
+    b->key = 0;
     HK_STAT_BYTES(h, small_bytes_alloc, s->bsize);
     return b;
 }

@@ -21,7 +21,7 @@ extern hk_hidden const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1];  /* index (size
 extern hk_hidden const uint32_t hk_class_size[HK_CLASSES];
 extern hk_hidden const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB units per slab */
 
-#define HK_MEDIUM_FIRST 73u  /* the class of HK_MEDIUM_MIN (tests/slab_check) */
+#define HK_MEDIUM_FIRST 72u  /* the class of HK_MEDIUM_MIN (tests/slab_check) */
 
 hk_inline unsigned hk_size_class(size_t size)
 {
@@ -30,7 +30,7 @@ hk_inline unsigned hk_size_class(size_t size)
     size_t s = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(s);   /* b >= 10 here */
     if (hk_likely(size < HK_MEDIUM_MIN))
-        return 1u + (b - 6u) * 8u + (unsigned)((s >> (b - 3u)) & 7u);  /* 1152 B: class 33 */
+        return (b - 6u) * 8u + (unsigned)((s >> (b - 3u)) & 7u);  /* 1152 B: class 32 */
     return HK_MEDIUM_FIRST + (b - 15u) * 4u + (unsigned)((s >> (b - 2u)) & 3u);  /* b >= 15 */
 }
 

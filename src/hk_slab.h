@@ -20,9 +20,9 @@ hk_inline uintptr_t hk_next_key(uintptr_t k)
  * from the descriptor's address, so that another thread's double-free check
  * computes it instead of reading the owner's line 1 (free.c:
  * freed_elsewhere). */
-hk_inline uintptr_t hk_slab_key(const struct hk_slab *s, uint32_t bsize)
+hk_inline uintptr_t hk_slab_key(const struct hk_slab *s)
 {
-    return hk_mark_key(hk_next_key((uintptr_t)s), hk_key_off(bsize));
+    return hk_mark_key(hk_next_key((uintptr_t)s));
 }
 
 /* The key word of a block on its way home from another thread (batched, on

@@ -10,9 +10,8 @@
 struct hk_heap;
 struct hk_ss;
 
-/* A free block: its link, then (from 16 B up) the double-free key, set
- * while it is on a local free list; 8-byte blocks keep the key in the link
- * word, which the link then overwrites (see hk_slab.key_off). */
+/* A free block: its link, then the double-free key, set while it is on a
+ * list (every class is at least 16 bytes: see hk_sizeclass.h). */
 struct hk_block {
     struct hk_block *next;
     uintptr_t key;
@@ -85,10 +84,6 @@ struct hk_slab {
      * then keep a key word of 0 on `free`, where every other block carries
      * the key: calloc skips clearing those (hk_slab_take). */
     uint8_t fresh_zero;
-    /* Where a free block keeps the key: 8, or 0 for 8-byte blocks, whose
-     * only word is the link.  There the link store overwrites the key: no
-     * double-free check for them, but one free path for every class. */
-    uint8_t key_off;
     /* A remote-block cache's thresholds of `used`, so that its inline push
      * (hk_api.h: hk_free_remote_keep) compares the count it loads, and
      * reads no field of line 2 (hk_rcache_set_cap): full at or below

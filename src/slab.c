@@ -71,15 +71,11 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->free = NULL;
     s->div_c = s->shared_div_c = div_const(bs);
     ck_pr_store_64(&s->shared_limit, 0);
-    s->key_off = hk_key_off(bs);
-    s->free_key = hk_slab_key(s, bs);
+    s->free_key = hk_slab_key(s);
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;
-    /* 8-byte blocks have no key word apart from their link: their remote
-     * frees go home batched, and the cache's inline push reads the key at
-     * a fixed offset. */
-    s->rc_off = bs <= HK_LUT_MAX && bs >= sizeof(struct hk_block)
+    s->rc_off = bs <= HK_LUT_MAX
                     ? (uint32_t)(offsetof(struct hk_heap, rc) + cls * sizeof(struct hk_slab))
                     : 0;
     /* No other thread can reach a slab before its first block is handed
@@ -123,11 +119,11 @@ static bool extend(struct hk_slab *s)
         n = left;
     /* Blocks of memory that was not fresh get the key like any free
      * block: a key word of 0 on `free` means zero memory. */
-    bool keyed = !s->fresh_zero && s->key_off != 0;
+    bool keyed = !s->fresh_zero;
     uintptr_t p = first;
     for (unsigned i = 1; i <= n; i++, p += s->bsize) {
         if (keyed)
-            hk_block_set_key(s, (struct hk_block *)p, s->free_key);
+            ((struct hk_block *)p)->key = s->free_key;
         ((struct hk_block *)p)->next = i < n ? (struct hk_block *)(p + s->bsize) : NULL;
     }
     s->free = (struct hk_block *)first;

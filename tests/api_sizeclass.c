@@ -5,21 +5,16 @@
 #include "hakmem.h"
 #include "testutil.h"
 
-/* Largest power of two dividing n (n > 0). */
-static size_t lowbit(size_t n)
-{
-    return n & -n;
-}
-
 Test(sizeclass, table_shape)
 {
     unsigned count = hak_size_class_count();
     cr_assert_gt(count, 1, "size-class count %u", count);
-    cr_assert_eq(hak_size_class_size(0), 8, "first class is %zu, expected 8",
+    /* 16 B: room for the link and the double-free key of a free block. */
+    cr_assert_eq(hak_size_class_size(0), 16, "first class is %zu, expected 16",
                  hak_size_class_size(0));
     for (unsigned c = 0; c < count; c++) {
         size_t s = hak_size_class_size(c);
-        cr_assert_eq(s % (c == 0 ? 8 : 16), 0, "class %u size %zu is not a multiple of %d", c, s, c == 0 ? 8 : 16);
+        cr_assert_eq(s % 16, 0, "class %u size %zu is not a multiple of 16", c, s);
         if (c > 0)
             cr_assert_gt(s, hak_size_class_size(c - 1),
                          "class %u (%zu) not above class %u (%zu)", c, s, c - 1,
@@ -57,8 +52,8 @@ Test(sizeclass, waste_at_most_one_eighth)
 }
 
 /* Every request size up to just past the largest class: a few live blocks
- * each, usable size covers the request, and 16-byte alignment from 9 B up,
- * as glibc gives (compilers assume it of operator new: clang's code stores
+ * each, usable size covers the request, and 16-byte alignment for every
+ * size, as glibc gives (compilers assume it of operator new: clang's code stores
  * 16 bytes with movaps at offset 16 of a new 40-byte object). */
 Test(sizeclass, every_size_usable_and_aligned)
 {
@@ -66,7 +61,7 @@ Test(sizeclass, every_size_usable_and_aligned)
     enum { K = 4 };
     for (size_t n = 1; n <= max + 64; n++) {
         void *p[K];
-        size_t need = n > 8 ? 16 : 8;
+        size_t need = 16;
         for (int k = 0; k < K; k++) {
             p[k] = hak_malloc(n);
             cr_assert_not_null(p[k], "malloc(%zu) failed", n);
@@ -82,8 +77,8 @@ Test(sizeclass, every_size_usable_and_aligned)
     }
 }
 
-/* Each class size itself: blocks are aligned to min(16, lowbit(class)), which is 16 from
- * the second class on. */
+/* Each class size itself: blocks are 16-byte aligned (every class is a
+ * multiple of 16). */
 Test(sizeclass, class_blocks_aligned)
 {
     unsigned count = hak_size_class_count();
@@ -91,7 +86,7 @@ Test(sizeclass, class_blocks_aligned)
     void *p[K];
     for (unsigned c = 0; c < count; c++) {
         size_t s = hak_size_class_size(c);
-        size_t need = lowbit(s) < 16 ? lowbit(s) : 16;
+        size_t need = 16;
         for (int k = 0; k < K; k++) {
             p[k] = hak_malloc(s);
             cr_assert_not_null(p[k], "malloc(%zu) failed", s);

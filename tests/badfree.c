@@ -270,6 +270,20 @@ int main(int argc, char **argv)
         void *p = MALLOC(32);
         FREE(p);
         FREE(announce(p));
+    } else if (!strcmp(mode, "double-tiny")) {
+        /* 1 to 8 B share the 16-byte class, key word and all: until
+         * session 21 an 8-byte class kept no key and its double frees
+         * linked the block in twice. */
+        void *p = MALLOC(8);
+        FREE(p);
+        FREE(announce(p));
+    } else if (!strcmp(mode, "double-remote-tiny")) {
+        pthread_t t;
+        void *p = MALLOC(1);
+        if (pthread_create(&t, NULL, free_twice, p) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        owner_takes_inbox();
     } else if (!strcmp(mode, "double-remote") || !strcmp(mode, "double-remote-quiet")) {
         pthread_t t;
         void *p = MALLOC(48);
@@ -320,7 +334,7 @@ int main(int argc, char **argv)
         FREE(p);
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
-                        "realloc-stack|realloc-interior|free-unit|double-small|double-remote|double-remote-quiet|\n"
+                        "realloc-stack|realloc-interior|free-unit|double-small|double-tiny|double-remote[-tiny]|double-remote-quiet|\n"
                         "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-remote-two-unit|\n"
                         "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]|\n"
                         "double-taken-back[-remote]\n");
