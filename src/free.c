@@ -241,7 +241,7 @@ static inline void rbatch_add(struct hk_heap *h, struct hk_slab *s, struct hk_bl
 
 void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc)
 {
-    if (h->direct[rc->bsize >> 3] != rc)
+    if (h->direct[hk_lut_index(rc->bsize)] != rc)
         hk_heap_set_direct(h, rc->cls, rc);
 }
 
@@ -369,7 +369,7 @@ void hk_rcache_flush(struct hk_heap *h)
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
         struct hk_slab *rc = &h->rc[c];
         struct hk_block *b = rc->free;
-        if (h->direct[hk_class_size[c] >> 3] == rc)
+        if (h->direct[hk_lut_index(hk_class_size[c])] == rc)
             hk_heap_set_direct(h, c, h->cur[c]);
         rc->free = NULL;
         rc->used = HK_RC_EMPTY;

@@ -23,7 +23,7 @@
 
 struct hk_slab hk_slab_empty = { .ticks = HK_TICK_BASE };  /* a current slab that counts nothing */
 struct hk_heap hk_heap_empty = {
-    .direct = { [0 ... HK_LUT_MAX / 8] = &hk_slab_empty },
+    .direct = { [0 ... HK_LUT_MAX >> HK_LUT_SHIFT] = &hk_slab_empty },
     .own = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .seen = { [0 ... HK_OWN_SLOTS - 1] = HK_OWN_NONE },
     .cur = { [0 ... HK_CLASSES - 1] = &hk_slab_empty },
@@ -90,7 +90,7 @@ static struct hk_heap *heap_new(void)
         return NULL;
     for (unsigned c = 0; c < HK_CLASSES; c++)
         h->cur[c] = &hk_slab_empty;
-    for (unsigned i = 0; i <= HK_LUT_MAX / 8; i++)
+    for (unsigned i = 0; i <= HK_LUT_MAX >> HK_LUT_SHIFT; i++)
         h->direct[i] = &hk_slab_empty;
     for (unsigned i = 0; i < HK_OWN_SLOTS; i++)
         h->own[i] = h->seen[i] = HK_OWN_NONE;
@@ -175,8 +175,8 @@ void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
     /* The direct entries of a class are the sizes between the previous
      * class and this one. */
-    unsigned lo = cls == 0 ? 0 : (hk_class_size[cls - 1] + 8) >> 3, hi = hk_class_size[cls] >> 3;
-    for (unsigned i = lo; i <= hi; i++)
+    size_t lo = cls == 0 ? 0 : hk_lut_index(hk_class_size[cls - 1] + 1), hi = hk_lut_index(hk_class_size[cls]);
+    for (size_t i = lo; i <= hi; i++)
         h->direct[i] = s;
 }
 
@@ -205,7 +205,7 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
     /* Not while the class's remote-block cache has them: it is installed
      * by count (free.c: rcache_install), and its miss (rcache_drained)
      * points them at the new slab. */
-    if (cls < HK_LUT_CLASSES && h->direct[hk_class_size[cls] >> 3] != &h->rc[cls])
+    if (cls < HK_LUT_CLASSES && h->direct[hk_lut_index(hk_class_size[cls])] != &h->rc[cls])
         hk_heap_set_direct(h, cls, s);
 }
 

@@ -18,7 +18,7 @@ hk_inline void *hk_alloc(size_t size, bool zero)
 {
     struct hk_heap *h = hk_tls_heap;
     if (hk_likely(size <= HK_LUT_MAX))
-        return hk_alloc_from(h, h->direct[(size + 7) >> 3], size, zero);
+        return hk_alloc_from(h, h->direct[hk_lut_index(size)], size, zero);
     if (hk_likely(size <= HK_SMALL_MAX))
         return hk_alloc_from(h, h->cur[hk_size_class(size)], size, zero);
     return hk_malloc_slow(size, h, zero);

@@ -65,6 +65,9 @@
 #define HK_UNIT_BLOCK_MAX ((size_t)(HK_UNITS - 1) << HK_UNIT_SHIFT)  /* 1984 KiB: every unit but unit 0 */
 #define HK_CLASS_UNITS  HK_CLASSES                        /* the class field of a unit block's slab */
 #define HK_LUT_MAX      ((size_t)1024)                    /* sizes served by the table lookup */
+/* Every class up to HK_LUT_MAX is a multiple of 16 B, so the table and the
+ * heap's direct[] take one entry per 16 bytes of request. */
+#define HK_LUT_SHIFT    4
 #define HK_LUT_CLASSES  32                                /* classes up to HK_LUT_MAX (tests/slab_check) */
 
 /* Addresses we can own: the x86-64/AArch64 47-bit user space. */

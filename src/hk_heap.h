@@ -79,9 +79,10 @@ struct hk_heap {
      * hk_free_remote), else HK_NODE_NONE, which no SuperSlab has: batching
      * off, the shared empty heap.  One compare for the three tests. */
     uint32_t remote_node;
-    /* The current slab by (size + 7) / 8 for sizes up to HK_LUT_MAX: one
-     * dependent load less than class lookup + cur[] on the hottest path. */
-    struct hk_slab *direct[HK_LUT_MAX / 8 + 1];
+    /* The current slab by hk_lut_index(size) for sizes up to HK_LUT_MAX:
+     * one dependent load less than class lookup + cur[] on the hottest
+     * path. */
+    struct hk_slab *direct[(HK_LUT_MAX >> HK_LUT_SHIFT) + 1];
     /* SuperSlabs this heap owns, direct-mapped by address (hk_own_slot;
      * HK_OWN_NONE when empty): a free of a block in one of them is known to
      * be ours without the map or the SuperSlab's header.  Kept exact by

@@ -17,7 +17,14 @@
 
 #include "hk_config.h"
 
-extern hk_hidden const uint8_t hk_class_lut[HK_LUT_MAX / 8 + 1];  /* index (size + 7) >> 3 */
+/* The entry of the size-class table and of a heap's direct[] serving a
+ * request of `size` bytes (<= HK_LUT_MAX). */
+hk_inline size_t hk_lut_index(size_t size)
+{
+    return (size + ((size_t)1 << HK_LUT_SHIFT) - 1) >> HK_LUT_SHIFT;
+}
+
+extern hk_hidden const uint8_t hk_class_lut[(HK_LUT_MAX >> HK_LUT_SHIFT) + 1];  /* by hk_lut_index */
 extern hk_hidden const uint32_t hk_class_size[HK_CLASSES];
 extern hk_hidden const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB units per slab */
 
@@ -26,7 +33,7 @@ extern hk_hidden const uint8_t hk_class_units[HK_CLASSES];        /* 64 KiB unit
 hk_inline unsigned hk_size_class(size_t size)
 {
     if (hk_likely(size <= HK_LUT_MAX))
-        return hk_class_lut[(size + 7) >> 3];
+        return hk_class_lut[hk_lut_index(size)];
     size_t s = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(s);   /* b >= 10 here */
     if (hk_likely(size < HK_MEDIUM_MIN))
