@@ -59,7 +59,7 @@ hk_inline void hk_free_remote_keep(struct hk_heap *h, const struct hk_ss *ss, st
         return;
     }
     uintptr_t key = rc->free_key;
-    if (hk_unlikely(hk_key_marked(b->key, key))) {
+    if (hk_unlikely(hk_key_marked(b->key))) {
         hk_free_remote_marked(h, rc, s, b);
         return;
     }
@@ -120,7 +120,7 @@ hk_inline void hk_free(void *p, const char *fn)
         struct hk_block *b = p;
         uintptr_t key = s->free_key;
         if (hk_likely(HK_VALIDATE ? hk_slab_is_block(s, p) : s->owner_tag == (uint64_t)(uintptr_t)h)) {
-            if (hk_likely(HK_VALIDATE ? !hk_key_marked(b->key, key) : b->key != key))
+            if (hk_likely(HK_VALIDATE ? !hk_key_marked(b->key) : b->key != key))
                 hk_free_local(h, s, b, key);
             else
                 hk_free_owner_slow(h, s, b, fn);

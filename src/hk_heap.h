@@ -331,21 +331,13 @@ hk_inline void hk_slab_gate_owner(struct hk_slab *s)
     s->limit = (s->owner_tag & HK_SLAB_FLAGS) ? 0 : s->shared_limit;
 }
 
-/* A block's key word may mark it free (then its top bit is set: a list's
- * key, hk_sent_key, the remote-block cache's key; see free.c,
- * freed_elsewhere): the top bit of word, which every list's key has set
- * (hk_mark_key).  One TEST instruction on the free fast path. */
-hk_inline bool hk_key_marked(uintptr_t word, uintptr_t key)
+/* A block's key word may mark it free: its top bit is set (a list's key,
+ * which hk_mark_key gives the top bit, hk_sent_key, the remote-block
+ * cache's key; see free.c, freed_elsewhere).  One compare with the word in
+ * place on the free fast path. */
+hk_inline bool hk_key_marked(uintptr_t word)
 {
-#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
-    /* gcc 12 copies key to AND it with the word (one instruction more on
-     * every free): TEST reads the word in place. */
-    bool sign;
-    __asm__("test %2, %1" : "=@ccs"(sign) : "rm"(word), "r"(key));
-    return sign;
-#else
-    return (intptr_t)(word & key) < 0;
-#endif
+    return (intptr_t)word < 0;
 }
 
 /* Key k made a list's key: top bit set (see hk_key_marked). */

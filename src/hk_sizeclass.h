@@ -1,15 +1,17 @@
-/* Size classes: 8, then 16..128 B in steps of 16, then 8 classes per
+/* Size classes: 16..128 B in steps of 16, then 8 classes per
  * doubling (at most 12.5% internal waste) up to 32 KiB, then 4 per doubling
  * (25%) up to 128 KiB, as jemalloc's and mimalloc's classes of those
  * sizes: a buffer grown by realloc is copied at every class it crosses, and
  * steps of 12.5% there cost 64 growing buffers 1.7x the time (README).
  * Medium blocks are whole pages, and carving touches only a block's first
- * page: the waste is address space until used.  Every class from
- * 16 B up is a multiple of 16, so its blocks are 16-aligned, as glibc's,
- * jemalloc's, tcmalloc's and mimalloc's are: compilers assume it of
+ * page: the waste is address space until used.  Every class is a
+ * multiple of 16, so its blocks are 16-aligned, as glibc's, jemalloc's,
+ * tcmalloc's and mimalloc's are: compilers assume it of
  * operator new (clang stores with movaps into a new 40-byte object; with
  * 8-byte steps clang and rustc crashed under LD_PRELOAD).  Below 129 B the
  * steps of 16 waste up to 15 B, more than 12.5% of a 65..120 B request.
+ * No class below 16 B: a free block needs its link and its double-free
+ * key (hk_block), as glibc's smallest chunk does.
  * Requests up to 1 KiB map through a table; larger ones through a bit
  * scan. */
 #ifndef HK_SIZECLASS_H

@@ -21,7 +21,7 @@ static unsigned check_slab(struct hk_ss *ss, unsigned unit, unsigned cls, unsign
     hk_slab_init_owner(&heap, ss, unit, cls, n);
     struct hk_slab *s = &ss->slabs[unit];
     /* Another thread's double-free check computes the list's key from the
-     * descriptor's address and line 2 (free.c: freed_elsewhere). */
+     * descriptor's address (free.c: freed_elsewhere). */
     cr_assert_eq(hk_slab_key(s), s->free_key, "class %u, unit %u: computed key differs", cls, unit);
     if (s->bsize >= HK_MEDIUM_MIN)
         cr_assert_eq(s->start % HK_PAGE_SIZE, 0, "class %u, unit %u: medium slab not on a page", cls, unit);
