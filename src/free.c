@@ -287,7 +287,12 @@ static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, st
     for (struct hk_block *next; b != NULL; b = next, n++) {
         next = b->next;
         b->key = 0;
-        rbatch_add(h, hk_slab_of(hk_ss_of(b), b), b, rc->bsize);
+        struct hk_ss *ss = hk_ss_of(b);
+        struct hk_slab *s = hk_slab_of(ss, b);
+        if (ss->heap == h)
+            free_local_slow(h, s, b);  /* one of ours (hk_free_owner_gated): counted freed already */
+        else
+            rbatch_add(h, s, b, rc->bsize);
     }
     return n;
 }
@@ -373,6 +378,7 @@ void hk_rcache_flush(struct hk_heap *h)
             hk_heap_set_direct(h, c, h->cur[c]);
         rc->free = NULL;
         rc->used = HK_RC_EMPTY;
+        hk_rcache_set_cap(rc, rc->reserved);  /* the full mark back (hk_free_owner_gated) */
         rcache_send_home(h, rc, b);
     }
     hk_rbatch_flush(h);  /* now, not at our next slow path: the owners may be waiting */
@@ -442,6 +448,45 @@ void hk_free_remote(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest, 
         free_remote_cold(h, s, dest, b);
     else
         free_remote_batch(h, s, dest, b);
+}
+
+void hk_free_owner_gated(void *p, struct hk_slab *s, struct hk_heap *h, const char *fn)
+{
+    /* CACHED the only flag: s is current and its class's cache installed
+     * (heap.c: hk_heap_set_direct).  The block goes where the class's next
+     * allocation looks first, as every free does in jemalloc's and
+     * tcmalloc's thread caches: with the owner's frees on the slab's list
+     * and other heaps' in the cache, a block waited on two lists before
+     * its reuse (larson, 2 threads: 38% of the blocks handed out had been
+     * freed 256 operations before or more, 24% now; tcmalloc 22%). */
+    if ((s->owner_tag & HK_SLAB_FLAGS) != HK_SLAB_CACHED || !hk_slab_is_block_shared(s, p)) {
+        hk_free_slow(p, fn);
+        return;
+    }
+    struct hk_block *b = p;
+    if (hk_unlikely(hk_key_marked(b->key))) {
+        hk_free_owner_slow(h, s, b, fn);
+        return;
+    }
+    HK_STAT_INC(h, free_local);
+    HK_STAT_BYTES(h, small_bytes_freed, s->bsize);
+    struct hk_slab *rc = (struct hk_slab *)((char *)h + s->rc_off);
+    /* The slab counts the block as out until the cache sends it home
+     * (rcache_send_home), so s, current, does not empty here (HK_CUR_PIN). */
+    if (rc->used <= rc->rc_full_used) {
+        hk_slab_push_owner(s, b, s->free_key);
+        return;
+    }
+    hk_block_push(rc, &rc->free, b, rc->free_key);
+    /* Our blocks hold no other heap's memory: each lowers the full mark,
+     * so that they do not crowd other heaps' blocks out of the cache (and
+     * home, whence their owners fetch them back), up to twice the cap in
+     * all; the mark comes back when the cache runs dry or goes home.
+     * Larson, 2 threads, 5M frees: 56K blocks went home (21K before our
+     * frees joined the cache); with ours counted against the cap, 124K,
+     * and 4 and 8 threads ran 3% slower. */
+    if (rc->rc_full_used > (uint16_t)(HK_RC_EMPTY - 2 * rc->reserved))
+        rc->rc_full_used--;
 }
 
 void hk_free_slow(void *p, const char *fn)

@@ -171,6 +171,19 @@ static struct hk_heap *heap_acquire(void)
 
 /* ---- slab and SuperSlab bookkeeping (owner only) ---- */
 
+/* Set or clear HK_SLAB_CACHED on s, its class's current slab (not the
+ * shared empty one, which no thread writes): while set, the slab's gate is
+ * closed and the owner's frees of its blocks go into the class's cache
+ * (free.c: hk_free_owner_gated). */
+static void slab_set_cached(struct hk_slab *s, bool cached)
+{
+    if (s == &hk_slab_empty || ((s->owner_tag & HK_SLAB_CACHED) != 0) == cached)
+        return;
+    /* Other threads read the tag for its owner only, which stays. */
+    ck_pr_store_64(&s->owner_tag, cached ? s->owner_tag | HK_SLAB_CACHED : s->owner_tag & ~HK_SLAB_CACHED);
+    hk_slab_gate_owner(s);
+}
+
 void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
     /* The direct entries of a class are the sizes between the previous
@@ -178,6 +191,7 @@ void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
     size_t lo = cls == 0 ? 0 : hk_lut_index(hk_class_size[cls - 1] + 1), hi = hk_lut_index(hk_class_size[cls]);
     for (size_t i = lo; i <= hi; i++)
         h->direct[i] = s;
+    slab_set_cached(h->cur[cls], s != h->cur[cls]);
 }
 
 /* The current slab of a class holds one count of `used` for itself (a
@@ -190,6 +204,7 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
 {
     struct hk_slab *old = h->cur[cls];
     if (old != &hk_slab_empty) {
+        slab_set_cached(old, false);
         hk_slab_harvest(h, old);
         old->ticks = 0;  /* counts nothing now (see hk_slab.ticks) */
         hk_slab_set_current_owner(old, false);
@@ -204,9 +219,10 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
     ck_pr_store_ptr(&h->cur[cls], s);  /* the statistics read it (stats.c: sum_heaps) */
     /* Not while the class's remote-block cache has them: it is installed
      * by count (free.c: rcache_install), and its miss (rcache_drained)
-     * points them at the new slab. */
-    if (cls < HK_LUT_CLASSES && h->direct[hk_lut_index(hk_class_size[cls])] != &h->rc[cls])
-        hk_heap_set_direct(h, cls, s);
+     * points them at the new slab; meanwhile the new slab is the one whose
+     * owner's frees go into the cache. */
+    if (cls < HK_LUT_CLASSES)
+        hk_heap_set_direct(h, cls, h->direct[hk_lut_index(hk_class_size[cls])] == &h->rc[cls] ? &h->rc[cls] : s);
 }
 
 /* The thread now runs on another node: slabs of its old node get the
@@ -510,6 +526,7 @@ static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, s
 {
     struct hk_slab *s = h->cur[rc->cls];
     hk_heap_set_direct(h, rc->cls, s);
+    hk_rcache_set_cap(rc, rc->reserved);  /* the full mark back (free.c: hk_free_owner_gated) */
     return hk_alloc_from(h, s, size, zero);
 }
 

@@ -126,6 +126,8 @@ hk_inline void hk_free(void *p, const char *fn)
                 hk_free_owner_slow(h, s, b, fn);
             return;
         }
+        hk_free_owner_gated(p, s, h, fn);
+        return;
     } else if (hk_likely(owner != NULL &&
                          (HK_VALIDATE ? hk_slab_is_block_shared(s, p) : ck_pr_load_64(&s->shared_limit) != 0))) {
         /* Another heap's block: validated on the slab's second line

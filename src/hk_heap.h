@@ -142,7 +142,9 @@ struct hk_heap {
      * class overflows, grown back by hk_rcache_adapt: see free.c),
      * `free_key` marks them (double frees; the pop clears a block's key).
      * While it holds blocks the class's direct[] entries point at it, so
-     * the malloc fast path serves it unchanged; its miss (rcache_drained)
+     * the malloc fast path serves it unchanged, and the owner's frees of
+     * the class's current slab go into it too (HK_SLAB_CACHED: one LIFO
+     * list, as a thread cache's); its miss (rcache_drained)
      * points them back at the class's slab in a few stores.  Given back
      * after the decommit delay (hk_rcache_age) and at collections
      * (hk_rcache_flush). */
@@ -299,8 +301,15 @@ hk_hidden void hk_rcache_flush(struct hk_heap *h);
 hk_hidden void hk_rcache_adapt(struct hk_heap *h);
 /* The ticker, and a thread that only frees: the cache home once it is due. */
 hk_hidden void hk_rcache_age(struct hk_heap *h);
-/* Point the direct[] entries of class cls (<= HK_LUT_MAX) at s. */
+/* Point the direct[] entries of class cls (<= HK_LUT_MAX) at s: the
+ * class's slab s = h->cur[cls], or its cache s = &h->rc[cls], which then
+ * takes the owner's frees of the slab's blocks too (HK_SLAB_CACHED). */
 hk_hidden void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s);
+/* The owner's free of p, a pointer into slab s of ours that failed the
+ * fast path's check: a block of a current slab whose class's cache is
+ * installed goes into the cache (HK_SLAB_CACHED), anything else to
+ * hk_free_slow. */
+hk_hidden void hk_free_owner_gated(void *p, struct hk_slab *s, struct hk_heap *h, const char *fn);
 /* Flush, process the inbox, release empty slabs; release_all also gives
  * back the committed reserve at once (hak_collect), else the delay rules. */
 void hk_heap_collect(struct hk_heap *heap, bool release_all);

@@ -22,7 +22,8 @@ struct hk_block {
  * frees off the fast path. */
 #define HK_SLAB_FULL     ((uint64_t)1)  /* no free blocks; remote frees notify the heap */
 #define HK_SLAB_FOREIGN  ((uint64_t)2)  /* on another node than its heap: frees count as cross-node */
-#define HK_SLAB_FLAGS    ((uint64_t)3)
+#define HK_SLAB_CACHED   ((uint64_t)4)  /* current, its class's remote-block cache installed: the owner's frees go into it */
+#define HK_SLAB_FLAGS    ((uint64_t)7)
 
 /* The remote-free word: state bits in the low bits (blocks are 8-aligned);
  * while the slab is its class's current one (HK_REMOTE_CUR), the list of

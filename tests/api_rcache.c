@@ -114,3 +114,49 @@ Test(remote_cache, cap_shrinks_under_overflow_and_grows_back)
     int grown = best_of_three(40);
     cr_assert_eq(grown, 16, "after quiet periods the cache took %d of 40, not its full cap of 16", grown);
 }
+
+/* While the cache of a class is installed (it holds other heaps' blocks
+ * and serves the class's allocations), the owner's own frees of the class
+ * go into it too, one LIFO list as in jemalloc's and tcmalloc's thread
+ * caches: the next allocation gets the block freed last, ours or not.  A
+ * collection sends the cache's blocks home, ours onto our slab's list. */
+Test(remote_cache, own_free_joins_installed_cache)
+{
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
+        getenv("HAKMEM_DECOMMIT_DELAY_MS"))
+        cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
+    hak_free(hak_malloc(SIZE));  /* our heap first (see above) */
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+
+    /* Three rounds, as the cache may go home on time between two steps. */
+    int joined = 0, home = 0;
+    for (int round = 0; round < 3 && (!joined || !home); round++) {
+        void *mine = hak_malloc(SIZE);
+        cr_assert_not_null(mine);
+        cr_assert(!is_owned(mine));
+        drain();
+        free_burst(12);  /* more than the 8 that install the cache */
+        hak_free(mine);
+        void *again = hak_malloc(SIZE);
+        if (again == mine) {
+            joined = 1;
+        } else {
+            cr_assert(is_owned(again), "an allocation from the installed cache gave %p, neither ours nor cached",
+                      again);
+            continue;
+        }
+        /* Ours into the cache again, then a collection: the other
+         * thread's blocks go to their owner, ours to our slab, whose next
+         * allocation is ours again and not a cached block. */
+        hak_free(mine);
+        hak_collect();
+        void *after = hak_malloc(SIZE);
+        cr_assert(!is_owned(after), "after a collection an allocation still came from the cache (%p)", after);
+        home |= after == mine;
+        hak_free(after);
+    }
+    cr_assert(joined, "an owner's free while the cache was installed was not the next block handed out");
+    cr_assert(home, "after a collection our block did not come back from our own slab");
+}

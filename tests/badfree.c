@@ -91,6 +91,16 @@ static void *free_after_left(void *arg)
     return NULL;
 }
 
+/* Another thread's blocks of one size, freed by the main thread (owned). */
+enum { OWNED = 16 };
+static void *owned[OWNED];
+static void *alloc_owned(void *size)
+{
+    for (int i = 0; i < OWNED; i++)
+        owned[i] = MALLOC((size_t)(uintptr_t)size);
+    return NULL;
+}
+
 static void *free_once(void *p)
 {
     FREE(p);
@@ -270,6 +280,20 @@ int main(int argc, char **argv)
         void *p = MALLOC(32);
         FREE(p);
         FREE(announce(p));
+    } else if (!strcmp(mode, "double-own-cached")) {
+        /* Another thread's blocks, freed here, fill our cache of their
+         * class until it is installed; our own block, freed then, joins
+         * them in the cache, and its second free finds the cache's key
+         * there, not the slab's. */
+        pthread_t t;
+        void *p = MALLOC(48);
+        if (pthread_create(&t, NULL, alloc_owned, (void *)(uintptr_t)48) != 0)
+            return 2;
+        pthread_join(t, NULL);
+        for (int i = 0; i < OWNED; i++)
+            FREE(owned[i]);
+        FREE(p);
+        FREE(announce(p));
     } else if (!strcmp(mode, "double-tiny")) {
         /* 1 to 8 B share the 16-byte class, key word and all: until
          * session 21 an 8-byte class kept no key and its double frees
@@ -334,7 +358,7 @@ int main(int argc, char **argv)
         FREE(p);
     } else {
         fprintf(stderr, "usage: badfree stack|global|interior-small|interior-large|mmap|low-address|"
-                        "realloc-stack|realloc-interior|free-unit|double-small|double-tiny|double-remote[-tiny]|double-remote-quiet|\n"
+                        "realloc-stack|realloc-interior|free-unit|double-small|double-own-cached|double-tiny|double-remote[-tiny]|double-remote-quiet|\n"
                         "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-remote-two-unit|\n"
                         "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]|\n"
                         "double-taken-back[-remote]\n");
