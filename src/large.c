@@ -111,23 +111,31 @@ uint64_t hk_large_cached_bytes(void) { return ck_pr_load_64(&cache_bytes); }
 uint64_t hk_large_live_bytes(void) { return ck_pr_load_64(&live_bytes); }
 uint64_t hk_large_live_count(void) { return ck_pr_load_64(&live_count); }
 
+/* A slot's block while its registrant writes its ss: no block's address
+ * (blocks are page-aligned), so lookups pass over it. */
+#define BIG_CLAIMED ((void *)1)
+
 static bool big_register(void *block, struct hk_ss *ss)
 {
     for (uint32_t i = 0; i < BIG_SLOTS; i++) {
-        if (ck_pr_load_ptr(&big[i].block) == NULL) {
-            ck_pr_store_ptr(&big[i].ss, ss);
-            /* Claim the slot last: a reader that sees the block sees its ss. */
-            ck_pr_fence_store();
-            if (ck_pr_cas_ptr(&big[i].block, NULL, block)) {
-                /* Raise the scanned range to cover it (a CAS max; readers
-                 * look for blocks handed out after this, so ordered by the
-                 * hand-over). */
-                uint32_t top = ck_pr_load_32(&big_top);
-                while (top <= i && !ck_pr_cas_32_value(&big_top, top, i + 1, &top))
-                    ;
-                return true;
-            }
-        }
+        /* Claim the slot before writing its ss: two threads that both saw
+         * it empty wrote their ss into it, and the loser's write could land
+         * after the winner's, pairing the winner's block with the loser's
+         * header (free, realloc and malloc_usable_size then aborted with
+         * "invalid pointer" on a live block: tests/api
+         * align/big_aligned_from_threads). */
+        if (ck_pr_load_ptr(&big[i].block) != NULL || !ck_pr_cas_ptr(&big[i].block, NULL, BIG_CLAIMED))
+            continue;
+        ck_pr_store_ptr(&big[i].ss, ss);
+        /* The block last: a reader that sees it sees its ss. */
+        ck_pr_fence_store();
+        ck_pr_store_ptr(&big[i].block, block);
+        /* Raise the scanned range to cover it (a CAS max; readers look for
+         * blocks handed out after this, so ordered by the hand-over). */
+        uint32_t top = ck_pr_load_32(&big_top);
+        while (top <= i && !ck_pr_cas_32_value(&big_top, top, i + 1, &top))
+            ;
+        return true;
     }
     return false;
 }
