@@ -52,7 +52,8 @@ struct hk_slab {
     uintptr_t start;              /* first block */
     /* Allocation list.  The owner's frees push onto it too (LIFO, as
      * tcmalloc's and jemalloc's thread caches): the next allocation of the
-     * class gets the block freed last, still in cache.  Separate lists for
+     * class gets the block freed last, still in cache (while the class's
+     * remote-block cache serves it, that cache takes them: HK_SLAB_CACHED).  Separate lists for
      * local frees (mimalloc's sharding) kept every block a slab had carved
      * in circulation, a whole generation between a block's free and its
      * reuse: twice the lines in use on mixed, all at the start of 64 KiB
