@@ -289,7 +289,9 @@ static unsigned rcache_send_home(struct hk_heap *h, const struct hk_slab *rc, st
         b->key = 0;
         struct hk_ss *ss = hk_ss_of(b);
         struct hk_slab *s = hk_slab_of(ss, b);
-        if (ss->heap == h)
+        /* Relaxed, as on the free fast path: a SuperSlab's owner is set
+         * before any of its blocks is handed out. */
+        if (ck_pr_load_ptr(&ss->heap) == h)
             free_local_slow(h, s, b);  /* one of ours (hk_free_owner_gated): counted freed already */
         else
             rbatch_add(h, s, b, rc->bsize);

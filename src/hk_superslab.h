@@ -53,11 +53,11 @@ struct hk_slab {
     /* Allocation list.  The owner's frees push onto it too (LIFO, as
      * tcmalloc's and jemalloc's thread caches): the next allocation of the
      * class gets the block freed last, still in cache (while the class's
-     * remote-block cache serves it, that cache takes them: HK_SLAB_CACHED).  Separate lists for
-     * local frees (mimalloc's sharding) kept every block a slab had carved
-     * in circulation, a whole generation between a block's free and its
-     * reuse: twice the lines in use on mixed, all at the start of 64 KiB
-     * units, thrashing their L2 sets. */
+     * remote-block cache serves it, that cache takes them: HK_SLAB_CACHED).
+     * Separate lists for local frees (mimalloc's sharding) kept every
+     * block a slab had carved in circulation, a whole generation between a
+     * block's free and its reuse: twice the lines in use on mixed, all at
+     * the start of 64 KiB units, thrashing their L2 sets. */
     struct hk_block *free;
     uintptr_t free_key;           /* marks blocks on `free` (double frees; odd, top bit set) */
     /* The fast path's one add (hk_slab_count_take): `used`, the blocks out
