@@ -5,6 +5,7 @@
  * freed here in a burst, the next allocations of their size hand out again. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include "hakmem.h"
 
@@ -79,18 +80,26 @@ static int best_of_three(size_t n)
     return best;
 }
 
-Test(remote_cache, cap_shrinks_under_overflow_and_grows_back)
+/* With the cache's defaults (else false): our heap, then the other
+ * thread's blocks.  Our heap first: made after the other thread's exit, it
+ * would be that thread's heap, adopted, and its blocks ours (in the
+ * sanitizer builds nothing else allocates through hakmem before). */
+static bool owned_ready(void)
 {
     if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
         getenv("HAKMEM_DECOMMIT_DELAY_MS"))
-        cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
-    /* Our heap first: made after the other thread's exit, it would be that
-     * thread's heap, adopted, and its blocks ours (in the sanitizer builds
-     * nothing else allocates through hakmem before). */
+        return false;
     hak_free(hak_malloc(SIZE));
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
     cr_assert_eq(pthread_join(t, NULL), 0);
+    return true;
+}
+
+Test(remote_cache, cap_shrinks_under_overflow_and_grows_back)
+{
+    if (!owned_ready())
+        cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
 
     /* The cache also goes home on time (a decommit delay, 250 ms): should
      * that fall between a burst and its count on a slow machine, the count
@@ -122,13 +131,8 @@ Test(remote_cache, cap_shrinks_under_overflow_and_grows_back)
  * collection sends the cache's blocks home, ours onto our slab's list. */
 Test(remote_cache, own_free_joins_installed_cache)
 {
-    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
-        getenv("HAKMEM_DECOMMIT_DELAY_MS"))
+    if (!owned_ready())
         cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
-    hak_free(hak_malloc(SIZE));  /* our heap first (see above) */
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
 
     /* Three rounds, as the cache may go home on time between two steps. */
     int joined = 0, home = 0;
@@ -186,13 +190,8 @@ static int foreign_kept_past_own(void)
 
 Test(remote_cache, own_blocks_leave_room_for_foreign)
 {
-    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
-        getenv("HAKMEM_DECOMMIT_DELAY_MS"))
+    if (!owned_ready())
         cr_skip_test("a HAKMEM_ option that changes the cache is set: the test needs its defaults");
-    hak_free(hak_malloc(SIZE));  /* our heap first (see above) */
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
     /* The best of three: the cache may go home on time between two steps. */
     int best = 0;
     for (int attempt = 0; attempt < 3 && best != 16; attempt++) {
