@@ -189,9 +189,14 @@ void hk_heap_set_direct(struct hk_heap *h, unsigned cls, struct hk_slab *s)
     /* The direct entries of a class are the sizes between the previous
      * class and this one. */
     size_t lo = cls == 0 ? 0 : hk_lut_index(hk_class_size[cls - 1] + 1), hi = hk_lut_index(hk_class_size[cls]);
+    struct hk_slab *rc = &h->rc[cls];
+    /* The cache stops serving the class: its full mark back, which our
+     * frees lowered meanwhile (free.c: hk_free_owner_gated). */
+    if (h->direct[hi] == rc && s != rc)
+        hk_rcache_set_cap(rc, rc->reserved);
     for (size_t i = lo; i <= hi; i++)
         h->direct[i] = s;
-    slab_set_cached(h->cur[cls], s != h->cur[cls]);
+    slab_set_cached(h->cur[cls], s == rc);
 }
 
 /* The current slab of a class holds one count of `used` for itself (a
@@ -221,8 +226,12 @@ static void set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
      * by count (free.c: rcache_install), and its miss (rcache_drained)
      * points them at the new slab; meanwhile the new slab is the one whose
      * owner's frees go into the cache. */
-    if (cls < HK_LUT_CLASSES)
-        hk_heap_set_direct(h, cls, h->direct[hk_lut_index(hk_class_size[cls])] == &h->rc[cls] ? &h->rc[cls] : s);
+    if (cls < HK_LUT_CLASSES) {
+        if (h->direct[hk_lut_index(hk_class_size[cls])] == &h->rc[cls])
+            slab_set_cached(s, true);
+        else
+            hk_heap_set_direct(h, cls, s);
+    }
 }
 
 /* The thread now runs on another node: slabs of its old node get the
@@ -526,7 +535,6 @@ static hk_noinline void *rcache_drained(struct hk_heap *h, struct hk_slab *rc, s
 {
     struct hk_slab *s = h->cur[rc->cls];
     hk_heap_set_direct(h, rc->cls, s);
-    hk_rcache_set_cap(rc, rc->reserved);  /* the full mark back (free.c: hk_free_owner_gated) */
     return hk_alloc_from(h, s, size, zero);
 }
 
