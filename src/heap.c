@@ -104,6 +104,7 @@ static struct hk_heap *heap_new(void)
         rc->ticks = HK_TICK_BASE;
     }
     h->tick = HK_TICK;
+    HK_TSAN_STACK_ENTRY(&h->abandon_entry);
     h->remote_node = hk_opt.remote_batch <= 1 ? HK_NODE_NONE : h->node;
     struct hk_heap *head;
     do {

@@ -29,6 +29,11 @@
 #define hk_prefetch_w(p) __builtin_prefetch((p), 1)
 #endif
 
+/* A ck_stack entry about to be used: declared to TSan (hk_tsan.h). */
+#ifndef HK_TSAN_STACK_ENTRY
+#define HK_TSAN_STACK_ENTRY(e) ((void)0)
+#endif
+
 #if defined(HK_DEBUG) && HK_DEBUG
 #include <assert.h>
 #define hk_assert(x) assert(x)

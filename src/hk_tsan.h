@@ -80,4 +80,19 @@
 #define ck_pr_fence_memory()       __atomic_thread_fence(HK_SC)
 #define ck_pr_fence_store_atomic() __atomic_thread_fence(HK_SC)
 
+/* ck_stack_pop_mpmc reads the link of the head it loaded with a plain load,
+ * while other threads may pop that entry and push it again, rewriting the
+ * link (ck_stack_push_upmc, also plain).  A race by the letter of C11 that
+ * the pop's generation counter makes harmless: its double-width CAS fails
+ * on a head popped meanwhile, so a stale link is never installed, and the
+ * entries (heaps, SuperSlab headers) are never unmapped.  TSan sees only
+ * the two plain accesses and reported them on the first run of
+ * tests/lifecycle: each entry's link is declared a benign race to it
+ * (TSan's dynamic annotation, by address: races on anything else in the
+ * entry are still reported), before the entry first goes on a stack. */
+void AnnotateBenignRaceSized(const char *file, int line, const volatile void *mem, unsigned long size,
+                             const char *desc);
+#define HK_TSAN_STACK_ENTRY(e) \
+    AnnotateBenignRaceSized(__FILE__, __LINE__, &(e)->next, sizeof((e)->next), "ck_stack link (generation-counted pop)")
+
 #endif

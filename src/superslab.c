@@ -99,6 +99,7 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         hk_ssmap_set((uintptr_t)ss, true);
         hk_numa_bind(ss, HK_SS_SIZE, node);
         ss->node = node;
+        HK_TSAN_STACK_ENTRY(&ss->pool_entry);
         for (unsigned u = 0; u < HK_UNITS; u++)
             ss->unit_slab[u] = &hk_slab_empty;
         hk_ss_register(ss);
