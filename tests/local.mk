@@ -14,7 +14,7 @@ EXTRA_DIST += tests/badfree.sh tests/exports.sh tests/api_options.sh tests/prelo
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork
 # test's children and badfree's aborts are the programs themselves.
-tests_api_SOURCES = tests/api_main.c tests/api_sizeclass.c tests/api_malloc.c tests/api_realloc.c tests/api_glibc.c \
+tests_api_SOURCES = tests/criterion_main.c tests/api_sizeclass.c tests/api_malloc.c tests/api_realloc.c tests/api_glibc.c \
 	tests/api_align.c tests/api_usable.c tests/api_unit.c tests/api_stats.c tests/api_stats.h tests/api_rcache.c tests/testutil.h
 tests_api_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -pthread
 tests_api_LDADD = src/libhakmem.la $(CRITERION_LIBS)
@@ -22,7 +22,7 @@ tests_api_LDFLAGS = -no-install
 
 # White-box: -static links the uninstalled library's archive, whose internal
 # (hidden) functions the test calls.
-tests_slab_check_SOURCES = tests/slab_check.c
+tests_slab_check_SOURCES = tests/slab_check.c tests/criterion_main.c
 tests_slab_check_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(CK_CFLAGS) -I$(srcdir)/src -I$(srcdir)/numa
 tests_slab_check_LDADD = src/libhakmem.la $(CRITERION_LIBS)
 tests_slab_check_LDFLAGS = -no-install -static

@@ -9,7 +9,7 @@ EXTRA_DIST += tests/vm/run-vm.sh \
 	tests/numa_topos/asym-3node.xml \
 	tests/numa_topos/shared-cpuset-3node.xml
 
-tests_numa_policy_SOURCES = tests/numa_policy.c
+tests_numa_policy_SOURCES = tests/numa_policy.c tests/criterion_main.c
 tests_numa_policy_CPPFLAGS = $(AM_CPPFLAGS) -DHK_TOPO_DIR='"$(abs_top_srcdir)/tests/numa_topos"'
 tests_numa_policy_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -pthread
 tests_numa_policy_LDADD = src/libhakmem.la $(CRITERION_LIBS)

@@ -38,6 +38,16 @@ def run(args, env=None, timeout=300):
                           env=full, timeout=timeout)
 
 
+def sanitizer_build():
+    """A sanitizer build (config.h: HK_NO_OVERRIDE): libhakmem.so exports no
+    malloc, and every program of the build carries the sanitizer's runtime."""
+    try:
+        with open('config.h') as f:
+            return any(line.startswith('#define HK_NO_OVERRIDE 1') for line in f)
+    except OSError:
+        return False
+
+
 def tmpdir():
     d = tempfile.mkdtemp(prefix='hakmem-bench-test.')
     return d
