@@ -78,9 +78,12 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
     /* Freed by another thread already (its key word is the mark of a
      * batch, a cache, the way home, or a list taken back whole): linked
      * onto our list it would be handed out twice.  Our own list's key:
-     * free_local_slow (the only slab key the word can match here). */
+     * free_local_slow (the only slab key the word can match here).  The
+     * FAST build skips the other threads' marks but not the cache's key:
+     * our own free of a block in our own cache comes here in every build
+     * (hk_free_owner_gated), and off the fast path the compare is free. */
     uintptr_t word = b->key;
-    if (word != s->free_key && marked_in_transit(word))
+    if (word != s->free_key && (marked_in_transit(word) || word == hk_rc_key))
         hk_fatal_ptr(fn, "double free", b);
     HK_STAT_INC(h, free_local);
     HK_STAT_BYTES(h, small_bytes_freed, s->bsize);

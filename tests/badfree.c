@@ -282,15 +282,18 @@ int main(int argc, char **argv)
         FREE(announce(p));
     } else if (!strcmp(mode, "double-own-cached")) {
         /* Another thread's blocks, freed here, fill our cache of their
-         * class until it is installed; our own block, freed then, joins
-         * them in the cache, and its second free finds the cache's key
-         * there, not the slab's. */
+         * class until it is installed (8 blocks, HK_RC_INSTALL) but not
+         * full (its cap: 16, HAKMEM_REMOTE_CACHE's default; until session
+         * 23 all 16 were freed, the full cache sent our block to its slab's
+         * list, and the test found the slab's key, not the cache's); our
+         * own block, freed then, joins them in the cache, and its second
+         * free finds the cache's key there. */
         pthread_t t;
         void *p = MALLOC(48);
         if (pthread_create(&t, NULL, alloc_owned, (void *)(uintptr_t)48) != 0)
             return 2;
         pthread_join(t, NULL);
-        for (int i = 0; i < OWNED; i++)
+        for (int i = 0; i < 12; i++)
             FREE(owned[i]);
         FREE(p);
         FREE(announce(p));
