@@ -29,6 +29,20 @@
 #define hk_prefetch_w(p) __builtin_prefetch((p), 1)
 #endif
 
+/* A ThreadSanitizer build: gcc says so with __SANITIZE_THREAD__, clang 14
+ * only through __has_feature (a clang TSan build took the plain statistics
+ * increments and reported every one of them against the readers). */
+#if defined(__SANITIZE_THREAD__)
+#define HK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HK_TSAN 1
+#endif
+#endif
+#ifndef HK_TSAN
+#define HK_TSAN 0
+#endif
+
 /* A ck_stack entry about to be used: declared to TSan (hk_tsan.h). */
 #ifndef HK_TSAN_STACK_ENTRY
 #define HK_TSAN_STACK_ENTRY(e) ((void)0)

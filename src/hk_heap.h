@@ -177,7 +177,7 @@ extern hk_hidden __thread struct hk_heap *hk_tls_heap __attribute__((tls_model("
 /* Statistics counters, written by the owner only and summed racily by
  * readers.  Plain increments; the TSan build makes them relaxed atomics so
  * the reports' reads are not flagged. */
-#if defined(__SANITIZE_THREAD__)
+#if HK_TSAN
 #define HK_STAT_ADD(heap, field, n) \
     do { if (HK_COUNTING) __atomic_store_n(&(heap)->stats.field, \
             __atomic_load_n(&(heap)->stats.field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED); } while (0)

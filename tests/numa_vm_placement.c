@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 
 #include "hakmem.h"
+#include "testutil.h"
 #include "hk_numa.h"
 
 #define MAX_NODES 8
@@ -430,7 +431,7 @@ static void check_rehome(void)
 
 /* A check's time limit.  A TSan build's checks, emulated by qemu, took
  * longer than 90 s for the 4-node "local" check on a loaded host. */
-#if defined(__SANITIZE_THREAD__)
+#if defined(UNDER_TSAN)
 #define CHECK_SECONDS 600
 #else
 #define CHECK_SECONDS 90
