@@ -37,7 +37,7 @@ static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
  * single stack that only ever sees push_upmc and pop_mpmc.  Older heaps do
  * not wait for an adopter to get their memory back: growing threads and
  * hak_collect sweep them (sweep_abandoned). */
-static ck_stack_t abandoned __attribute__((aligned(16)));
+static ck_stack_t abandoned __attribute__((aligned(16))) = HK_STACK_MPMC_INIT;
 static struct hk_heap *sweep_cursor;  /* next registry entry a sweep looks at */
 static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;

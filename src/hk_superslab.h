@@ -10,6 +10,13 @@
 struct hk_heap;
 struct hk_ss;
 
+/* A stack popped with ck_stack_pop_mpmc (the pools, the abandoned heaps),
+ * its generation counter at 1: ck_stack keeps the counter in a char
+ * pointer and counts it with pointer arithmetic, which from NULL is
+ * undefined (clang's UBSan: "applying non-zero offset 1 to null pointer"
+ * at the first pop).  From 1 it wraps after 2^64 pops. */
+#define HK_STACK_MPMC_INIT { .head = NULL, .generation = (char *)1 }
+
 /* A free block: its link, then the double-free key, set while it is on a
  * list (every class is at least 16 bytes: see hk_sizeclass.h). */
 struct hk_block {

@@ -13,7 +13,9 @@ uintptr_t hk_ssmap_top[(size_t)1 << (HK_SSMAP_BITS - HK_SSMAP_LEAF_BITS)];
 /* One pool per node.  pop_mpmc reads head->next of an entry another thread
  * may pop at the same time: safe because pool SuperSlabs stay mapped forever
  * (only their bodies are decommitted), and its generation counter stops ABA. */
-static ck_stack_t pools[HK_MAX_NODES] __attribute__((aligned(16)));
+static ck_stack_t pools[HK_MAX_NODES] __attribute__((aligned(16))) = {
+    [0 ... HK_MAX_NODES - 1] = HK_STACK_MPMC_INIT,
+};
 _Static_assert(sizeof(ck_stack_t) == 16, "ck_stack_t is a double-width CAS target");
 
 static struct hk_ss *registry;
