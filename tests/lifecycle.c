@@ -124,7 +124,7 @@ int main(int argc, char **argv)
      * would be hundreds. */
     CHECK(committed_end <= committed_1000 + (16 << 20), "hakmem's committed bytes grew from %lld KiB to %lld KiB "
           "after the first 1000 threads", committed_1000 / 1024, committed_end / 1024);
-#if defined(__SANITIZE_ADDRESS__) || defined(UNDER_TSAN)
+#if defined(UNDER_ASAN) || defined(UNDER_TSAN)
     printf("lifecycle: process RSS not checked: the sanitizer keeps a record per thread ever made\n");
 #else
     CHECK(rss_end <= rss_1000 + 4096, "RSS grew from %ld KiB to %ld KiB after the first 1000 threads", rss_1000,

@@ -68,6 +68,16 @@ static inline size_t tu_rss(void)
     return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* Built with AddressSanitizer (gcc defines __SANITIZE_ADDRESS__, clang 14
+ * only answers __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 /* Built with ThreadSanitizer (gcc or clang): tests scale their work down. */
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
