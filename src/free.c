@@ -12,6 +12,17 @@
 
 struct hk_heap_stats hk_heapless_stats;
 
+/* Frees a thread without a heap makes before its next one takes a heap
+ * (free_remote_cold).  Not its first: glibc frees cached stacks' DTVs from
+ * an exiting thread after its TSD destructors have run, and a heap taken
+ * then is never handed back, as no destructor runs again; every idle
+ * detached thread kept one (helper 33: 3,200 of them left 1,600 heaps).
+ * Such a thread frees a few blocks there (a DTV, and a block per module of
+ * dynamic TLS, per stack freed); a consumer thread that only frees gets
+ * its heap, and its batching, after this many. */
+#define HK_HEAPLESS_FREES 64
+static __thread uint32_t tls_heapless_frees __attribute__((tls_model("initial-exec")));
+
 /* b's key word matched its list's key: a double free if b is on the list
  * (else the program wrote that very word: blocks handed out have it
  * cleared). */
@@ -421,23 +432,24 @@ void hk_rcache_age(struct hk_heap *h)
 static hk_cold void free_remote_cold(struct hk_heap *h, struct hk_slab *s, struct hk_heap *dest,
                                    struct hk_block *b)
 {
-    /* A thread that only frees (a consumer) gets a heap too: its frees are
-     * then batched and counted like anyone's. */
-    if (h == &hk_heap_empty)
+    /* A thread that only frees (a consumer) gets a heap too, after
+     * HK_HEAPLESS_FREES frees: its frees are then batched and counted like
+     * anyone's. */
+    if (h == &hk_heap_empty && ++tls_heapless_frees > HK_HEAPLESS_FREES)
         h = hk_heap_get();
-    bool teardown = h == &hk_heap_empty;  /* after our destructor: no heap, no counters */
+    bool heapless = h == &hk_heap_empty;  /* no heap (yet, or any more): no batch, shared counters */
     unsigned node = hk_ss_of(b)->node;  /* not s->node: the owner's line */
-    bool cross = node != (teardown ? hk_numa_current_node() : h->node);
+    bool cross = node != (heapless ? hk_numa_current_node() : h->node);
     if (cross)
         ck_pr_inc_64(&hk_node_stats[node].cross_node_frees);  /* statistic: relaxed */
-    if (!teardown) {
+    if (!heapless) {
         hk_count_free_remote(h, s);
     } else if (HK_COUNTING) {
         ck_pr_inc_64(&hk_heapless_stats.free_remote);  /* statistic: relaxed */
         if (HK_COUNT_BYTES)
             ck_pr_add_64(&hk_heapless_stats.small_bytes_freed, s->bsize);
     }
-    if (teardown || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
+    if (heapless || hk_opt.remote_batch <= 1 || s->bsize > HK_SMALL_MAX) {
         send_home_now(s, dest, b);  /* no batching (nor for unit blocks) */
     } else if (cross) {
         rbatch_add(h, s, b, s->bsize);  /* home, not into our cache: reused here it would be remote memory */
@@ -509,7 +521,8 @@ void hk_free_slow(void *p, const char *fn)
     struct hk_heap *h = hk_tls_heap;
     if (ss->kind == HK_SS_LARGE) {
         hk_large_free(ss, p, fn);
-        h = hk_heap_get();  /* a thread that only frees is counted too */
+        /* No heap taken for it: a large free batches nothing, and glibc's
+         * late frees (HK_HEAPLESS_FREES) may be large. */
         if (h != &hk_heap_empty)
             HK_STAT_INC(h, large_free);
         else if (HK_COUNTING)

@@ -1,9 +1,12 @@
 /* A thread that only frees other threads' blocks never runs the allocation
  * ticker, yet the blocks it keeps in its remote-block cache must still go
  * home after the decommit delay: its cache's overflows look at the clock.
- * The main thread makes 16 blocks of 1024 bytes, which the consumer frees
- * first and keeps (its cap is 16), and 4000 of 32 bytes, which it frees in
- * chunks over three delays and which keep overflowing.  Once it is done,
+ * The main thread makes 16 blocks of 1024 bytes and 4000 of 32 bytes.  The
+ * consumer frees 64 of the small ones first, which go home one by one (a
+ * thread takes a heap only after that many frees: free.c,
+ * HK_HEAPLESS_FREES), then the large ones, which it keeps (its cap is 16),
+ * then the other small ones, in chunks over three delays, which keep
+ * overflowing.  Once it is done,
  * taking the main thread's inbox must empty the large blocks' slab and one
  * of the small ones' (the consumer's last cached small blocks may pin the
  * other).  A standalone program: the test needs a process whose threads are
@@ -15,7 +18,7 @@
 #include "hakmem.h"
 #include "testutil.h"
 
-enum { BIG = 1024, NBIG = 16, SMALL = 32, NSMALL = 4000, CHUNKS = 16, SLAB = 64 << 10 };
+enum { BIG = 1024, NBIG = 16, SMALL = 32, NSMALL = 4000, WARM = 64, CHUNKS = 16, SLAB = 64 << 10 };
 static void *big[NBIG], *small[NSMALL];
 static pthread_barrier_t bar;
 
@@ -29,10 +32,12 @@ static long long stat_of(const char *key)
 static void *consumer(void *arg)
 {
     (void)arg;
+    for (int i = 0; i < WARM; i++)
+        hak_free(small[i]);
     for (int i = 0; i < NBIG; i++)
         hak_free(big[i]);
     for (int c = 0; c < CHUNKS; c++) {
-        for (int i = c * NSMALL / CHUNKS; i < (c + 1) * NSMALL / CHUNKS; i++)
+        for (int i = WARM + c * (NSMALL - WARM) / CHUNKS; i < WARM + (c + 1) * (NSMALL - WARM) / CHUNKS; i++)
             hak_free(small[i]);
         usleep(50000);  /* 16 x 50 ms: three delays of 250 ms */
     }

@@ -70,6 +70,13 @@ tests_consumer_CFLAGS = $(AM_CFLAGS) -pthread
 tests_consumer_LDADD = src/libhakmem.la
 tests_consumer_LDFLAGS = -no-install
 TESTS += tests/lifecycle
+# Threads whose only frees are glibc's, after their destructors: no heap.
+check_PROGRAMS += tests/detached
+TESTS += tests/detached
+tests_detached_SOURCES = tests/detached.c tests/testutil.h
+tests_detached_CFLAGS = $(AM_CFLAGS) -pthread
+tests_detached_LDADD = src/libhakmem.la
+tests_detached_LDFLAGS = -no-install
 tests_lifecycle_SOURCES = tests/lifecycle.c tests/testutil.h
 tests_lifecycle_CFLAGS = $(AM_CFLAGS) -pthread
 tests_lifecycle_LDADD = src/libhakmem.la
