@@ -132,13 +132,15 @@ static bool claim_abandoned(struct hk_heap *h)
         /* Unless the sweep was our parent's, caught by fork: its thread
          * does not exist here and the heap stays as it left it, lost to the
          * child like the parent's other threads' heaps (the wait hung a
-         * forked child's new threads for good).  The sweeper set the pid
-         * before its CAS (a full barrier, as ours): seeing the state it
-         * wrote, we see the pid. */
+         * forked child's new threads for good).  The sweeper fenced its
+         * pid before its CAS, and we fence the state we read before the
+         * pid: seeing the state it wrote, we see the pid. */
+        ck_pr_fence_load();
         if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid())
             return false;
         sched_yield();
     }
+    ck_pr_fence_load();  /* the last holder's writes to the heap (it fenced them before the state) */
     return true;
 }
 
@@ -654,8 +656,10 @@ static void heap_abandon(struct hk_heap *h)
     }
     hk_tls_heap = &hk_heap_empty;
     tls_exited = true;
+    /* Our writes to the heap before the state, from which a sweeper may
+     * claim it before the push (an adopter claims it after the pop). */
+    ck_pr_fence_store();
     ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
-    /* The push's CAS releases all our writes to the heap to its adopter. */
     ck_stack_push_upmc(&abandoned, &h->abandon_entry);
 }
 
@@ -693,8 +697,10 @@ void hk_heap_sweep(struct hk_heap *h, bool release_all)
     /* Before the claim: an adopter that finds the heap held tells our
      * process's sweep from one fork left behind (pop_abandoned). */
     ck_pr_store_32((uint32_t *)&h->sweep_pid, (uint32_t)getpid());
+    ck_pr_fence_store();  /* the pid before the state (claim_abandoned) */
     if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
+    ck_pr_fence_load();  /* the last holder's writes to the heap */
     tls_sweeping = true;
     ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */
     hk_heap_untrack_exited(h);

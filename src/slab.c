@@ -160,11 +160,12 @@ static unsigned splice_remote(struct hk_slab *s, uint64_t old)
 unsigned hk_slab_drain_remote_owner(struct hk_slab *s)
 {
     uint64_t old = ck_pr_load_64(&s->remote);
-    /* Take the list with its count, keep the state bits.  The CAS orders
-     * our reads of the blocks after the pushers' writes of their `next`
-     * links (pushers publish with a CAS too). */
+    /* Take the list with its count, keep the state bits.  The load fence
+     * after the CAS orders our reads of the blocks after the pushers'
+     * writes of their `next` links (published by their fence and CAS). */
     while ((old & HK_REMOTE_LIST) != 0 && !ck_pr_cas_64_value(&s->remote, old, old & ~HK_REMOTE_TAKE, &old))
         ;
+    ck_pr_fence_load();
     return splice_remote(s, old);
 }
 
@@ -180,6 +181,7 @@ void hk_slab_set_current_owner(struct hk_slab *s, bool current)
     } else {
         while (!ck_pr_cas_64_value(&s->remote, old, old & HK_REMOTE_STATE, &old))
             ;
+        ck_pr_fence_load();
         splice_remote(s, old);
     }
 }
@@ -232,9 +234,11 @@ bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct 
         } else {
             return true;  /* not current: a relaxed read will do, the inbox takes any slab's blocks */
         }
-        /* Full-barrier CAS: publishes the blocks' contents and links to the
-         * owner's draining CAS.  Push-only against take-all: no ABA (a
-         * head that came back is still the list's head). */
+        /* The fence and the CAS publish the blocks' contents and links to
+         * the owner's drain (ck's CAS orders nothing by itself; on x86 the
+         * fence is only a compiler barrier).  Push-only against take-all:
+         * no ABA (a head that came back is still the list's head). */
+        ck_pr_fence_store();
     } while (!ck_pr_cas_64_value(&s->remote, old, next, &old));
     return !(old & HK_REMOTE_CUR);
 }
@@ -244,7 +248,10 @@ void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_blo
     struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&stack->head);
     do {
         last->next = head;
-        /* The CAS publishes the chain's links to the consumer's batch pop. */
+        /* The fence and the CAS publish the chain's links to the
+         * consumer's batch pop (which fences its loads), as ck_stack's own
+         * push does. */
+        ck_pr_fence_store();
     } while (!ck_pr_cas_ptr_value(&stack->head, head, first, (void **)&head));
 }
 
