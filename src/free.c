@@ -12,8 +12,8 @@
 
 struct hk_heap_stats hk_heapless_stats;
 
-/* Frees a thread without a heap makes before its next one takes a heap
- * (free_remote_cold).  Not its first: glibc frees cached stacks' DTVs from
+/* Frees a thread without a heap makes unbatched before a free takes it a
+ * heap (free_remote_cold).  Not at its first: glibc frees cached stacks' DTVs from
  * an exiting thread after its TSD destructors have run, and a heap taken
  * then is never handed back, as no destructor runs again; every idle
  * detached thread kept one (helper 33: 3,200 of them left 1,600 heaps).
