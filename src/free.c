@@ -54,17 +54,23 @@ static inline bool marked_in_transit(uintptr_t word)
  * with the top bit set: a 16-byte block's last word, or any negative
  * number a program stored in a block's second word) took that line from
  * the owner, whose next allocation waited for it back (ring, 16-byte
- * blocks, 2 threads: 0.67x the CPU time computed).  The FAST build skips
- * the check (2-3% of CPU time in ring and xmalloc at 2 threads, where
+ * blocks, 2 threads: 0.67x the CPU time computed).  In every build
+ * (send_home_now); freed_elsewhere is the batches' check, which the FAST
+ * build skips (2-3% of CPU time in ring and xmalloc at 2 threads, where
  * every free is remote). */
-static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
+static inline bool freed_elsewhere_any(const struct hk_block *b, uintptr_t word)
 {
-    if (!HK_VALIDATE || hk_likely((intptr_t)word >= 0))
+    if (hk_likely((intptr_t)word >= 0))
         return false;
-    if (marked_in_transit(word))
+    if (word == hk_sent_key || word == hk_rc_key)
         return true;
     const struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
     return word == hk_slab_key(s);
+}
+
+static inline bool freed_elsewhere(const struct hk_block *b, uintptr_t word)
+{
+    return HK_VALIDATE && freed_elsewhere_any(b, word);
 }
 
 static void free_local_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b)
@@ -191,7 +197,11 @@ hk_inline void mark_sent(struct hk_block *b, struct hk_block *next)
 static void send_home_now(struct hk_slab *s, struct hk_heap *dest, struct hk_block *b)
 {
     uint32_t bsize = s->bsize;  /* not after the push: the owner may reuse the slab's descriptor at once */
-    check_not_freed(b);
+    /* In every build: off the fast paths, and a thread's first frees come
+     * here (HK_HEAPLESS_FREES), where the FAST build caught a second free
+     * by the cache's key when the first took a heap. */
+    if (freed_elsewhere_any(b, b->key))
+        hk_fatal_ptr("free", "double free", b);
     mark_sent(b, NULL);
     remote_push(s, dest, b, b, 1);
     /* A unit block counts its KiB (a small block counts 1): swept about
@@ -269,7 +279,10 @@ void hk_rcache_install(struct hk_heap *h, struct hk_slab *rc)
 static hk_noinline void rcache_push(struct hk_heap *h, struct hk_slab *rc, struct hk_block *b)
 {
     uintptr_t word = b->key;
-    if (word == rc->free_key || freed_elsewhere(b, word))  /* the cache's key: FAST builds too */
+    /* Every mark, FAST builds too: off the inline path, and a block sent
+     * home by a thread's first frees (send_home_now) carries the sent mark,
+     * not the cache's key. */
+    if (word == rc->free_key || freed_elsewhere_any(b, word))
         hk_fatal_ptr("free", "double free", b);
     uint16_t used = (uint16_t)hk_block_push(rc, &rc->free, b, rc->free_key);
     h->rc_held = 1;
