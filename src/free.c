@@ -35,9 +35,15 @@ static hk_noinline void check_double(const struct hk_block *list, struct hk_bloc
 
 /* The marks of the batches and caches of every thread (hk_sent_key,
  * hk_rc_key): a block so marked is free already. */
+static inline bool in_transit(uintptr_t word)
+{
+    return word == hk_sent_key || word == hk_rc_key;
+}
+
+/* in_transit, where the build validates (not FAST). */
 static inline bool marked_in_transit(uintptr_t word)
 {
-    return HK_VALIDATE && (word == hk_sent_key || word == hk_rc_key);
+    return HK_VALIDATE && in_transit(word);
 }
 
 /* The key word of a block another heap owns says it is free already: it is
@@ -55,14 +61,14 @@ static inline bool marked_in_transit(uintptr_t word)
  * number a program stored in a block's second word) took that line from
  * the owner, whose next allocation waited for it back (ring, 16-byte
  * blocks, 2 threads: 0.67x the CPU time computed).  In every build
- * (send_home_now); freed_elsewhere is the batches' check, which the FAST
- * build skips (2-3% of CPU time in ring and xmalloc at 2 threads, where
+ * (send_home_now, rcache_push); freed_elsewhere is the batches' check,
+ * which the FAST build skips (2-3% of CPU time in ring and xmalloc at 2 threads, where
  * every free is remote). */
 static inline bool freed_elsewhere_any(const struct hk_block *b, uintptr_t word)
 {
     if (hk_likely((intptr_t)word >= 0))
         return false;
-    if (word == hk_sent_key || word == hk_rc_key)
+    if (in_transit(word))
         return true;
     const struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
     return word == hk_slab_key(s);

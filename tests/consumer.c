@@ -22,13 +22,6 @@ enum { BIG = 1024, NBIG = 16, SMALL = 32, NSMALL = 4000, WARM = 64, CHUNKS = 16,
 static void *big[NBIG], *small[NSMALL];
 static pthread_barrier_t bar;
 
-static long long stat_of(const char *key)
-{
-    static char json[16384];
-    hak_stats_json(json, sizeof json);
-    return tu_json_field(json, key);
-}
-
 static void *consumer(void *arg)
 {
     (void)arg;
@@ -53,7 +46,7 @@ int main(void)
         printf("consumer: SKIP: a HAKMEM_ option that changes the cache is set; the test needs its defaults\n");
         return 77;
     }
-    if (stat_of("bytes_in_use") < 0) {
+    if (tu_stat("bytes_in_use") < 0) {
         printf("consumer: SKIP: this build does not count bytes_in_use\n");
         return 77;
     }
@@ -66,13 +59,13 @@ int main(void)
     if (pthread_create(&t, NULL, consumer, NULL) != 0)
         return 99;
     pthread_barrier_wait(&bar);
-    long long done = stat_of("bytes_in_use");
+    long long done = tu_stat("bytes_in_use");
     hak_collect();  /* our inbox: the blocks the consumer sent home; empty slabs go */
-    long long collected = stat_of("bytes_in_use");
+    long long collected = tu_stat("bytes_in_use");
     pthread_barrier_wait(&bar);
     pthread_join(t, NULL);
     hak_collect();  /* what the consumer's cache held until its exit sent it home */
-    long long after_exit = stat_of("bytes_in_use");
+    long long after_exit = tu_stat("bytes_in_use");
     printf("consumer: bytes_in_use %lld once the consumer freed everything, %lld after taking the inbox, "
            "%lld after its exit\n", done, collected, after_exit);
     int failed = 0;

@@ -26,13 +26,6 @@ static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "detached: FAIL: " __VA_ARGS__); \
     fprintf(stderr, "\n"); failures++; } } while (0)
 
-static long long stat_of(const char *key)
-{
-    static char json[16384];
-    hak_stats_json(json, sizeof json);
-    return tu_json_field(json, key);
-}
-
 /* Calls nothing of ours: its only frees are glibc's, on its way out. */
 static void *idle(void *arg)
 {
@@ -82,10 +75,10 @@ int main(void)
     }
     pthread_barrier_init(&bar, NULL, IDLE + 1);
 
-    long long frees = stat_of("free"), heaps = stat_of("heaps");
+    long long frees = tu_stat("free"), heaps = tu_stat("heaps");
     for (int r = 0; r < ROUNDS; r++)
         idle_round();
-    long long late = stat_of("free") - frees, made = stat_of("heaps") - heaps;
+    long long late = tu_stat("free") - frees, made = tu_stat("heaps") - heaps;
     if (frees < 0) {
         printf("detached: %d idle detached threads: %lld heaps made (frees not counted in this build: whether "
                "glibc freed through hakmem is not known)\n", IDLE * ROUNDS, made);
@@ -108,7 +101,7 @@ int main(void)
         for (int i = 0; i < BLOCKS; i++)
             hak_free(blocks[i]);
         hak_collect();
-        last = stat_of("bytes_committed");
+        last = tu_stat("bytes_committed");
         if (r == 0)
             first = last;
     }

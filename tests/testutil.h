@@ -1,5 +1,6 @@
 /* Helpers shared by the core allocator's tests: byte patterns that tell one
- * block (or one owner) from another, and the process's resident size. */
+ * block (or one owner) from another, the process's resident size, and
+ * hakmem's statistics. */
 #ifndef HK_TESTUTIL_H
 #define HK_TESTUTIL_H
 
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "hakmem.h"
 
 /* Byte i of a block filled for `seed`: mixes the offset with the seed so
  * that a block written by a neighbour, or a shifted copy, does not match. */
@@ -54,6 +57,14 @@ static inline long long tu_json_field(const char *json, const char *name)
     snprintf(key, sizeof key, "\"%s\":", name);
     const char *p = strstr(json, key);
     return p ? atoll(p + strlen(key)) : -2;
+}
+
+/* The integer field `name` of hakmem's statistics now (tu_json_field). */
+static inline long long tu_stat(const char *name)
+{
+    static char json[16384];
+    hak_stats_json(json, sizeof json);
+    return tu_json_field(json, name);
 }
 
 /* Resident set size in bytes (0 if /proc is not readable). */
