@@ -154,7 +154,7 @@ static void remote_push(struct hk_slab *s, struct hk_heap *dest, struct hk_block
 }
 
 /* n blocks just went home to dest: an exited thread's heap (or one being
- * swept) counts them toward its next sweep (heap.c: hk_heap_handed). */
+ * swept) counts them toward its next sweep (lifecycle.c: hk_heap_handed). */
 static inline void handed_home(struct hk_heap *dest, uint32_t n)
 {
     if (hk_unlikely(ck_pr_load_32(&dest->state) >= HK_HEAP_ABANDONED))

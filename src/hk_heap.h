@@ -101,8 +101,8 @@ struct hk_heap {
      * notifications of full slabs.  MPSC: pushers CAS a chain on, the owner
      * takes everything with one exchange. */
     ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
-    uint32_t handed;                       /* blocks handed to it since its last sweep, once abandoned (heap.c: hk_heap_handed) */
-    int32_t sweep_pid;                     /* the process of its last sweeper (heap.c: pop_abandoned, after fork) */
+    uint32_t handed;                       /* blocks handed to it since its last sweep, once abandoned (lifecycle.c: hk_heap_handed) */
+    int32_t sweep_pid;                     /* the process of its last sweeper (lifecycle.c: claim_abandoned, after fork) */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
     /* Owned SuperSlabs with free units, by their longest free run (list i:

@@ -9,7 +9,7 @@ HAKMEM_CORE_SOURCES = \
 	src/superslab.c src/hk_superslab.h \
 	src/slab.c src/hk_slab.h \
 	src/large.c src/hk_large.h \
-	src/heap.c src/hk_heap.h src/hk_heap_int.h \
+	src/heap.c src/lifecycle.c src/hk_heap.h src/hk_heap_int.h \
 	src/reclaim.c src/free.c \
 	src/stats.c src/hk_stats.h \
 	src/api.c src/hk_api.h src/hk_override.h \

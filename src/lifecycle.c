@@ -1,0 +1,378 @@
+/* A heap's life cycle: the process's first call, heaps made or adopted
+ * for new threads, handed back at thread exit, swept while their threads
+ * are gone, and collected (hak_collect).  The heap's allocation paths are in
+ * heap.c. */
+#include "hakmem.h"
+#include "hk_heap_int.h"
+#include "hk_api.h"
+#include "hk_slab.h"
+#include "hk_large.h"
+#include "hk_os.h"
+#include "hk_options.h"
+#include "hk_numa.h"
+#include <pthread.h>
+#include <unistd.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+/* Set once this thread's heap was handed back at thread exit. */
+static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
+
+/* Heaps of exited threads, adopted most recent first (warm memory).  A
+ * single stack that only ever sees push_upmc and pop_mpmc.  Older heaps do
+ * not wait for an adopter to get their memory back: growing threads and
+ * hak_collect sweep them (hk_sweep_abandoned). */
+static ck_stack_t abandoned __attribute__((aligned(16))) = HK_STACK_MPMC_INIT;
+static struct hk_heap *sweep_cursor;  /* next registry entry a sweep looks at */
+static struct hk_heap *heap_registry;
+static pthread_key_t heap_key;
+static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
+
+static void thread_exit_cb(void *arg);
+
+void hk_process_init(void)
+{
+    /* Acquire pairs with the release store below: options are visible. */
+    if (hk_likely(ck_pr_load_uint(&init_state) == 2)) {
+        ck_pr_fence_load();
+        return;
+    }
+    if (ck_pr_cas_uint(&init_state, 0, 1)) {
+        hk_options_init();
+        hk_numa_set_policy(hk_opt.numa);  /* reports a bad value itself */
+        /* AT_RANDOM: 16 random bytes from the kernel, not necessarily aligned. */
+        const void *rnd = (const void *)getauxval(AT_RANDOM);
+        uint64_t r[2] = { (uintptr_t)&hk_cookie, 0 };
+        if (rnd != NULL)
+            memcpy(r, rnd, sizeof r);
+        hk_cookie = (r[0] ^ r[1]) | 1;
+        hk_sent_key = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
+        hk_rc_key = hk_next_key(hk_sent_key) | ((uintptr_t)1 << 63);
+        pthread_key_create(&heap_key, thread_exit_cb);
+        ck_pr_fence_store();
+        ck_pr_store_uint(&init_state, 2);
+        return;
+    }
+    while (ck_pr_load_uint(&init_state) != 2)
+        sched_yield();
+    ck_pr_fence_load();
+}
+
+struct hk_heap *hk_heap_registry_head(void)
+{
+    struct hk_heap *h = ck_pr_load_ptr(&heap_registry);
+    ck_pr_fence_load();  /* pairs with the fence before the registering CAS */
+    return h;
+}
+
+static struct hk_heap *heap_new(void)
+{
+    size_t size = (sizeof(struct hk_heap) + HK_PAGE_SIZE - 1) & ~(HK_PAGE_SIZE - 1);
+    struct hk_heap *h = hk_os_map_aligned(size, HK_PAGE_SIZE);
+    if (h == NULL)
+        return NULL;
+    for (unsigned c = 0; c < HK_CLASSES; c++)
+        h->cur[c] = &hk_slab_empty;
+    for (unsigned i = 0; i <= HK_LUT_MAX >> HK_LUT_SHIFT; i++)
+        h->direct[i] = &hk_slab_empty;
+    for (unsigned i = 0; i < HK_OWN_SLOTS; i++)
+        h->own[i] = h->seen[i] = HK_OWN_NONE;
+    for (unsigned c = 0; c < HK_LUT_CLASSES; c++) {
+        struct hk_slab *rc = &h->rc[c];
+        rc->bsize = hk_class_size[c];
+        rc->cls = (uint8_t)c;
+        hk_rcache_set_cap(rc, (uint16_t)hk_opt.remote_cache);
+        rc->free_key = hk_mark_key(hk_rc_key);
+        rc->used = HK_RC_EMPTY;
+        rc->ticks = HK_TICK_BASE;
+    }
+    h->tick = HK_TICK;
+    HK_TSAN_STACK_ENTRY(&h->abandon_entry);
+    h->remote_node = hk_opt.remote_batch <= 1 ? HK_NODE_NONE : h->node;
+    struct hk_heap *head;
+    do {
+        head = ck_pr_load_ptr(&heap_registry);
+        h->all_next = head;
+        ck_pr_fence_store();  /* publish the initialised heap to stats walkers */
+    } while (!ck_pr_cas_ptr(&heap_registry, head, h));
+    return h;
+}
+
+static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
+{
+    return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
+}
+
+/* Make h, just popped from the abandoned stack, ours: false if it is lost
+ * to us.  The CAS makes us the heap's only user against a sweeper's CAS.
+ * A sweep holds the heap a moment: we wait for it rather than make a new
+ * heap, as threads freeing into exited heaps sweep them now and then
+ * (hk_heap_handed): taking another then grew the heaps without bound
+ * under thread churn (900 in 15,000 threads, 8 at a time). */
+static bool claim_abandoned(struct hk_heap *h)
+{
+    while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE)) {
+        /* Unless the sweep was our parent's, caught by fork: its thread
+         * does not exist here and the heap stays as it left it, lost to the
+         * child like the parent's other threads' heaps (the wait hung a
+         * forked child's new threads for good).  The sweeper fenced its
+         * pid before its CAS, and we fence the state we read before the
+         * pid: seeing the state it wrote, we see the pid. */
+        ck_pr_fence_load();
+        if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid())
+            return false;
+        sched_yield();
+    }
+    ck_pr_fence_load();  /* the last holder's writes to the heap (it fenced them before the state) */
+    return true;
+}
+
+/* Take an abandoned heap for a new thread; NULL when there is none. */
+static struct hk_heap *pop_abandoned(void)
+{
+    for (;;) {
+        /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are
+         * never unmapped, so reading an entry's next link is always safe. */
+        struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned));
+        if (h == NULL || claim_abandoned(h))
+            return h;
+    }
+}
+
+static struct hk_heap *heap_acquire(void)
+{
+    struct hk_heap *h = pop_abandoned();
+    if (h != NULL)
+        hk_heap_untrack_exited(h);  /* its reserve is ours now */
+    else
+        h = heap_new();
+    if (h == NULL)
+        return NULL;
+    unsigned node = hk_numa_current_node();
+    if (node != h->node)
+        hk_heap_rehome(h, node);  /* adopted by a thread on another node */
+    ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
+    return h;
+}
+
+static struct hk_heap *thread_heap(void)
+{
+    hk_process_init();
+    struct hk_heap *h = heap_acquire();
+    if (h == NULL)
+        return NULL;
+    hk_tls_heap = h;
+    /* After the TLS store: pthread_setspecific may itself call calloc. */
+    pthread_setspecific(heap_key, h);
+    return h;
+}
+
+struct hk_heap *hk_heap_take(bool *borrowed)
+{
+    *borrowed = tls_exited;
+    if (!tls_exited)
+        return thread_heap();
+    /* After our destructor ran: no destructor would hand a heap back. */
+    hk_process_init();
+    struct hk_heap *h = heap_acquire();
+    if (h != NULL)
+        hk_tls_heap = h;
+    return h;
+}
+
+struct hk_heap *hk_heap_get(void)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
+        struct hk_heap *t = thread_heap();
+        if (t != NULL)
+            h = t;
+    }
+    return h;
+}
+
+/* ---- collection and thread exit ---- */
+
+void hk_heap_collect(struct hk_heap *h, bool release_all)
+{
+    hk_rcache_flush(h);
+    hk_rbatch_flush(h);
+    hk_inbox_process(h);
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        struct hk_slab *cur = h->cur[c];
+        if (cur != &hk_slab_empty) {
+            hk_slab_drain_remote_owner(cur);
+            if (cur->used == HK_CUR_PIN) {
+                hk_heap_set_cur(h, c, &hk_slab_empty);
+                hk_slab_release(h, cur);
+            }
+        }
+        struct hk_slab *s = h->partial[c], *next;
+        for (; s != NULL; s = next) {
+            next = s->next;
+            hk_slab_drain_remote_owner(s);
+            if (s->used == 0)
+                hk_slab_release(h, s);
+        }
+    }
+    if (release_all)
+        hk_heap_release_reserve(h);
+    else
+        hk_heap_maintain_now(h);
+}
+
+/* Some exited heap holds blocks handed to it since its sweep, or a reserve
+ * kept for an adopter. */
+static uint32_t sweeps_owed;
+
+/* The next ticker pass looks (hk_heap_sweep_owed).  Relaxed: a flag that
+ * only rations the passes; each heap's sweep claims it with its own CAS. */
+static void owe_sweep(void)
+{
+    if (ck_pr_load_32(&sweeps_owed) == 0)
+        ck_pr_store_32(&sweeps_owed, 1);
+}
+
+/* Collect h, an exited thread's heap, keeping a reserve beyond which free
+ * memory goes back: an abandoned heap may wait long for its adopter, but
+ * under thread churn (a thread per request or task) the next thread adopts
+ * it at once and reuses the reserve instead of faulting it in again after
+ * a madvise.  A reserve no adopter takes goes back at a ticker pass of any
+ * thread (hk_heap_sweep_owed). */
+static void exited_collect(struct hk_heap *h)
+{
+    hk_heap_collect(h, false);
+    hk_heap_trim_exited(h);
+    if (ck_pr_load_32(&h->exited_units) != 0)
+        owe_sweep();
+}
+
+void hk_heap_abandon(struct hk_heap *h)
+{
+    exited_collect(h);
+    /* Current slabs join the partial lists so the adopter finds them. */
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        struct hk_slab *s = h->cur[c];
+        hk_heap_set_cur(h, c, &hk_slab_empty);
+        if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
+            hk_partial_push(h, s);
+    }
+    hk_tls_heap = &hk_heap_empty;
+    tls_exited = true;
+    /* Our writes to the heap before the state, from which a sweeper may
+     * claim it before the push (an adopter claims it after the pop). */
+    ck_pr_fence_store();
+    ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+    ck_stack_push_upmc(&abandoned, &h->abandon_entry);
+}
+
+/* Collect abandoned heaps for their absent owners: the remote frees waiting
+ * in their inboxes go back to their slabs, and what is empty goes back to the
+ * pools and the OS.  Looks at up to `looks` heaps of the registry, from a
+ * shared cursor so that successive sweeps visit them all in turn; a heap is
+ * swept only if we win it from ABANDONED (it stays in the abandoned stack,
+ * where adopters leave it alone until we hand it back). */
+void hk_sweep_abandoned(unsigned looks)
+{
+    for (unsigned i = 0; i < looks; i++) {
+        struct hk_heap *seen = ck_pr_load_ptr(&sweep_cursor);
+        struct hk_heap *h = seen != NULL ? seen : hk_heap_registry_head();
+        if (h == NULL)
+            return;
+        /* Advance the cursor (NULL: start again at the head); losing the
+         * race only means two sweeps look at the same heap, and one of them
+         * wins it. */
+        ck_pr_cas_ptr(&sweep_cursor, seen, h->all_next);
+        hk_heap_sweep(h, true);
+    }
+}
+
+/* Set while this thread sweeps a heap: the blocks a sweep sends home may
+ * be handed to other exited heaps, whose sweeps then wait for the ticker
+ * (hk_heap_handed flags them for hk_heap_sweep_owed) instead of nesting,
+ * one stack frame set per heap. */
+static __thread bool tls_sweeping __attribute__((tls_model("initial-exec")));
+
+void hk_heap_sweep(struct hk_heap *h, bool release_all)
+{
+    if (tls_sweeping || ck_pr_load_32(&h->state) != HK_HEAP_ABANDONED)
+        return;
+    /* Before the claim: an adopter that finds the heap held tells our
+     * process's sweep from one fork left behind (pop_abandoned). */
+    ck_pr_store_32((uint32_t *)&h->sweep_pid, (uint32_t)getpid());
+    ck_pr_fence_store();  /* the pid before the state (claim_abandoned) */
+    if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+        return;
+    ck_pr_fence_load();  /* the last holder's writes to the heap */
+    tls_sweeping = true;
+    ck_pr_store_32(&h->handed, 0);  /* what was handed over is in the inbox we take */
+    hk_heap_untrack_exited(h);
+    if (release_all)
+        hk_heap_collect(h, true);
+    else
+        exited_collect(h);
+    ck_pr_fence_store();  /* our writes to the heap before the next user's CAS */
+    ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+    tls_sweeping = false;
+}
+
+/* Blocks handed to an exited thread's heap between two sweeps of it by the
+ * threads handing them: its memory comes back while they keep freeing,
+ * where it waited for an adopter, a growing thread's sweep or
+ * hak_collect (8 exited threads' 128 MB of 1000-byte blocks, freed by the
+ * main thread, all stayed).  Sweeping at every hand-over (session 9)
+ * cost bench/churn a third of its throughput; every 4096 blocks, 0.98-1.01x
+ * (paired, 2 and 4 threads).  What is handed over after the last sweep
+ * waits for a pass of any thread's ticker (hk_heap_sweep_owed). */
+#define HK_SWEEP_HANDED 4096
+
+void hk_heap_handed(struct hk_heap *h, uint32_t n)
+{
+    /* Relaxed: counts; whoever crosses the mark sweeps (hk_heap_sweep
+     * claims the heap, or leaves it to whoever holds it). */
+    if (ck_pr_faa_32(&h->handed, n) + n >= HK_SWEEP_HANDED)
+        hk_heap_sweep(h, false);  /* its adopter, likely on its way, takes the reserve */
+    /* Not swept (or another sweeper held it): the ticker's pass will. */
+    if (ck_pr_load_32(&h->handed) != 0)
+        owe_sweep();
+}
+
+void hk_heap_sweep_owed(void)
+{
+    /* At most once per decommit delay: under thread churn blocks are
+     * handed to exited heaps all the time, and sweeping them at every
+     * ticker pass cost bench/churn 9% at 4 threads (each sweep gives back
+     * what the heap's adopter then faults in again). */
+    static uint64_t last_ms;
+    /* Relaxed throughout: the flag and the time only ration the passes;
+     * each heap's sweep claims it with its own CAS. */
+    if (ck_pr_load_32(&sweeps_owed) == 0)
+        return;
+    uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&last_ms);
+    if (now - last < (uint64_t)hk_opt.decommit_delay_ms || !ck_pr_cas_64(&last_ms, last, now) ||
+        !ck_pr_cas_32(&sweeps_owed, 1, 0))
+        return;
+    for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
+        if (ck_pr_load_32(&x->handed) != 0 || ck_pr_load_32(&x->exited_units) != 0)
+            hk_heap_sweep(x, true);
+}
+
+static void thread_exit_cb(void *arg)
+{
+    struct hk_heap *h = arg;
+    if (h != NULL && h == hk_tls_heap)
+        hk_heap_abandon(h);
+}
+
+void hak_collect(void)
+{
+    struct hk_heap *h = hk_tls_heap;
+    if (h != &hk_heap_empty)
+        hk_heap_collect(h, true);
+    unsigned heaps = 0;
+    for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
+        heaps++;
+    hk_sweep_abandoned(heaps + 1);
+    hk_large_cache_flush();
+}
