@@ -49,7 +49,7 @@ done
 # larson --ages 1 reports how many operations before each block malloc
 # returns was freed, as cumulative shares (under 16, 64, 256, 1024): between
 # 0 and 1, not decreasing.  With one thread every block hakmem hands out is
-# its class's block freed last (one LIFO list per slab, README "Free
+# its class's block freed last (one LIFO list per slab, docs/design.md "Free
 # lists"): 42% under 16 operations, where a FIFO or sharded list gives a few
 # percent (mimalloc: 4%).
 for t in 1 2; do
