@@ -153,6 +153,10 @@ struct hk_heap {
     uint32_t rc_overflow[HK_LUT_CLASSES];  /* frees the full cache sent home this ticker period (ever, without ticks) */
     uint32_t rc_shrunk;                    /* classes whose cap is below HAKMEM_REMOTE_CACHE */
     struct hk_slab rc[HK_LUT_CLASSES];
+    /* Last, as fields added before rbatch[] moved it to an offset that
+     * cost the remote free 2 instructions (lea, shl). */
+    uint64_t tick_ms;                      /* the last tick's time (reclaim.c: tick_overdue) */
+    uint32_t return_wait;                  /* memory waits for the delay (reclaim.c: return_waiting) */
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");
@@ -206,10 +210,10 @@ hk_inline uint16_t hk_ticks_uncounted(uint16_t t)
 {
     return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;
 }
-/* The uncounted allocations of s, a current slab or a cache, into the
- * heap's count (owner only): before s stops being current, and for
- * statistics.  It does not tick, as its callers are in the middle of
- * changing the heap: a period it ends ticks at the next count. */
+/* The uncounted allocations of s, a current slab, into the heap's count
+ * (owner only), before s stops being current.  It does not tick, as its
+ * callers are in the middle of changing the heap: a period it ends ticks at
+ * the next count. */
 hk_hidden void hk_slab_harvest(struct hk_heap *heap, struct hk_slab *s);
 
 /* n allocations into the heap's count; returns what is left of the

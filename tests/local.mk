@@ -69,6 +69,12 @@ tests_consumer_SOURCES = tests/consumer.c tests/testutil.h
 tests_consumer_CFLAGS = $(AM_CFLAGS) -pthread
 tests_consumer_LDADD = src/libhakmem.la
 tests_consumer_LDFLAGS = -no-install
+check_PROGRAMS += tests/slow_return
+TESTS += tests/slow_return
+tests_slow_return_SOURCES = tests/slow_return.c tests/testutil.h
+tests_slow_return_CFLAGS = $(AM_CFLAGS) -pthread
+tests_slow_return_LDADD = src/libhakmem.la
+tests_slow_return_LDFLAGS = -no-install
 TESTS += tests/lifecycle
 # Threads whose only frees are glibc's, after their destructors: no heap.
 check_PROGRAMS += tests/detached
