@@ -6,7 +6,7 @@
 pkglibexec_PROGRAMS = \
 	bench/mixed bench/larson bench/xmalloc bench/ring bench/threadtest \
 	bench/cache-scratch bench/cache-thrash bench/churn bench/fragment bench/large \
-	bench/soak
+	bench/soak bench/burst
 
 hk_bench_harness = bench/bench.c bench/bench.h
 hk_bench_cflags = $(AM_CFLAGS) -pthread
@@ -80,3 +80,8 @@ soak-ab: bench/soak src/libhakmem.la
 	$(SHELL) $(srcdir)/bench/soak-ab.sh bench/soak $(abs_top_builddir)/src/.libs/libhakmem.so $(SOAK_SECONDS)
 EXTRA_DIST += bench/soak-ab.sh
 .PHONY: soak soak-ab
+
+# Not a harness workload: a time series of the resident set (hakmem-bench burst).
+bench_burst_SOURCES = bench/burst.c
+bench_burst_CFLAGS = $(hk_bench_cflags)
+bench_burst_LDFLAGS = $(hk_bench_ldflags)

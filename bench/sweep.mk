@@ -24,6 +24,7 @@ hkbenchpydir = $(pkgdatadir)/python/hakmem_bench
 dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/__init__.py \
 	bench/hakmem_bench/ab.py \
+	bench/hakmem_bench/burst.py \
 	bench/hakmem_bench/cli.py \
 	bench/hakmem_bench/fmt.py \
 	bench/hakmem_bench/health.py \
@@ -62,7 +63,8 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-paper \
 	tests/sweep/test-numa \
 	tests/sweep/test-profile \
-	tests/sweep/test-instructions
+	tests/sweep/test-instructions \
+	tests/sweep/test-burst
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \
@@ -74,7 +76,8 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/vm/numa-study-vm.sh \
 	tests/vm/numa-study-driver.c \
 	papers/gen_paper.py \
-	papers/gen_headroom.py
+	papers/gen_headroom.py \
+	papers/gen_burst.py
 
 # make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
@@ -148,4 +151,17 @@ headroom: all
 	test $$st = 0 || echo "headroom: a run failed (see $(HK_HEADROOM_DIR)/*.log)"; \
 	$(PYTHON3) $(srcdir)/papers/gen_headroom.py $(HK_HEADROOM_DIR) $(srcdir)/papers
 
-.PHONY: sweep paper headroom
+# make burst: papers/burst.md, how much of a 256 MiB burst each allocator
+# gives back once the program slows to 0, 10 or 100 allocations a second,
+# the blocks freed by another thread or by their owner (hakmem-bench burst,
+# 10 s a run, 3 interleaved runs: about 17 minutes).
+HK_BURST_DIR = results/burst-latest
+burst: all
+	@rm -rf $(HK_BURST_DIR); $(MKDIR_P) $(HK_BURST_DIR); st=0; \
+	bench/hakmem-bench burst --runs 3 --out $(HK_BURST_DIR) \
+	  --bench-dir $(abs_top_builddir)/bench --lib $(abs_top_builddir)/src/.libs/libhakmem.so \
+	  > $(HK_BURST_DIR)/burst.log 2>&1 || st=1; \
+	test $$st = 0 || echo "burst: a run failed (see $(HK_BURST_DIR)/burst.log)"; \
+	$(PYTHON3) $(srcdir)/papers/gen_burst.py $(HK_BURST_DIR) $(srcdir)/papers
+
+.PHONY: sweep paper headroom burst

@@ -1,10 +1,10 @@
-"""Command line: sweep, ab, profile, numa, health, presets, summarize."""
+"""Command line: sweep, ab, profile, instructions, numa, burst, health, presets, summarize."""
 
 import argparse
 import os
 import sys
 
-from . import ALLOCATORS, WORKLOADS, UsageError, ab, health, instructions, numa_study, profile, sweep
+from . import ALLOCATORS, WORKLOADS, UsageError, ab, burst, health, instructions, numa_study, profile, sweep
 
 
 class Parser(argparse.ArgumentParser):
@@ -134,6 +134,24 @@ def parser():
                         'run inside multi-node VMs) instead of running the workload here')
     _common(n)
 
+    b = sub.add_parser(
+        'burst', help='memory after a burst of frees, while the program slows down',
+        description=burst.__doc__.split('\n\n', 1)[1].replace('\n', ' ') +
+        '  Exit 0, 1 when a run failed, 2 on a usage error.')
+    b.add_argument('--allocators', metavar='A,...', help='default: ' + ','.join(ALLOCATORS))
+    b.add_argument('--freers', default='remote,local', metavar='F,...',
+                   help='who frees the burst: remote (another thread), local (the owner); default both')
+    b.add_argument('--rates', default='0,10,100', metavar='R,...',
+                   help='allocations a second after the frees (0: none); default 0,10,100')
+    b.add_argument('--mb', type=int, default=256, help='MiB of blocks in the burst (default 256)')
+    b.add_argument('--min-size', type=int, default=16, help='smallest block (default 16)')
+    b.add_argument('--max-size', type=int, default=512, help='largest block (default 512)')
+    b.add_argument('--seconds', type=int, default=10, help='length of the slow phase (default 10)')
+    b.add_argument('--every-ms', type=int, default=100, help='sampling interval (default 100)')
+    b.add_argument('--runs', type=int, default=1, help='interleaved runs per allocator and scenario (default 1)')
+    b.add_argument('--out', metavar='DIR', help='write burst.md, results.csv, samples.csv, meta.json and plots')
+    _common(b)
+
     h = sub.add_parser('health', help='every preset x workload at 1 and 4 threads, --quick')
     _common(h, timeout=60)
 
@@ -157,6 +175,8 @@ def main(argv=None):
             return instructions.run(opts)
         if opts.cmd == 'numa':
             return numa_study.run(opts)
+        if opts.cmd == 'burst':
+            return burst.run(opts)
         if opts.cmd == 'health':
             return health.run(opts)
         if opts.cmd == 'presets':
