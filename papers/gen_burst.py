@@ -38,7 +38,7 @@ def main(argv):
              '(results.csv, samples.csv, meta.json); `make burst` regenerates it.*', '',
              'A server frees much of what a burst of work allocated, often from another thread, and '
              'then slows down. None of these allocators has a background thread here (jemalloc can '
-             'start one, `background_thread:true`; Debian\'s build leaves it off): memory goes back '
+             'start one, `background_thread:true`, which is off by default): memory goes back '
              'to the OS only when the program calls into the allocator. The question is how much '
              'it takes.', '',
              f'Machine: {meta.get("cpu", "?")}, {meta.get("cores", "?")} cores, {meta.get("kernel", "?")}. '
