@@ -266,14 +266,9 @@ static bool tick_overdue(const struct hk_heap *h)
     return hk_os_now_ms() - h->tick_ms > (uint64_t)hk_opt.decommit_delay_ms;
 }
 
-/* A hand-over takes the count out of the slab before it puts it into the
- * heap's (a compiler barrier between: x86-64 keeps stores in order, and
- * ck_pr_fence_store orders them elsewhere), so that statistics, which read
- * the heap's count first (stats.c: sum_heaps), may miss a count on its way
- * but never see it twice. */
 /* A hand-over while memory or blocks wait: it ends the period if the tick
  * is overdue.  Out of line, so that the others save no registers. */
-static hk_noinline hk_cold void *ticked_waiting(void *p, struct hk_heap *h)
+static hk_cold void *ticked_waiting(void *p, struct hk_heap *h)
 {
     if (tick_overdue(h))
         h->tick = HK_TICK_SLAB;
@@ -281,6 +276,11 @@ static hk_noinline hk_cold void *ticked_waiting(void *p, struct hk_heap *h)
     return p;
 }
 
+/* A hand-over takes the count out of the slab before it puts it into the
+ * heap's (a compiler barrier between: x86-64 keeps stores in order, and
+ * ck_pr_fence_store orders them elsewhere), so that statistics, which read
+ * the heap's count first (stats.c: sum_heaps), may miss a count on its way
+ * but never see it twice. */
 void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
 {
     /* The whole word, as the fast path writes it (hk_block_push), in a
