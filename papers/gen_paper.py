@@ -30,11 +30,18 @@ def load(rdir):
     return rows, meta
 
 
+# Name prefixes of the plots a sweep draws (hakmem_bench/plot.py).
+SWEEP_PLOTS = ('throughput-', 'rss-', 'ratio-')
+
+
 def copy_figures(rdir, pdir):
     fig = os.path.join(pdir, 'figures')
     os.makedirs(fig, exist_ok=True)
-    for old in glob.glob(os.path.join(fig, '*.png')) + glob.glob(os.path.join(fig, '*.svg')):
-        os.remove(old)
+    # The sweep's own plots only: other studies keep theirs here too
+    # (papers/gen_burst.py's burst-*.png).
+    for prefix in SWEEP_PLOTS:
+        for old in glob.glob(os.path.join(fig, prefix + '*.png')) + glob.glob(os.path.join(fig, prefix + '*.svg')):
+            os.remove(old)
     names = []
     for src in sorted(glob.glob(os.path.join(rdir, 'plots', '*.png')) +
                       glob.glob(os.path.join(rdir, 'plots', '*.svg'))):
