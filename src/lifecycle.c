@@ -156,36 +156,28 @@ static struct hk_heap *heap_acquire(void)
     return h;
 }
 
-static struct hk_heap *thread_heap(void)
+struct hk_heap *hk_heap_take(bool *borrowed)
 {
+    *borrowed = tls_exited;
     hk_process_init();
     struct hk_heap *h = heap_acquire();
     if (h == NULL)
         return NULL;
     hk_tls_heap = h;
-    /* After the TLS store: pthread_setspecific may itself call calloc. */
-    pthread_setspecific(heap_key, h);
-    return h;
-}
-
-struct hk_heap *hk_heap_take(bool *borrowed)
-{
-    *borrowed = tls_exited;
+    /* After the TLS store: pthread_setspecific may itself call calloc.
+     * After our destructor ran, none would hand the heap back: the caller
+     * does, at once. */
     if (!tls_exited)
-        return thread_heap();
-    /* After our destructor ran: no destructor would hand a heap back. */
-    hk_process_init();
-    struct hk_heap *h = heap_acquire();
-    if (h != NULL)
-        hk_tls_heap = h;
+        pthread_setspecific(heap_key, h);
     return h;
 }
 
 struct hk_heap *hk_heap_get(void)
 {
     struct hk_heap *h = hk_tls_heap;
+    bool borrowed;
     if (hk_unlikely(h == &hk_heap_empty) && !tls_exited) {
-        struct hk_heap *t = thread_heap();
+        struct hk_heap *t = hk_heap_take(&borrowed);
         if (t != NULL)
             h = t;
     }
