@@ -82,6 +82,7 @@ EXTRA_DIST += bench/soak-ab.sh
 .PHONY: soak soak-ab
 
 # Not a harness workload: a time series of the resident set (hakmem-bench burst).
-bench_burst_SOURCES = bench/burst.c
+bench_burst_SOURCES = bench/burst.c $(hk_bench_harness)
 bench_burst_CFLAGS = $(hk_bench_cflags)
 bench_burst_LDFLAGS = $(hk_bench_ldflags)
+bench_burst_LDADD = $(hk_bench_libs)
