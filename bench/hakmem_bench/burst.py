@@ -16,12 +16,10 @@ import csv
 import itertools
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 
-from . import ALLOCATORS, UsageError, fmt, locate, machine, runner, stats, sweep
+from . import ALLOCATORS, UsageError, fmt, locate, machine, plot, runner, stats, sweep
 
 PROGRAM = 'burst'
 RESULT_FIELDS = ('freer', 'rate', 'allocator', 'run', 'status', 'baseline_kb', 'filled_kb', 'freed_kb',
@@ -235,34 +233,9 @@ def report(results, samples, meta, plotted=None):
 
 
 def plots(outdir, samples, meta, log):
-    """One PNG per scenario of the first run's resident set over time, drawn
-    by gnuplot; {(freer, rate): file name relative to outdir}."""
-    gnuplot = shutil.which('gnuplot')
-    if not gnuplot:
-        log('hakmem-bench: gnuplot not found (Debian package gnuplot-nox): no plots')
-        return {}
-    done = {}
-    allocators = meta.get('allocators', [])
+    """One plot per scenario of the first run's resident set over time
+    (plot.render_burst); {(freer, rate): file name relative to outdir}."""
     keys = sorted({(s['freer'], s['rate']) for s in samples}, key=lambda k: (k[0] != 'remote', k[1]))
-    for freer, rate in keys:
-        name = f'burst-{freer}-{rate}'
-        data = os.path.join(outdir, name + '.dat')
-        with open(data, 'w') as f:
-            for a in allocators:
-                series = _series(samples, freer, rate, a, 0)
-                f.write(f'# {a}\n' + ''.join(f'{t / 1000} {rss / 1024}\n' for t, rss in series) + '\n\n')
-        body = [f"set title 'freed by {'another thread' if freer == 'remote' else 'their owner'}, "
-                f"then {rate} allocations/s' noenhanced",
-                "set xlabel 'seconds after the frees'", "set ylabel 'resident set (MiB)'",
-                'set key outside right', 'set grid', 'set yrange [0:*]',
-                'plot ' + ', '.join(f"'{name}.dat' index {i} with lines lw 2 title '{a}'"
-                                    for i, a in enumerate(allocators))]
-        gp = os.path.join(outdir, name + '.gp')
-        with open(gp, 'w') as f:
-            f.write('\n'.join(["set terminal png size 800,480 noenhanced", f"set output '{name}.png'"] + body) + '\n')
-        p = subprocess.run([gnuplot, name + '.gp'], cwd=outdir, capture_output=True, text=True)
-        if p.returncode != 0:
-            log(f'hakmem-bench: gnuplot failed on {name}: {p.stderr.strip()[:200]}')
-            continue
-        done[(freer, rate)] = name + '.png'
-    return done
+    allocators = meta.get('allocators', [])
+    series = {k: {a: _series(samples, k[0], k[1], a, 0) for a in allocators} for k in keys}
+    return plot.render_burst(series, allocators, outdir, log)

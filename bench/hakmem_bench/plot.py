@@ -137,12 +137,50 @@ def _ratio(gnuplot, term, plotdir, points, workloads, threads, cores):
     return [('ratio', _render(gnuplot, term, plotdir, 'ratio-hakmem', body))]
 
 
-def render_all(rows, meta, outdir, log):
-    """Render every plot into outdir/plots; return the PNG paths made."""
-    # HAKMEM_BENCH_GNUPLOT picks another gnuplot; set empty, it turns plots off.
+def _gnuplot(log):
+    """The gnuplot to run, or None (said on log).  HAKMEM_BENCH_GNUPLOT picks
+    another one; set empty, it turns plots off."""
     gnuplot = shutil.which(os.environ.get('HAKMEM_BENCH_GNUPLOT', 'gnuplot') or '/nonexistent')
     if not gnuplot:
         log('hakmem-bench: gnuplot not found: no plots (apt-get install gnuplot-nox)')
+    return gnuplot
+
+
+def render_burst(series, allocators, plotdir, log):
+    """hakmem-bench burst's plots, one per scenario: the resident set over the
+    slow phase, a line per allocator.  series: {(freer, rate): {allocator:
+    [(t_ms, rss_kb)]}}.  Returns {(freer, rate): PNG file name in plotdir}."""
+    gnuplot = _gnuplot(log)
+    if not gnuplot:
+        return {}
+    term = _png_terminal(gnuplot)
+    made = {}
+    for (freer, rate), per in series.items():
+        name = f'burst-{freer}-{rate}'
+        present = [a for a in allocators if per.get(a)]
+        with open(os.path.join(plotdir, name + '.dat'), 'w') as f:
+            f.write('# seconds rss_mib; one block per allocator\n')
+            for a in present:
+                f.write(f'# {a}\n' + ''.join(f'{t / 1000} {rss / 1024}\n' for t, rss in per[a]) + '\n\n')
+        who = 'another thread' if freer == 'remote' else 'their owner'
+        body = ['set grid', 'set key outside right top box', 'set yrange [0:*]',
+                f'set title {_q(f"freed by {who}, then {rate} allocations/s")}',
+                "set xlabel 'seconds after the frees'", "set ylabel 'resident set (MiB)'",
+                'plot ' + ', \\\n     '.join(
+                    f"{_q(name + '.dat')} index {i} with lines lw 2 lc rgb {_q(_color(a, i))} title {_q(a)}"
+                    for i, a in enumerate(present))]
+        png, err = _render(gnuplot, term, plotdir, name, body)
+        if png:
+            made[(freer, rate)] = os.path.basename(png)
+        else:
+            log(f'hakmem-bench: gnuplot failed on {name}: {err}')
+    return made
+
+
+def render_all(rows, meta, outdir, log):
+    """Render every plot into outdir/plots; return the PNG paths made."""
+    gnuplot = _gnuplot(log)
+    if not gnuplot:
         return []
     plotdir = os.path.join(outdir, 'plots')
     os.makedirs(plotdir, exist_ok=True)
