@@ -156,7 +156,7 @@ struct hk_heap {
     /* Last, as fields added before rbatch[] moved it to an offset that
      * cost the remote free 2 instructions (lea, shl). */
     uint64_t tick_ms;                      /* the last tick's time (reclaim.c: tick_overdue) */
-    uint32_t return_wait;                  /* memory waits for the delay (reclaim.c: return_waiting) */
+    uint32_t return_wait;                  /* memory waits for the delay (reclaim.c: hk_heap_maintain_now) */
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");

@@ -31,7 +31,7 @@ hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
 /* An empty SuperSlab of the heap's on `node` (any_node: any), off its list. */
 hk_hidden struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any_node);
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
-hk_hidden void hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now */
+hk_hidden bool hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now; true if more waits */
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
 /* An exited thread's heap keeps a reserve for its adopter (reclaim.c:
  * EXITED_KEEP_UNITS of free units, those its unit blocks held, its newest

@@ -211,10 +211,12 @@ static unsigned dirty_free_units(const struct hk_heap *h)
  * the excess of a real shrink goes back. */
 #define PURGE_KEEP_UNITS 32u
 
-static void purge_run(struct hk_heap *h, bool all)
+/* Returns the free units still committed on the purge list. */
+static unsigned purge_run(struct hk_heap *h, bool all)
 {
-    if (!all && dirty_free_units(h) <= PURGE_KEEP_UNITS)
-        return;
+    unsigned dirty = all ? 0 : dirty_free_units(h), left = 0;
+    if (!all && dirty <= PURGE_KEEP_UNITS)
+        return dirty;
     uint64_t now = hk_os_now_ms();
     struct hk_ss **link = &h->purge;
     while (*link != NULL) {
@@ -224,19 +226,24 @@ static void purge_run(struct hk_heap *h, bool all)
             ss->in_purge = 0;
             purge_units(ss, ss->free_units & ss->dirty_units);
         } else {
+            left += dirty_free(ss);
             link = &ss->purge_next;
         }
     }
+    return left;
 }
 
 /* Time-driven memory return (there is no background thread: an idle heap
  * keeps what it has until it is used, collected or its thread exits). */
-void hk_heap_maintain_now(struct hk_heap *h)
+bool hk_heap_maintain_now(struct hk_heap *h)
 {
-    if (h->purge != NULL)
-        purge_run(h, false);
+    unsigned dirty = h->purge != NULL ? purge_run(h, false) : 0;
     if (h->empty != NULL)
         empty_trim(h, false);
+    /* What a later look gives back once its delay has passed: free units
+     * beyond those kept whatever their age, or an empty SuperSlab beyond
+     * the newest. */
+    return dirty > PURGE_KEEP_UNITS || h->empty_count > 1;
 }
 
 /* Slow paths look at most every HK_MAINTAIN_EVERY times: with a big live set
@@ -304,14 +311,6 @@ void hk_slab_harvest(struct hk_heap *h, struct hk_slab *s)
     hk_heap_tally(h, n);
 }
 
-/* The heap holds memory that a later look gives back once its delay has
- * passed: free units beyond those kept whatever their age, or an empty
- * SuperSlab beyond the newest. */
-static bool return_waiting(const struct hk_heap *h)
-{
-    return h->empty_count > 1 || (h->purge != NULL && dirty_free_units(h) > PURGE_KEEP_UNITS);
-}
-
 void hk_heap_tick(struct hk_heap *h)
 {
     h->tick_ms = hk_os_now_ms();
@@ -329,11 +328,7 @@ void hk_heap_tick(struct hk_heap *h)
     hk_heap_sweep_owed();
     if (h->spare_count != 0)
         hk_spare_age(h);
-    h->return_wait = 0;
-    if (h->purge != NULL || h->empty != NULL) {
-        hk_heap_maintain_now(h);
-        h->return_wait = return_waiting(h);
-    }
+    h->return_wait = (h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h);
 }
 
 void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
