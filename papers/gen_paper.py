@@ -16,7 +16,7 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'bench'))
-from hakmem_bench import fmt, results, stats, summary  # noqa: E402
+from hakmem_bench import fmt, plot, results, stats, summary  # noqa: E402
 
 REFS = ('glibc', 'mimalloc', 'jemalloc', 'tcmalloc')
 
@@ -30,16 +30,12 @@ def load(rdir):
     return rows, meta
 
 
-# Name prefixes of the plots a sweep draws (hakmem_bench/plot.py).
-SWEEP_PLOTS = ('throughput-', 'rss-', 'ratio-')
-
-
 def copy_figures(rdir, pdir):
     fig = os.path.join(pdir, 'figures')
     os.makedirs(fig, exist_ok=True)
     # The sweep's own plots only: other studies keep theirs here too
     # (papers/gen_burst.py's burst-*.png).
-    for prefix in SWEEP_PLOTS:
+    for prefix in plot.SWEEP_PLOTS:
         for old in glob.glob(os.path.join(fig, prefix + '*.png')) + glob.glob(os.path.join(fig, prefix + '*.svg')):
             os.remove(old)
     names = []

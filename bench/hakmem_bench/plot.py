@@ -137,6 +137,11 @@ def _ratio(gnuplot, term, plotdir, points, workloads, threads, cores):
     return [('ratio', _render(gnuplot, term, plotdir, 'ratio-hakmem', body))]
 
 
+# Name prefixes of the plots render_all draws (papers/gen_paper.py replaces
+# only these).
+SWEEP_PLOTS = ('throughput-', 'rss-', 'ratio-')
+
+
 def _gnuplot(log):
     """The gnuplot to run, or None (said on log).  HAKMEM_BENCH_GNUPLOT picks
     another one; set empty, it turns plots off."""
