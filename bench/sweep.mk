@@ -34,6 +34,7 @@ dist_hkbenchpy_DATA = \
 	bench/hakmem_bench/numa_study.py \
 	bench/hakmem_bench/plot.py \
 	bench/hakmem_bench/profile.py \
+	bench/hakmem_bench/programs.py \
 	bench/hakmem_bench/results.py \
 	bench/hakmem_bench/runner.py \
 	bench/hakmem_bench/stats.py \
@@ -64,7 +65,8 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-numa \
 	tests/sweep/test-profile \
 	tests/sweep/test-instructions \
-	tests/sweep/test-burst
+	tests/sweep/test-burst \
+	tests/sweep/test-programs
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \
@@ -77,7 +79,8 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/vm/numa-study-driver.c \
 	papers/gen_paper.py \
 	papers/gen_headroom.py \
-	papers/gen_burst.py
+	papers/gen_burst.py \
+	papers/gen_programs.py
 
 # make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
@@ -164,4 +167,17 @@ burst: all
 	test $$st = 0 || echo "burst: a run failed (see $(HK_BURST_DIR)/burst.log)"; \
 	$(PYTHON3) $(srcdir)/papers/gen_burst.py $(HK_BURST_DIR) $(srcdir)/papers
 
-.PHONY: sweep paper headroom burst
+# make programs: papers/programs.md, the CPU time and peak RSS of real
+# programs (Python, Perl, Ruby, Tcl, SQLite, sort, g++, git, xz, zstd,
+# pigz; those installed) under each allocator (hakmem-bench programs,
+# 5 interleaved runs: about 12 minutes).
+HK_PROGRAMS_DIR = results/programs-latest
+programs: all
+	@rm -rf $(HK_PROGRAMS_DIR); $(MKDIR_P) $(HK_PROGRAMS_DIR); st=0; \
+	bench/hakmem-bench programs --runs 5 --out $(HK_PROGRAMS_DIR) \
+	  --lib $(abs_top_builddir)/src/.libs/libhakmem.so \
+	  > $(HK_PROGRAMS_DIR)/programs.log 2>&1 || st=1; \
+	test $$st = 0 || echo "programs: a run failed (see $(HK_PROGRAMS_DIR)/programs.log)"; \
+	$(PYTHON3) $(srcdir)/papers/gen_programs.py $(HK_PROGRAMS_DIR) $(srcdir)/papers
+
+.PHONY: sweep paper headroom burst programs

@@ -1,10 +1,11 @@
-"""Command line: sweep, ab, profile, instructions, numa, burst, health, presets, summarize."""
+"""Command line: sweep, ab, profile, instructions, numa, burst, programs, health, presets, summarize."""
 
 import argparse
 import os
 import sys
 
-from . import ALLOCATORS, WORKLOADS, UsageError, ab, burst, health, instructions, numa_study, profile, sweep
+from . import (ALLOCATORS, WORKLOADS, UsageError, ab, burst, health, instructions, numa_study, profile,
+               programs, sweep)
 
 
 class Parser(argparse.ArgumentParser):
@@ -152,6 +153,20 @@ def parser():
     b.add_argument('--out', metavar='DIR', help='write burst.md, results.csv, samples.csv, meta.json and plots')
     _common(b)
 
+    g = sub.add_parser(
+        'programs', help='real programs (interpreters, g++, sqlite, sort, compressors) per allocator',
+        description=programs.__doc__.split('\n\n', 1)[1].replace('\n', ' ') +
+        '  Writes DIR/results.csv, DIR/programs.md and meta.json.  Exit 0, 1 when a run '
+        'failed, 2 on a usage error.')
+    g.add_argument('--programs', metavar='P,...', help='default: ' + ','.join(programs.PROGRAMS))
+    g.add_argument('--allocators', metavar='A,...', help='default: ' + ','.join(ALLOCATORS))
+    g.add_argument('--runs', type=int, default=5, help='interleaved runs per program and allocator (default 5)')
+    g.add_argument('--scale', type=float, default=1.0,
+                   help='input sizes relative to the defaults (default 1: about 1-4 s a run)')
+    g.add_argument('--out', metavar='DIR', help='default: results/programs-<timestamp>')
+    g.add_argument('--note', help='a sentence for the report')
+    _common(g, timeout=300)
+
     h = sub.add_parser('health', help='every preset x workload at 1 and 4 threads, --quick')
     _common(h, timeout=60)
 
@@ -177,6 +192,8 @@ def main(argv=None):
             return numa_study.run(opts)
         if opts.cmd == 'burst':
             return burst.run(opts)
+        if opts.cmd == 'programs':
+            return programs.run(opts)
         if opts.cmd == 'health':
             return health.run(opts)
         if opts.cmd == 'presets':

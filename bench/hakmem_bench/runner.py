@@ -174,7 +174,9 @@ def measure(argv, run_env, timeout, stub=None, need_line=True):
         if need_line:
             row['status'] = 'no-result'
         elif wall > 0:
-            # A plain program: one whole run is the operation.
+            # A plain program: one whole run is the operation, so that its
+            # throughput per CPU second is 1 / its CPU time.
+            row['ops'] = 1
             row['ops_per_sec'] = round(1.0 / wall, 6)
     stats = parse_stats_json(stderr)
     if stats is not None:
@@ -185,7 +187,7 @@ def measure(argv, run_env, timeout, stub=None, need_line=True):
             row[k] = _num(stats.get(k))
         calls = [row[k] for k in ('mmap', 'munmap', 'madvise')]
         ops = row.get('ops')
-        if all(c is not None for c in calls) and ops:
+        if all(c is not None for c in calls) and ops and line is not None:
             row['os_calls_per_mop'] = round(sum(calls) * 1e6 / ops, 3)
         row['_hakmem'] = stats.get('hakmem')
     return row

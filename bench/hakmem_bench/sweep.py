@@ -155,7 +155,23 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
             'load_start': round(os.getloadavg()[0], 2)}
     _write_meta(outdir, meta)
 
+    argv_of = ((lambda w, t: command_argv(template, t)) if opts.command
+               else (lambda w, t: workload_argv(bdir, w, t, opts)))
     items = plan(workloads, threads, allocs, opts.runs)
+    failed, interrupted = execute(items, argv_of, preloads, stub, opts, outdir, meta,
+                                  plain=bool(opts.command), stats_on=stats_on, log=log)
+    path = summarize(outdir, log)
+    log(f'hakmem-bench: {len(items)} runs planned, {failed} failed; summary: {path}')
+    if interrupted:
+        return 130
+    return 1 if failed else 0
+
+
+def execute(items, argv_of, preloads, stub, opts, outdir, meta, plain, stats_on, log):
+    """Run the planned items (workload, threads, allocator, repeat, slot) to
+    outdir/results.csv, keeping meta.json up to date; return (failed, interrupted).
+    plain: the programs print no result line (one whole run is the operation)."""
+    cores = os.cpu_count() or 1
     writer = results.Writer(os.path.join(outdir, 'results.csv'))
     t0 = time.monotonic()
     failed = 0
@@ -168,9 +184,9 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                 eta = '--:--'
             log(f'[{i + 1}/{len(items)}] {w} threads={t} {a} run {r}/{opts.runs} — ETA {eta}')
             stats = stats_on and a == 'hakmem'
-            argv = command_argv(template, t) if opts.command else workload_argv(bdir, w, t, opts)
+            argv = argv_of(w, t)
             row = runner.measure(argv, runner.run_vars(preloads[a], stats=stats),
-                                 opts.timeout, stub, need_line=not opts.command)
+                                 opts.timeout, stub, need_line=not plain)
             row.update(workload=w, allocator=a, threads=t, run=r, order=pos,
                        oversubscribed=int(t > cores), env=_env_text(preloads[a], stats))
             if row['status'] != 'ok':
@@ -189,11 +205,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     if interrupted:
         meta['note'] = (meta['note'] + ' ' if meta['note'] else '') + 'Interrupted before the end.'
     _write_meta(outdir, meta)
-    path = summarize(outdir, log)
-    log(f'hakmem-bench: {len(items)} runs planned, {failed} failed; summary: {path}')
-    if interrupted:
-        return 130
-    return 1 if failed else 0
+    return failed, interrupted
 
 
 def summarize(outdir, log):
