@@ -113,22 +113,58 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
     free_local_slow(h, s, b);
 }
 
+/* The k blocks of s from b on, one by one: a chain the splice does not
+ * take.  Returns the block after them. */
+static hk_noinline struct hk_block *inbox_walk(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, unsigned k)
+{
+    while (k-- != 0) {
+        struct hk_block *next = b->next;
+        free_local_slow(h, s, b);
+        b = next;
+    }
+    return b;
+}
+
 void hk_inbox_process(struct hk_heap *h)
 {
-    /* Batches of slabs that are not their class's current one, and the
+    /* Chains of slabs that are not their class's current one, and the
      * notifications of full slabs (remote_push).  batch_pop is one atomic
-     * exchange (the pushers' CAS released the chains' links to it); we are
-     * the only consumer. */
+     * exchange (the pushers' CAS released the chains to it); we are the
+     * only consumer. */
     struct hk_block *b = (struct hk_block *)ck_stack_batch_pop_upmc(&h->inbox);
     uint64_t n = 0;
-    for (; b != NULL; n++) {
-        struct hk_block *next = b->next;
-        /* The walk is a chain of misses (other cores wrote these blocks):
-         * the next one's overlaps our work on this one. */
-        hk_prefetch_w(next);
+    while (b != NULL) {
         struct hk_slab *s = hk_slab_of(hk_ss_of(b), b);
-        /* The common case in line: a slab not flagged full, current or on
-         * the partial list, that does not become empty. */
+        if (hk_likely(s->bsize >= HK_CHAIN_MIN)) {
+            /* A chain's first block (inbox_push_mpsc).  Other cores wrote
+             * it: one miss, and the next chain's overlaps our work here. */
+            const struct hk_chain *c = (const struct hk_chain *)b;
+            struct hk_block *link = c->link;
+            hk_prefetch_w(link);
+            struct hk_block *last = (struct hk_block *)(c->last_count & HK_CHAIN_LAST);
+            unsigned k = (unsigned)(c->last_count >> HK_CHAIN_COUNT_SHIFT);
+            n += k;
+            /* The common case: a slab not flagged full, current or on the
+             * partial list, that does not become empty.  The chain goes on
+             * whole, its blocks keeping the pushers' mark, as a remote
+             * list taken whole does (slab.c: splice_remote): their lines
+             * are fetched as allocations pop them. */
+            if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && s->used > k &&
+                          (s->in_partial || h->cur[s->cls] == s))) {
+                last->next = s->free;
+                s->free = b;
+                s->used = (uint16_t)(s->used - k);
+            } else {
+                inbox_walk(h, s, b, k);
+            }
+            b = link;
+            continue;
+        }
+        /* 16-byte blocks, one by one: the tail of their chain links to
+         * the next chain. */
+        struct hk_block *next = b->next;
+        hk_prefetch_w(next);
+        n++;
         uintptr_t key = s->free_key;
         if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && b->key != key && s->used > 1 &&
                       (s->in_partial || h->cur[s->cls] == s))) {
@@ -141,6 +177,29 @@ void hk_inbox_process(struct hk_heap *h)
     HK_STAT_ADD(h, home_inbox, n);
 }
 
+/* Hand the chain first..last, n blocks of s, to the inbox of s's owner
+ * (one CAS; many producers, the owner the single consumer). */
+static void inbox_push_mpsc(ck_stack_t *inbox, const struct hk_slab *s, struct hk_block *first,
+                            struct hk_block *last, uint32_t n)
+{
+    struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&inbox->head);
+    if (s->bsize >= HK_CHAIN_MIN) {
+        struct hk_chain *c = (struct hk_chain *)first;
+        c->last_count = (uintptr_t)last | (uintptr_t)n << HK_CHAIN_COUNT_SHIFT;
+        do {
+            c->link = head;
+            /* The fence and the CAS publish the chain (its links and this
+             * header) to the owner's batch pop, which fences its loads. */
+            ck_pr_fence_store();
+        } while (!ck_pr_cas_ptr_value(&inbox->head, head, first, (void **)&head));
+        return;
+    }
+    do {
+        last->next = head;
+        ck_pr_fence_store();  /* as above */
+    } while (!ck_pr_cas_ptr_value(&inbox->head, head, first, (void **)&head));
+}
+
 /* Hand a chain of n blocks of s to its owner, dest. */
 static void remote_push(struct hk_slab *s, struct hk_heap *dest, struct hk_block *first, struct hk_block *last,
                         uint32_t n)
@@ -149,7 +208,7 @@ static void remote_push(struct hk_slab *s, struct hk_heap *dest, struct hk_block
         /* Not the current slab (or we took the full slab's notification):
          * the slab and its heap stay put until the owner has seen these
          * blocks. */
-        hk_chain_push_upmc(&dest->inbox, first, last);
+        inbox_push_mpsc(&dest->inbox, s, first, last, n);
     }
 }
 

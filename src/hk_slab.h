@@ -82,8 +82,4 @@ void hk_slab_unfull_owner(struct hk_slab *slab);
  * notification. */
 bool hk_slab_push_remote_mpsc(struct hk_slab *slab, struct hk_block *first, struct hk_block *last, uint32_t n);
 
-/* Push a chain onto a ck_stack whose single consumer takes everything with
- * ck_stack_batch_pop_upmc (entries are blocks: `next` is their first word). */
-void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_block *last);
-
 #endif

@@ -24,6 +24,24 @@ struct hk_block {
     uintptr_t key;
 };
 
+/* The first block of a chain of one slab's blocks on its way to the
+ * owner's inbox, in classes of HK_CHAIN_MIN bytes and more: the chain's
+ * tail and length (the length above the address bits, as in the remote
+ * word), and the link to the next chain in the inbox.  The owner splices
+ * such a chain onto its slab's list whole, reading this block only
+ * (free.c: hk_inbox_process).  16-byte blocks have no room: their chains
+ * link through their tail's `next` and are walked block by block. */
+struct hk_chain {
+    struct hk_block *next;
+    uintptr_t key;
+    uintptr_t last_count;
+    struct hk_block *link;
+};
+#define HK_CHAIN_MIN        sizeof(struct hk_chain)
+#define HK_CHAIN_COUNT_SHIFT 48
+#define HK_CHAIN_LAST       (((uintptr_t)1 << HK_CHAIN_COUNT_SHIFT) - 1)
+_Static_assert(HK_ADDR_BITS < HK_CHAIN_COUNT_SHIFT, "block addresses stay below the chain's length");
+
 /* owner_tag = owning heap | flags.  A flag set closes the slab's gate (its
  * owner-side limit is 0, see hk_slab_gate_owner), which sends the owner's
  * frees off the fast path. */

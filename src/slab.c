@@ -243,18 +243,6 @@ bool hk_slab_push_remote_mpsc(struct hk_slab *s, struct hk_block *first, struct 
     return !(old & HK_REMOTE_CUR);
 }
 
-void hk_chain_push_upmc(ck_stack_t *stack, struct hk_block *first, struct hk_block *last)
-{
-    struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&stack->head);
-    do {
-        last->next = head;
-        /* The fence and the CAS publish the chain's links to the
-         * consumer's batch pop (which fences its loads), as ck_stack's own
-         * push does. */
-        ck_pr_fence_store();
-    } while (!ck_pr_cas_ptr_value(&stack->head, head, first, (void **)&head));
-}
-
 struct hk_block *hk_slab_block_of(struct hk_slab *s, void *p, const char *fn)
 {
     if (hk_unlikely(!hk_slab_is_block_shared(s, p)))

@@ -231,6 +231,44 @@ static int taken_back(int remote)
     return 0;
 }
 
+/* As taken_back, for blocks of a slab that is no longer current: the
+ * owner fills it and goes on to others, frees one of its blocks (the slab
+ * joins the partial list), and another thread frees 63 more, which reach
+ * the owner's inbox as one chain (run with HAKMEM_REMOTE_CACHE=0).  The
+ * owner allocates another class until its ticker takes the inbox, which
+ * splices the chain onto the slab's list whole (free.c: hk_inbox_process).
+ * Then one of the 63 is freed again, by the owner or by a third thread. */
+enum { INBOX_BLOCKS = 20000 };
+static void *inbox_p[INBOX_BLOCKS];
+static void *free_63(void *arg)
+{
+    (void)arg;
+    for (int i = 1; i < 64; i++)
+        FREE(inbox_p[i]);
+    return NULL;
+}
+
+static int inbox_back(int remote)
+{
+    pthread_t t;
+    for (int i = 0; i < INBOX_BLOCKS; i++)
+        inbox_p[i] = memset(MALLOC(48), 1, 48);
+    FREE(inbox_p[0]);
+    if (pthread_create(&t, NULL, free_63, NULL) != 0)
+        return 2;
+    pthread_join(t, NULL);
+    for (int i = 0; i < 20000; i++)
+        FREE(launder(MALLOC(100)));
+    if (remote) {
+        if (pthread_create(&t, NULL, free_once, announce(inbox_p[5])) != 0)
+            return 2;
+        pthread_join(t, NULL);
+    } else {
+        FREE(announce(inbox_p[5]));
+    }
+    return 0;
+}
+
 /* These modes must be caught at the second free itself: after it, nothing
  * runs that could find the block twice later (the owner's inbox walk, a
  * thread's exit). */
@@ -355,6 +393,10 @@ int main(int argc, char **argv)
         if (taken_back(mode[17] != 0) != 0)
             return 2;
         survived_now();
+    } else if (!strcmp(mode, "double-inbox") || !strcmp(mode, "double-inbox-remote")) {
+        if (inbox_back(mode[12] != 0) != 0)
+            return 2;
+        survived_now();
     } else if (!strcmp(mode, "double-large") || !strcmp(mode, "double-unit")) {
         void *p = announce(MALLOC(mode[7] == 'l' ? 8 << 20 : 300000));
         FREE(p);
@@ -364,7 +406,7 @@ int main(int argc, char **argv)
                         "realloc-stack|realloc-interior|free-unit|double-small|double-own-cached|double-tiny|double-remote[-tiny]|double-remote-quiet|\n"
                         "double-remote-between|double-remote-left|double-remote-two|double-remote-two-large|double-remote-two-unit|\n"
                         "double-large|double-unit|double-then-owner[-medium|-unit][-gone]|double-owner-first[-medium|-unit]|\n"
-                        "double-taken-back[-remote]\n");
+                        "double-taken-back[-remote]|double-inbox[-remote]\n");
         return 2;
     }
     printf("survived\n");

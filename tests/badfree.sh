@@ -63,9 +63,11 @@ export HAKMEM_REMOTE_CACHE=0  # the same, batched
 # Caught at the second free only by its look at the block's key word,
 # which the FAST build skips: every block here is batched.  (Until session
 # 12 the owner's walk of its inbox caught double-remote in FAST builds too;
-# blocks of a current slab now go home without a walk.)
+# blocks of a current slab now go home without a walk, and since session 26
+# so do the chains of other slabs' blocks.)
 for mode in double-remote double-remote-quiet double-remote-between double-remote-two double-remote-two-large \
-            double-remote-two-unit double-remote-left double-taken-back double-taken-back-remote; do
+            double-remote-two-unit double-remote-left double-taken-back double-taken-back-remote \
+            double-inbox double-inbox-remote; do
     if [ -n "$fast" ]; then
         echo "skip: $mode (its blocks batched): FAST build, a remote free does not look for blocks freed already"
     else
