@@ -113,16 +113,38 @@ void hk_free_owner_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *b
     free_local_slow(h, s, b);
 }
 
-/* The k blocks of s from b on, one by one: a chain the splice does not
- * take.  Returns the block after them. */
-static hk_noinline struct hk_block *inbox_walk(struct hk_heap *h, struct hk_slab *s, struct hk_block *b, unsigned k)
+/* The chain first..last, k blocks of s, onto s's list, its blocks
+ * keeping the pushers' mark, as a remote list taken whole does (slab.c:
+ * splice_remote): their lines are fetched as allocations pop them. */
+hk_inline void chain_splice(struct hk_slab *s, struct hk_block *first, struct hk_block *last, unsigned k)
 {
-    while (k-- != 0) {
-        struct hk_block *next = b->next;
-        free_local_slow(h, s, b);
-        b = next;
+    last->next = s->free;
+    s->free = first;
+    s->used = (uint16_t)(s->used - k);
+}
+
+/* A chain the inline splice does not take.  A slab flagged full (the chain
+ * is its notification) or on neither list gets its first block by the
+ * local free's slow path, which puts it back into use; the rest is
+ * spliced, but for one block if it empties the slab: that one goes last,
+ * by the slow path, which makes the slab a spare or releases it. */
+static hk_noinline void inbox_take_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *first,
+                                        struct hk_block *last, unsigned k)
+{
+    if ((s->owner_tag & HK_SLAB_FULL) || !(s->in_partial || h->cur[s->cls] == s)) {
+        struct hk_block *next = first->next;
+        free_local_slow(h, s, first);  /* with more of the chain out, the slab does not empty */
+        if (--k == 0)
+            return;
+        first = next;
     }
-    return b;
+    if (s->used > k) {
+        chain_splice(s, first, last, k);
+        return;
+    }
+    if (k > 1)
+        chain_splice(s, first->next, last, k - 1);
+    free_local_slow(h, s, first);
 }
 
 void hk_inbox_process(struct hk_heap *h)
@@ -145,18 +167,12 @@ void hk_inbox_process(struct hk_heap *h)
             unsigned k = (unsigned)(c->last_count >> HK_CHAIN_COUNT_SHIFT);
             n += k;
             /* The common case: a slab not flagged full, current or on the
-             * partial list, that does not become empty.  The chain goes on
-             * whole, its blocks keeping the pushers' mark, as a remote
-             * list taken whole does (slab.c: splice_remote): their lines
-             * are fetched as allocations pop them. */
+             * partial list, that does not become empty. */
             if (hk_likely(!(s->owner_tag & HK_SLAB_FULL) && s->used > k &&
-                          (s->in_partial || h->cur[s->cls] == s))) {
-                last->next = s->free;
-                s->free = b;
-                s->used = (uint16_t)(s->used - k);
-            } else {
-                inbox_walk(h, s, b, k);
-            }
+                          (s->in_partial || h->cur[s->cls] == s)))
+                chain_splice(s, b, last, k);
+            else
+                inbox_take_slow(h, s, b, last, k);
             b = link;
             continue;
         }
