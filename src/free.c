@@ -131,6 +131,10 @@ hk_inline void chain_splice(struct hk_slab *s, struct hk_block *first, struct hk
 static hk_noinline void inbox_take_slow(struct hk_heap *h, struct hk_slab *s, struct hk_block *first,
                                         struct hk_block *last, unsigned k)
 {
+    if (s->cls == HK_CLASS_UNITS) {  /* a unit block, alone in its slab and chain; no cur[] entry */
+        free_local_slow(h, s, first);
+        return;
+    }
     if ((s->owner_tag & HK_SLAB_FULL) || !(s->in_partial || h->cur[s->cls] == s)) {
         struct hk_block *next = first->next;
         free_local_slow(h, s, first);  /* with more of the chain out, the slab does not empty */
