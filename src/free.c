@@ -198,25 +198,24 @@ void hk_inbox_process(struct hk_heap *h)
 }
 
 /* Hand the chain first..last, n blocks of s, to the inbox of s's owner
- * (one CAS; many producers, the owner the single consumer). */
+ * (one CAS; many producers, the owner the single consumer).  The link to
+ * the next chain goes into the header (struct hk_chain), or for 16-byte
+ * blocks into the tail's `next`. */
 static void inbox_push_mpsc(ck_stack_t *inbox, const struct hk_slab *s, struct hk_block *first,
                             struct hk_block *last, uint32_t n)
 {
-    struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&inbox->head);
+    struct hk_block **link = &last->next;
     if (s->bsize >= HK_CHAIN_MIN) {
         struct hk_chain *c = (struct hk_chain *)first;
         c->last_count = (uintptr_t)last | (uintptr_t)n << HK_CHAIN_COUNT_SHIFT;
-        do {
-            c->link = head;
-            /* The fence and the CAS publish the chain (its links and this
-             * header) to the owner's batch pop, which fences its loads. */
-            ck_pr_fence_store();
-        } while (!ck_pr_cas_ptr_value(&inbox->head, head, first, (void **)&head));
-        return;
+        link = &c->link;
     }
+    struct hk_block *head = (struct hk_block *)ck_pr_load_ptr(&inbox->head);
     do {
-        last->next = head;
-        ck_pr_fence_store();  /* as above */
+        *link = head;
+        /* The fence and the CAS publish the chain (its links and header)
+         * to the owner's batch pop, which fences its loads. */
+        ck_pr_fence_store();
     } while (!ck_pr_cas_ptr_value(&inbox->head, head, first, (void **)&head));
 }
 
