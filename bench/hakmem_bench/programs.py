@@ -10,7 +10,7 @@ did not allocate it.  A program that is not installed is skipped, and the
 report says which package has it.  The inputs are generated from a fixed seed
 into DIR/inputs; --scale shrinks or grows them."""
 
-import json
+import collections
 import os
 import random
 import shlex
@@ -139,9 +139,13 @@ def _write(path, text):
         f.write(text)
 
 
-# name: (what it does, its threads, the executables it needs, the Debian
-# package that has them, setup(inputs, scale) -> argv).  Setups write only
-# into inputs/, and the argv names its files by their absolute paths.
+# What a program does, its threads, the executables it needs, the Debian
+# package that has them, and setup(inputs, scale) -> its argv.  Setups
+# write only into inputs/, and the argv names its files by their absolute
+# paths.
+Program = collections.namedtuple('Program', 'what threads needs package setup')
+
+
 def _py(script, n):
     def setup(d, scale):
         path = os.path.join(d, script[0])
@@ -218,27 +222,27 @@ def _git(d, scale):
 
 
 PROGRAMS = {
-    'python-dicts': ('CPython: dicts of lists, JSON round trip, sort', 1, [_python()], 'python3',
+    'python-dicts': Program('CPython: dicts of lists, JSON round trip, sort', 1, [_python()], 'python3',
                      _py(('dicts.py', PY_DICTS), 120000)),
-    'python-queue': ('CPython: a producer thread passes 600-4100 byte objects to a consumer',
+    'python-queue': Program('CPython: a producer thread passes 600-4100 byte objects to a consumer',
                      2, [_python()], 'python3', _py(('handoff.py', PY_QUEUE), 2000000)),
-    'perl-hash': ('Perl: a hash of arrays, sort, join, regex', 1, ['perl'], 'perl',
+    'perl-hash': Program('Perl: a hash of arrays, sort, join, regex', 1, ['perl'], 'perl',
                   _interp('perl', 'hash.pl', PERL_HASH, 150000)),
-    'ruby-hash': ('Ruby: a hash of arrays, map, join', 1, ['ruby'], 'ruby',
+    'ruby-hash': Program('Ruby: a hash of arrays, map, join', 1, ['ruby'], 'ruby',
                   _interp('ruby', 'hash.rb', RUBY_HASH, 150000)),
-    'tcl-lists': ('Tcl: an array of lists, lsort', 1, ['tclsh'], 'tcl',
+    'tcl-lists': Program('Tcl: an array of lists, lsort', 1, ['tclsh'], 'tcl',
                   _interp('tclsh', 'lists.tcl', TCL_LISTS, 150000)),
-    'sqlite': ('SQLite in memory: a table with an index, group by, self-join', 1, ['sqlite3'],
+    'sqlite': Program('SQLite in memory: a table with an index, group by, self-join', 1, ['sqlite3'],
                'sqlite3', _sql),
-    'sort': ('GNU sort of a text file, 2 threads', 2, ['sort'], 'coreutils', _sort),
-    'g++': ('g++ -O2 of a C++ file of STL templates', 1, ['g++'], 'g++', _cxx),
-    'git-repack': ('git repack -adf of a generated history, 2 threads', 2, ['git'], 'git',
+    'sort': Program('GNU sort of a text file, 2 threads', 2, ['sort'], 'coreutils', _sort),
+    'g++': Program('g++ -O2 of a C++ file of STL templates', 1, ['g++'], 'g++', _cxx),
+    'git-repack': Program('git repack -adf of a generated history, 2 threads', 2, ['git'], 'git',
                    _git),
-    'xz': ('xz -6, 2 threads, and back, compared with the input', 2, ['xz', 'cmp'], 'xz-utils',
+    'xz': Program('xz -6, 2 threads, and back, compared with the input', 2, ['xz', 'cmp'], 'xz-utils',
            _compress('xz -T2 -6 -c {f} | xz -d -c | cmp - {f}', 100000)),
-    'zstd': ('zstd -3, 2 threads, and back, compared with the input', 2, ['zstd', 'cmp'], 'zstd',
+    'zstd': Program('zstd -3, 2 threads, and back, compared with the input', 2, ['zstd', 'cmp'], 'zstd',
              _compress('zstd -T2 -q -3 -c {f} | zstd -d -q -c | cmp - {f}', 1500000)),
-    'pigz': ('pigz, 2 threads, and back, compared with the input', 2, ['pigz', 'cmp'], 'pigz',
+    'pigz': Program('pigz, 2 threads, and back, compared with the input', 2, ['pigz', 'cmp'], 'pigz',
              _compress('pigz -p 2 -c {f} | pigz -d -c | cmp - {f}', 1500000)),
 }
 
@@ -247,9 +251,9 @@ def available(names):
     """(chosen programs found here, {skipped: reason})."""
     have, skipped = [], {}
     for n in names:
-        missing = [x for x in PROGRAMS[n][2] if shutil.which(x) is None]
+        missing = [x for x in PROGRAMS[n].needs if shutil.which(x) is None]
         if missing:
-            skipped[n] = f"needs {', '.join(missing)} (Debian package {PROGRAMS[n][3]})"
+            skipped[n] = f"needs {', '.join(missing)} (Debian package {PROGRAMS[n].package})"
         else:
             have.append(n)
     return have, skipped
@@ -288,13 +292,12 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     os.makedirs(inputs, exist_ok=True)
     argvs, threads = {}, {}
     for n in have:
-        what, t, _, _, setup = PROGRAMS[n]
         log(f'hakmem-bench: preparing {n}')
-        argvs[n], threads[n] = setup(inputs, opts.scale), t
+        argvs[n], threads[n] = PROGRAMS[n].setup(inputs, opts.scale), PROGRAMS[n].threads
     meta = {'mode': 'programs', 'command': shlex.join(sys.argv), 'note': opts.note or '',
             'children': {n: shlex.join(a) for n, a in argvs.items()},
-            'programs': {n: {'what': PROGRAMS[n][0], 'threads': threads[n]} for n in have},
-            'program_versions': {n: version(PROGRAMS[n][2][0]) for n in have},
+            'programs': {n: {'what': PROGRAMS[n].what, 'threads': threads[n]} for n in have},
+            'program_versions': {n: version(PROGRAMS[n].needs[0]) for n in have},
             'skipped': skipped, 'scale': opts.scale, 'runs': opts.runs, 'timeout': opts.timeout,
             'threads': sorted(set(threads.values())), 'workloads': have, 'allocators': allocs,
             'preloads': preloads, 'versions': machine.allocator_versions(preloads),
