@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from . import ALLOCATORS, UsageError, fmt, locate, machine, results, stats, sweep
+from . import ALLOCATORS, UsageError, fmt, locate, results, stats, sweep
 
 PY_DICTS = '''import json, sys
 n = int(sys.argv[1])
@@ -282,10 +282,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
         log(f'hakmem-bench: skipping {n}: {why}')
     if not have:
         raise UsageError('none of the chosen programs is installed')
-    preloads = locate.resolve_allocators(allocs, opts.lib, log)
-    allocs = [a for a in allocs if a in preloads]
-    if not allocs:
-        raise UsageError('none of the requested allocators is available')
+    allocs, preloads = sweep.available_allocators(allocs, opts.lib, log)
     stub = locate.stub_or_warn(log)
     outdir = opts.out or os.path.join('results', 'programs-' + time.strftime('%Y%m%d-%H%M%S'))
     inputs = os.path.abspath(os.path.join(outdir, 'inputs'))
@@ -300,10 +297,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
             'program_versions': {n: version(PROGRAMS[n].needs[0]) for n in have},
             'skipped': skipped, 'scale': opts.scale, 'runs': opts.runs, 'timeout': opts.timeout,
             'threads': sorted(set(threads.values())), 'workloads': have, 'allocators': allocs,
-            'preloads': preloads, 'versions': machine.allocator_versions(preloads),
-            'machine': machine.facts(), 'rusage_stub': stub,
-            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None,
-            'load_start': round(os.getloadavg()[0], 2)}
+            **sweep.meta_common(preloads, stub)}
     # The plan of a sweep at one thread count, each program at its own.
     items = [(w, threads[w], a, r, pos) for (w, _, a, r, pos) in sweep.plan(have, [0], allocs, opts.runs)]
     failed, interrupted = sweep.execute(items, lambda w, t: argvs[w], preloads, stub, opts, outdir,
@@ -314,9 +308,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
         f.write('\n'.join(report(rows, meta)) + '\n')
     log(f'hakmem-bench: {len(items)} runs planned, {failed} failed; report: {path}')
     print(path)
-    if interrupted:
-        return 130
-    return 1 if failed else 0
+    return sweep.exit_status(failed, interrupted)
 
 
 def _by_round(rows, program, alloc):

@@ -134,11 +134,7 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                 raise UsageError(f"workload program(s) not built in {bdir}: {', '.join(missing)}")
         else:
             workloads = have
-    preloads = locate.resolve_allocators(allocs, opts.lib, log)
-    allocs = [a for a in allocs if a in preloads]
-    if not allocs:
-        raise UsageError('none of the requested allocators is available')
-
+    allocs, preloads = available_allocators(allocs, opts.lib, log)
     stub = locate.stub_or_warn(log)
     outdir = opts.out or os.path.join('results', time.strftime('%Y%m%d-%H%M%S'))
     os.makedirs(outdir, exist_ok=True)
@@ -148,11 +144,8 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                 for w in workloads}
     meta = {'mode': 'sweep', 'command': shlex.join(sys.argv), 'children': children,
             'note': opts.note or '', 'runs': opts.runs, 'timeout': opts.timeout,
-            'threads': threads, 'workloads': workloads, 'allocators': allocs,
-            'preloads': preloads, 'versions': machine.allocator_versions(preloads),
-            'machine': machine.facts(), 'bench_dir': bdir, 'rusage_stub': stub,
-            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None,
-            'load_start': round(os.getloadavg()[0], 2)}
+            'threads': threads, 'workloads': workloads, 'allocators': allocs, 'bench_dir': bdir,
+            **meta_common(preloads, stub)}
     _write_meta(outdir, meta)
 
     argv_of = ((lambda w, t: command_argv(template, t)) if opts.command
@@ -162,6 +155,30 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
                                   plain=bool(opts.command), stats_on=stats_on, log=log)
     path = summarize(outdir, log)
     log(f'hakmem-bench: {len(items)} runs planned, {failed} failed; summary: {path}')
+    return exit_status(failed, interrupted)
+
+
+def available_allocators(allocs, lib, log):
+    """The chosen allocators found here, in their order, and their preloads
+    (UsageError when none is)."""
+    preloads = locate.resolve_allocators(allocs, lib, log)
+    allocs = [a for a in allocs if a in preloads]
+    if not allocs:
+        raise UsageError('none of the requested allocators is available')
+    return allocs, preloads
+
+
+def meta_common(preloads, stub):
+    """The fields of meta.json that every run of execute() records: the
+    preloads and their versions, the machine, the start and its load."""
+    return {'preloads': preloads, 'versions': machine.allocator_versions(preloads),
+            'machine': machine.facts(), 'rusage_stub': stub,
+            'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None,
+            'load_start': round(os.getloadavg()[0], 2)}
+
+
+def exit_status(failed, interrupted):
+    """130 when interrupted, 1 when a run failed, else 0."""
     if interrupted:
         return 130
     return 1 if failed else 0
