@@ -6,10 +6,13 @@
  * threads fight over that line although they share nothing.
  *
  * cache-scratch (passive false sharing): the same loop, but first the main
- * thread allocates one small object per thread, back to back, and hands one
- * to each thread, which frees it before its loop. An allocator that then gives
- * the freed object (or its neighbours) back to the freeing thread spreads the
- * main thread's cache line over all threads.
+ * thread allocates `handed` small objects per thread, back to back and dealt
+ * round-robin (so neighbours go to different threads), and hands them over;
+ * each thread frees its own before its loop. An allocator that then gives the
+ * freed objects (or their neighbours) back to the freeing thread spreads the
+ * main thread's cache lines over all threads. Hoard's test hands one object
+ * per thread; more defeat an allocator that reuses other threads' blocks only
+ * once it holds several.
  *
  * Iterations are split across threads. One operation = one byte written
  * (incremented); every malloc and free is a latency sample. */
@@ -21,6 +24,7 @@ static bench_knob knobs[] = {
     BENCH_KNOB("iters", 1000, 100, 1, "allocate/write/free iterations, total over threads"),
     BENCH_KNOB("reps", 100000, 5000, 1, "times each byte is incremented per iteration"),
     BENCH_KNOB("size", 8, 8, 8, "object size in bytes"),
+    BENCH_KNOB("handed", 1, 1, 1, "cache-scratch: objects the main thread hands each thread"),
     BENCH_KNOB_END,
 };
 
@@ -29,8 +33,8 @@ static bench_config cfg = {
 };
 
 typedef struct shared {
-    void **handed; /* cache-scratch: one object per thread from the main thread */
-    size_t size;
+    void **handed; /* cache-scratch: object k goes to thread k % threads */
+    size_t size, per; /* per: objects handed to each thread */
     uint64_t iters, reps;
 } shared;
 
@@ -58,9 +62,9 @@ static void worker(bench_thread *t)
     bench_lat_every(&t->lat, 1); /* few calls, each between long write loops */
 
     bench_start(t);
-    if (sh->handed) {
-        bench_block_check("cache-handed", sh->handed[t->id], sh->size, 0, 0, cfg.seed, false);
-        free(sh->handed[t->id]);
+    for (size_t k = (size_t)t->id; sh->handed && k < sh->per * (size_t)t->nthreads; k += (size_t)t->nthreads) {
+        bench_block_check("cache-handed", sh->handed[k], sh->size, 0, 0, cfg.seed, false);
+        free(sh->handed[k]);
     }
     for (uint64_t i = 0; i < mine; i++) {
         uint64_t t0 = bench_lat_begin(&t->lat);
@@ -89,13 +93,15 @@ int cache_main(int argc, char **argv, bool scratch)
         .size = (size_t)bench_knob_value(&cfg, "size"),
         .iters = (uint64_t)bench_knob_value(&cfg, "iters"),
         .reps = (uint64_t)bench_knob_value(&cfg, "reps"),
+        .per = scratch ? (size_t)bench_knob_value(&cfg, "handed") : 0,
     };
     int n = cfg.threads;
+    size_t total = sh.per * (size_t)n;
     if (scratch) {
-        sh.handed = bench_aux_alloc(sizeof(void *) * (size_t)n);
-        for (int i = 0; i < n; i++) {
-            sh.handed[i] = bench_malloc(sh.size);
-            bench_block_fill(sh.handed[i], sh.size, cfg.seed, false);
+        sh.handed = bench_aux_alloc(sizeof(void *) * total);
+        for (size_t k = 0; k < total; k++) {
+            sh.handed[k] = bench_malloc(sh.size);
+            bench_block_fill(sh.handed[k], sh.size, cfg.seed, false);
         }
     }
     bench_team team;
@@ -103,6 +109,6 @@ int cache_main(int argc, char **argv, bool scratch)
     bench_team_run(&team, worker);
     bench_team_report(&team, NULL);
     bench_team_destroy(&team);
-    bench_aux_free(sh.handed, sizeof(void *) * (size_t)n);
+    bench_aux_free(sh.handed, sizeof(void *) * total);
     return 0;
 }
