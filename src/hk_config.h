@@ -13,7 +13,8 @@
 #define hk_unlikely(x) __builtin_expect(!!(x), 0)
 #define hk_noinline    __attribute__((noinline))
 #define hk_cold        __attribute__((cold, noinline))
-#define hk_line_aligned __attribute__((aligned(64)))
+#define HK_LINE        64u  /* cache line bytes */
+#define hk_line_aligned __attribute__((aligned(HK_LINE)))
 #define hk_inline      static inline __attribute__((always_inline))
 #define hk_hidden      __attribute__((visibility("hidden")))
 #define hk_public      __attribute__((visibility("default")))

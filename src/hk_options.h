@@ -14,6 +14,7 @@ struct hk_options {
     long large_cache_mb;    /* HAKMEM_LARGE_CACHE_MB: bytes of freed large mappings kept for reuse */
     long remote_batch;      /* HAKMEM_REMOTE_BATCH: remote frees a thread gathers per slab before one push */
     long remote_cache;      /* HAKMEM_REMOTE_CACHE: most blocks per class of other heaps' blocks a heap keeps for reuse */
+    long rc_shared_lines;   /* HAKMEM_REMOTE_CACHE_SHARED_LINES: 1 also caches classes whose blocks share lines */
     const char *numa;       /* HAKMEM_NUMA: local | interleave | node:N | off */
     const char *topology;   /* HAKMEM_TOPOLOGY: hwloc XML file or synthetic description */
     const char *profile;    /* HAKMEM_PROFILE: a named preset applied before the variables */

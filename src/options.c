@@ -13,6 +13,7 @@ struct hk_options hk_opt = {
     .large_cache_mb = 64,
     .remote_batch = 16,
     .remote_cache = 16,
+    .rc_shared_lines = 0,
     .numa = NULL,
     .topology = NULL,
     .profile = NULL,
@@ -34,6 +35,7 @@ static const struct opt_desc opt_table[] = {
     { "LARGE_CACHE_MB",     OPT_LONG,  &hk_opt.large_cache_mb, 0, 65536 },
     { "REMOTE_BATCH",       OPT_LONG,  &hk_opt.remote_batch, 1, 64 },
     { "REMOTE_CACHE",       OPT_LONG,  &hk_opt.remote_cache, 0, 1024 },
+    { "REMOTE_CACHE_SHARED_LINES", OPT_LONG, &hk_opt.rc_shared_lines, 0, 1 },
     { "NUMA",               OPT_STR,   &hk_opt.numa, 0, 0 },
     { "TOPOLOGY",           OPT_STR,   &hk_opt.topology, 0, 0 },
     { "PROFILE",            OPT_STR,   &hk_opt.profile, 0, 0 },
@@ -43,15 +45,15 @@ static const struct opt_desc opt_table[] = {
  * an explicit HAKMEM_X still wins. */
 struct preset {
     const char *name;
-    long decommit_delay_ms, heap_ss_cache, large_cache_mb, remote_batch, remote_cache;
+    long decommit_delay_ms, heap_ss_cache, large_cache_mb, remote_batch, remote_cache, rc_shared_lines;
     const char *numa;
 };
 
 static const struct preset presets[] = {
-    { "default",         250,  2,  64, 16,    16, NULL },
-    { "fast",           2000,  8, 256, 32,    32, NULL },
-    { "low-memory",        0,  0,   0,  4,     0, NULL },
-    { "numa-interleave", 250,  2,  64, 16,    16, "interleave" },
+    { "default",         250,  2,  64, 16,    16, 0, NULL },
+    { "fast",           2000,  8, 256, 32,    32, 1, NULL },
+    { "low-memory",        0,  0,   0,  4,     0, 0, NULL },
+    { "numa-interleave", 250,  2,  64, 16,    16, 0, "interleave" },
 };
 
 const char *const hk_profile_names[] = { "default", "fast", "low-memory", "numa-interleave", NULL };
@@ -91,6 +93,7 @@ static void apply_preset(const char *name)
             hk_opt.large_cache_mb = presets[i].large_cache_mb;
             hk_opt.remote_batch = presets[i].remote_batch;
             hk_opt.remote_cache = presets[i].remote_cache;
+            hk_opt.rc_shared_lines = presets[i].rc_shared_lines;
             hk_opt.numa = presets[i].numa;
             return;
         }

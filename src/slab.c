@@ -2,6 +2,7 @@
 #include "hk_slab.h"
 #include "hk_heap_int.h"
 #include "hk_error.h"
+#include "hk_options.h"
 #include <string.h>
 
 uintptr_t hk_cookie;
@@ -36,6 +37,20 @@ void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsi
         if (&ss->slabs[u] != s && ss->slabs[u].owner_tag != 0)
             hk_slab_unhead(&ss->slabs[u]);
     }
+}
+
+/* Whether other threads' remote-block caches (hk_heap.rc) keep blocks of
+ * size bs.  A block reused by the thread that freed it sits on lines of its
+ * owner's slab; unless it owns its lines whole (a multiple of the line: slab
+ * starts are line-aligned), that thread then writes lines that blocks handed
+ * out by another thread sit in: passive false sharing, as in Hoard's
+ * cache-scratch once a thread frees enough blocks to install its cache.  So
+ * those classes go home, as in mimalloc, unless
+ * HAKMEM_REMOTE_CACHE_SHARED_LINES trades that for fewer line transfers, as
+ * jemalloc's and tcmalloc's thread caches do. */
+static bool rc_keeps(uint32_t bs)
+{
+    return bs <= HK_LUT_MAX && (bs % HK_LINE == 0 || hk_opt.rc_shared_lines);
 }
 
 void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, unsigned cls, unsigned n)
@@ -75,9 +90,7 @@ void hk_slab_init_owner(struct hk_heap *heap, struct hk_ss *ss, unsigned unit, u
     s->fresh_zero = (ss->dirty_units & mask) == 0;
     s->in_partial = 0;
     s->prev = s->next = NULL;
-    s->rc_off = bs <= HK_LUT_MAX
-                    ? (uint32_t)(offsetof(struct hk_heap, rc) + cls * sizeof(struct hk_slab))
-                    : 0;
+    s->rc_off = rc_keeps(bs) ? (uint32_t)(offsetof(struct hk_heap, rc) + cls * sizeof(struct hk_slab)) : 0;
     /* No other thread can reach a slab before its first block is handed
      * out: plain stores, published by that hand-off. */
     ck_pr_store_64(&s->remote, HK_REMOTE_NONE);

@@ -10,7 +10,7 @@ api=${top_builddir:-.}/tests/api
 out=$(mktemp) || exit 99
 trap 'rm -f "$out"' EXIT
 status=0
-for opt in HAKMEM_REMOTE_BATCH=1 HAKMEM_REMOTE_CACHE=0 HAKMEM_DECOMMIT_DELAY_MS=0; do
+for opt in HAKMEM_REMOTE_BATCH=1 HAKMEM_REMOTE_CACHE=0 HAKMEM_DECOMMIT_DELAY_MS=0 HAKMEM_REMOTE_CACHE_SHARED_LINES=1; do
     echo "== $opt"
     # --verbose: the tests that need the default routing say why they skip.
     env "$opt" "$api" --verbose >"$out" 2>&1

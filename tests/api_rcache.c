@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include "hakmem.h"
 
@@ -199,4 +200,82 @@ Test(remote_cache, own_blocks_leave_room_for_foreign)
         best = kept > best ? kept : best;
     }
     cr_assert_eq(best, 16, "the cache kept %d of the other thread's 16 blocks freed around 16 of ours", best);
+}
+
+/* Blocks that different threads were handed never share a cache line: a
+ * thread reuses other heaps' freed blocks only of classes whose blocks own
+ * their lines (slab.c: rc_keeps), unless HAKMEM_REMOTE_CACHE_SHARED_LINES=1
+ * lets it reuse them all, as jemalloc's and tcmalloc's thread caches do
+ * (tests/api_options.sh runs this with the option too, and then it must).
+ * Another thread allocates LS_COUNT blocks of a size back to back; this
+ * thread frees every other one (more than the cap of 16, fewer than the 64
+ * overflows that halve it) and allocates as many of the size, and each new
+ * block is checked against the lines of the other thread's blocks still
+ * allocated. */
+enum { LS_COUNT = 48, LINE = 64 };
+static void *ls_theirs[LS_COUNT];
+static size_t ls_size;
+
+static void *ls_make(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < LS_COUNT; i++)
+        ls_theirs[i] = hak_malloc(ls_size);
+    return NULL;
+}
+
+static bool shares_line(const void *p, const void *q)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
+    uintptr_t a_end = a + hak_malloc_usable_size(p) - 1, b_end = b + hak_malloc_usable_size(q) - 1;
+    return a / LINE <= b_end / LINE && b / LINE <= a_end / LINE;
+}
+
+Test(remote_cache, reuses_other_threads_lines_only_when_asked)
+{
+    if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_PROFILE"))
+        cr_skip_test("HAKMEM_REMOTE_CACHE or HAKMEM_PROFILE set: the test needs a cache of the default size");
+    const char *opt = getenv("HAKMEM_REMOTE_CACHE_SHARED_LINES");
+    bool asked = opt != NULL && opt[0] == '1';
+    /* Unbatched remote frees go straight home, and with a delay of 0 a
+     * cache goes home as it overflows: no reuse to count then. */
+    bool reuse = !getenv("HAKMEM_REMOTE_BATCH") && !getenv("HAKMEM_DECOMMIT_DELAY_MS");
+    if (!reuse)
+        cr_log_info("HAKMEM_REMOTE_BATCH or HAKMEM_DECOMMIT_DELAY_MS set: reuse not required, only no shared line");
+    static const size_t sizes[] = { 16, 48, 80, 144, 64, 1024 };  /* a class each */
+    hak_free(hak_malloc(16));  /* our heap first, as in owned_ready */
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        ls_size = sizes[s];
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, ls_make, NULL), 0);
+        cr_assert_eq(pthread_join(t, NULL), 0);
+        for (size_t i = 0; i < LS_COUNT; i += 2)
+            hak_free(ls_theirs[i]);
+        void *mine[LS_COUNT / 2];
+        int shared = 0, reused = 0;
+        for (size_t k = 0; k < LS_COUNT / 2; k++) {
+            mine[k] = hak_malloc(ls_size);
+            cr_assert_not_null(mine[k]);
+            for (size_t i = 0; i < LS_COUNT; i++) {
+                reused += mine[k] == ls_theirs[i];
+                shared += i % 2 == 1 && shares_line(mine[k], ls_theirs[i]);
+            }
+        }
+        bool owns_lines = hak_malloc_usable_size(mine[0]) % LINE == 0;
+        cr_log_info("%zu B: %d of ours reused their blocks, %d line(s) shared with their live ones", ls_size, reused,
+                    shared);
+        if (owns_lines || !asked)
+            cr_assert_eq(shared, 0, "%zu B: %d of the blocks handed out here share a line with another thread's",
+                         ls_size, shared);
+        else if (reuse)
+            cr_assert_gt(shared, 0, "%zu B, HAKMEM_REMOTE_CACHE_SHARED_LINES=1: no block of the other thread reused",
+                         ls_size);
+        if (owns_lines && reuse)
+            cr_assert_gt(reused, 0, "%zu B: the cache kept none of the other thread's blocks of a class that owns "
+                         "its lines", ls_size);
+        for (size_t k = 0; k < LS_COUNT / 2; k++)
+            hak_free(mine[k]);
+        for (size_t i = 1; i < LS_COUNT; i += 2)
+            hak_free(ls_theirs[i]);
+    }
 }

@@ -91,6 +91,11 @@ static void *free_after_left(void *arg)
     return NULL;
 }
 
+/* A class the remote-block cache keeps: its blocks own their cache lines
+ * (slab.c: rc_keeps); a 48-byte block freed by another thread goes home
+ * batched unless HAKMEM_REMOTE_CACHE_SHARED_LINES is set. */
+enum { CACHED = 64 };
+
 /* Another thread's blocks of one size, freed by the main thread (owned). */
 enum { OWNED = 16 };
 static void *owned[OWNED];
@@ -327,8 +332,8 @@ int main(int argc, char **argv)
          * own block, freed then, joins them in the cache, and its second
          * free finds the cache's key there. */
         pthread_t t;
-        void *p = MALLOC(48);
-        if (pthread_create(&t, NULL, alloc_owned, (void *)(uintptr_t)48) != 0)
+        void *p = MALLOC(CACHED);
+        if (pthread_create(&t, NULL, alloc_owned, (void *)(uintptr_t)CACHED) != 0)
             return 2;
         pthread_join(t, NULL);
         for (int i = 0; i < 12; i++)
@@ -351,14 +356,14 @@ int main(int argc, char **argv)
         owner_takes_inbox();
     } else if (!strcmp(mode, "double-remote") || !strcmp(mode, "double-remote-quiet")) {
         pthread_t t;
-        void *p = MALLOC(48);
+        void *p = MALLOC(CACHED);
         if (pthread_create(&t, NULL, strcmp(mode, "double-remote") ? free_twice_quiet : free_twice, p) != 0)
             return 2;
         pthread_join(t, NULL);
         owner_takes_inbox();
     } else if (!strcmp(mode, "double-remote-between")) {
         pthread_t t;
-        void *p[2] = { MALLOC(48), MALLOC(48) };
+        void *p[2] = { MALLOC(CACHED), MALLOC(CACHED) };
         if (pthread_create(&t, NULL, free_between, p) != 0)
             return 2;
         pthread_join(t, NULL);
@@ -375,7 +380,7 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
         survived_now();
     } else if (!strcmp(mode, "double-remote-two")) {
-        if (free_by_two(48) != 0)
+        if (free_by_two(CACHED) != 0)
             return 2;
         survived_now();
     } else if (!strcmp(mode, "double-remote-two-large") || !strcmp(mode, "double-remote-two-unit")) {
@@ -385,7 +390,7 @@ int main(int argc, char **argv)
     } else if (!strncmp(mode, "double-then-owner", 17) || !strncmp(mode, "double-owner-first", 18)) {
         /* -medium: a 64 KiB block, -unit: a unit block; -gone: the other
          * thread exits first. */
-        size_t size = strstr(mode, "-medium") ? 65536 : strstr(mode, "-unit") ? 300000 : 48;
+        size_t size = strstr(mode, "-medium") ? 65536 : strstr(mode, "-unit") ? 300000 : CACHED;
         if ((mode[7] == 't' ? remote_then_owner(size, !strstr(mode, "-gone")) : owner_then_remote(size)) != 0)
             return 2;
         survived_now();
