@@ -82,22 +82,27 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	papers/gen_burst.py \
 	papers/gen_programs.py
 
-# make sweep: the short default sweep, 2 to 5 minutes on 2 cores.  It keeps
+# make sweep: the short default sweep, 3 to 6 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
-# a third of their default work): 5 workloads x 4 thread counts x 5
-# allocators x 5 runs = 500 runs.
+# a third of their default work, half for Hoard's false-sharing tests):
+# 7 workloads x 4 thread counts x 5 allocators x 5 runs = 700 runs.
+# cache-scratch hands each thread 100 objects, not Hoard's 1: enough for a
+# thread to take a heap and fill its remote-block cache with them.
 HK_SWEEP_DIR = results/sweep-latest
-HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest \
+HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest,cache-scratch,cache-thrash \
 	--threads 1,2,4,8 --runs 5 \
 	--workload-args 'mixed: --iters 6000000' \
 	--workload-args 'larson: --iters 5000000' \
 	--workload-args 'xmalloc: --iters 3000000' \
 	--workload-args 'ring: --iters 5000000' \
-	--workload-args 'threadtest: --rounds 600'
+	--workload-args 'threadtest: --rounds 600' \
+	--workload-args 'cache-scratch: --iters 500 --handed 100' \
+	--workload-args 'cache-thrash: --iters 500'
 HK_SWEEP_NOTE = make sweep shortens every workload to about a third of its \
-	default work (the knobs are on the run line of each workload) so that 500 runs fit \
-	in 2 to 5 minutes on 2 cores (depending on the load); run hakmem-bench sweep without them for \
-	the full-length workloads.
+	default work (half for cache-scratch and cache-thrash; the knobs are on the run line of each \
+	workload) so that 700 runs fit in 3 to 6 minutes on 2 cores (depending on the load); \
+	run hakmem-bench sweep without them for the full-length workloads. cache-scratch hands each \
+	thread 100 objects instead of Hoard's 1.
 
 # The sweep exits 1 when a run failed; the summary is printed regardless.
 sweep: all
@@ -114,7 +119,7 @@ sweep: all
 # make paper: papers/frontier.md from results/sweep-latest, sweeping first
 # unless that sweep is newer than every binary it measured.
 HK_PAPER_BINARIES = src/.libs/libhakmem.so bench/mixed bench/larson \
-	bench/xmalloc bench/ring bench/threadtest
+	bench/xmalloc bench/ring bench/threadtest bench/cache-scratch bench/cache-thrash
 paper: all
 	@if test -f $(HK_SWEEP_DIR)/results.csv && \
 	    test -z "`find $(HK_PAPER_BINARIES) -newer $(HK_SWEEP_DIR)/results.csv 2>/dev/null`"; then \
