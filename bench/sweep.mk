@@ -102,7 +102,7 @@ HK_SWEEP_NOTE = make sweep shortens every workload to about a third of its \
 	default work (half for cache-scratch and cache-thrash; the knobs are on the run line of each \
 	workload) so that 700 runs fit in 3 to 6 minutes on 2 cores (depending on the load); \
 	run hakmem-bench sweep without them for the full-length workloads. cache-scratch hands each \
-	thread 100 objects instead of Hoard's 1.
+	thread 100 objects where the original hands 1.
 
 # The sweep exits 1 when a run failed; the summary is printed regardless.
 sweep: all
