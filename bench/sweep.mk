@@ -66,7 +66,8 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-profile \
 	tests/sweep/test-instructions \
 	tests/sweep/test-burst \
-	tests/sweep/test-programs
+	tests/sweep/test-programs \
+	tests/sweep/test-recipes
 TESTS += $(HK_SWEEP_TESTS)
 EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/sweep/sweeptest.py \
