@@ -331,41 +331,6 @@ void hk_heap_tick(struct hk_heap *h)
     h->return_wait = (h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h);
 }
 
-/* Memory began to wait for the delay (return_wait 0 -> 1): every current
- * slab hands its count over at its next allocation instead of its 128th,
- * so that a thread that slows down after freeing a burst, its allocations
- * spread over many classes, looks at the clock soon (ticked_waiting): one
- * early look per class.  At 10 allocations a second over the 24 classes of
- * 16-512 B, a class's 128th came minutes later.  The count a shortened
- * slab will hand over claims HK_TICK_SLAB - 1 allocations that did not
- * happen: they come off the heap's count first, so statistics may miss
- * them on their way but never count them (hk_slab_ticked). */
-static hk_cold void look_soon(struct hk_heap *h)
-{
-    const uint16_t phantom = HK_TICK_SLAB - 1;
-    if (HK_COUNTING && h->stats.malloc < (uint64_t)phantom * HK_CLASSES)
-        return;  /* the heap's count cannot lend them */
-    for (unsigned c = 0; c < HK_CLASSES; c++) {
-        struct hk_slab *s = h->cur[c];
-        if (s == &hk_slab_empty || s->ticks < HK_TICK_BASE)
-            continue;
-        hk_slab_harvest(h, s);
-        h->tick += phantom;
-        HK_STAT_ADD(h, malloc, -(uint64_t)phantom);
-        ck_pr_fence_store();
-        s->ticks = (uint16_t)(HK_TICK_BASE + phantom);
-    }
-}
-
-/* return_wait set; the first time since the last tick, look_soon. */
-static inline void wait_for_return(struct hk_heap *h)
-{
-    if (!h->return_wait) {
-        h->return_wait = 1;
-        look_soon(h);
-    }
-}
-
 void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
 {
     ss->free_units |= mask;
@@ -379,7 +344,7 @@ void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
              * slab emptied, and faulted in again by the next one (a
              * steady set of 33-128 KB blocks: 10 madvise a second). */
             ss->purge_since_ms = hk_os_now_ms();
-            wait_for_return(h);
+            h->return_wait = 1;
             if (!ss->in_purge) {
                 ss->in_purge = 1;
                 ss->purge_next = h->purge;
@@ -392,7 +357,7 @@ void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
         purge_remove(h, ss);
     hk_avail_remove(h, ss);
     ss->empty_since_ms = hk_os_now_ms();
-    wait_for_return(h);
+    h->return_wait = 1;
     ss->next = h->empty;
     h->empty = ss;
     h->empty_count++;

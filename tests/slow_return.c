@@ -12,13 +12,6 @@
  * blocks wait, so the committed bytes must fall back near where they
  * started within 1024 allocations (a second or so).  The rounds' sizes
  * differ so that each starts at another point of the ticker's period.
- * Rounds 4 and 5 free their own blocks and then allocate slowly over
- * SPREAD classes in turn: a class made its 128th allocation after SPREAD *
- * 128, and the memory stayed through all of them; since session 27 freed
- * memory that starts to wait makes every current slab hand over at its
- * next allocation (reclaim.c: look_soon).  Blocks another thread freed
- * still wait for a class's 128th allocation (or a slow path) before their
- * owner sees them: no spread round for them.
  * A standalone program: the test needs a process whose threads are all
  * its own. */
 #include <pthread.h>
@@ -29,15 +22,8 @@
 #include "hakmem.h"
 #include "testutil.h"
 
-enum { SIZE = 1000, MAX = 48 << 10, ROUNDS = 6, WITHIN = 1024, TRICKLE = 4096, SLACK = 8 << 20, SPREAD = 24 };
-static const int counts[ROUNDS] = { MAX, 40000, 33333, 45678, 40000, 45678 };
-
-/* The slow phase's n-th size: SIZE, or in the spread rounds one of SPREAD
- * classes from 16 to 512 B in turn. */
-static size_t slow_size(int r, int n)
-{
-    return r < 4 ? SIZE : 16 + (size_t)(n % SPREAD) * 21;
-}
+enum { SIZE = 1000, MAX = 48 << 10, ROUNDS = 4, WITHIN = 1024, TRICKLE = 4096, SLACK = 8 << 20 };
+static const int counts[ROUNDS] = { MAX, 40000, 33333, 45678 };
 static void *blocks[MAX];
 static int count;
 
@@ -60,8 +46,6 @@ int main(void)
         printf("slow_return: SKIP: a HAKMEM_ option that changes memory return is set; the test needs its defaults\n");
         return 77;
     }
-    for (int n = 0; n < SPREAD; n++)  /* each spread class has a current slab, counting */
-        hak_free(hak_malloc(slow_size(ROUNDS - 1, n)));
     long long start = tu_stat("bytes_committed");
     int failed = 0;
     for (int r = 0; r < ROUNDS; r++) {
@@ -73,7 +57,7 @@ int main(void)
             tu_fill(blocks[i], 16, (uint64_t)i);
         }
         long long filled = tu_stat("bytes_committed");
-        bool remote = r < 4 && r % 2 == 0;
+        bool remote = r % 2 == 0;
         if (remote) {
             pthread_t t;
             if (pthread_create(&t, NULL, freer, NULL) != 0 || pthread_join(t, NULL) != 0)
@@ -85,7 +69,7 @@ int main(void)
         int n = 0;
         long long now = tu_stat("bytes_committed");
         for (; n < TRICKLE && now > start + SLACK; n++) {
-            void *p = hak_malloc(slow_size(r, n));
+            void *p = hak_malloc(SIZE);
             if (p == NULL)
                 return 99;
             hak_free(p);
@@ -93,9 +77,8 @@ int main(void)
             now = tu_stat("bytes_committed");
         }
         printf("slow_return: round %d, %d blocks freed by %s: committed %lld bytes at the start, %lld after the "
-               "fill, %lld after %d slow allocations (%s)\n",
-               r, count, remote ? "another thread" : "their owner", start, filled, now, n,
-               r < 4 ? "one class" : "24 classes in turn");
+               "fill, %lld after %d slow allocations\n",
+               r, count, remote ? "another thread" : "their owner", start, filled, now, n);
         if (now > start + SLACK || n > WITHIN) {
             fprintf(stderr, "slow_return: FAIL: round %d: the freed memory %s after %d allocations, one a "
                     "millisecond (at most %d: a tick at the next hand-over)\n",
