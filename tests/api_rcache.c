@@ -14,11 +14,17 @@ enum { SIZE = 64, OTHER = 512, OWNED = 4000, BURST = 200, PERIOD = 4096 };
 static void *owned[OWNED];  /* another thread's blocks, freed here */
 static size_t next_owned;
 
-static void *make_owned(void *arg)
+/* n blocks of `size` into v, made by the thread this runs in. */
+struct to_make {
+    void **v;
+    size_t n, size;
+};
+
+static void *make_blocks(void *arg)
 {
-    (void)arg;
-    for (size_t i = 0; i < OWNED; i++)
-        owned[i] = hak_malloc(SIZE);
+    const struct to_make *m = arg;
+    for (size_t i = 0; i < m->n; i++)
+        m->v[i] = hak_malloc(m->size);
     return NULL;
 }
 
@@ -92,7 +98,8 @@ static bool owned_ready(void)
         return false;
     hak_free(hak_malloc(SIZE));
     pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, make_owned, NULL), 0);
+    struct to_make m = { owned, OWNED, SIZE };
+    cr_assert_eq(pthread_create(&t, NULL, make_blocks, &m), 0);
     cr_assert_eq(pthread_join(t, NULL), 0);
     return true;
 }
@@ -214,15 +221,6 @@ Test(remote_cache, own_blocks_leave_room_for_foreign)
  * allocated. */
 enum { LS_COUNT = 48, LINE = 64 };
 static void *ls_theirs[LS_COUNT];
-static size_t ls_size;
-
-static void *ls_make(void *arg)
-{
-    (void)arg;
-    for (size_t i = 0; i < LS_COUNT; i++)
-        ls_theirs[i] = hak_malloc(ls_size);
-    return NULL;
-}
 
 static bool shares_line(const void *p, const void *q)
 {
@@ -245,16 +243,17 @@ Test(remote_cache, reuses_other_threads_lines_only_when_asked)
     static const size_t sizes[] = { 16, 48, 80, 144, 64, 1024 };  /* a class each */
     hak_free(hak_malloc(16));  /* our heap first, as in owned_ready */
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        ls_size = sizes[s];
+        size_t size = sizes[s];
         pthread_t t;
-        cr_assert_eq(pthread_create(&t, NULL, ls_make, NULL), 0);
+        struct to_make m = { ls_theirs, LS_COUNT, size };
+        cr_assert_eq(pthread_create(&t, NULL, make_blocks, &m), 0);
         cr_assert_eq(pthread_join(t, NULL), 0);
         for (size_t i = 0; i < LS_COUNT; i += 2)
             hak_free(ls_theirs[i]);
         void *mine[LS_COUNT / 2];
         int shared = 0, reused = 0;
         for (size_t k = 0; k < LS_COUNT / 2; k++) {
-            mine[k] = hak_malloc(ls_size);
+            mine[k] = hak_malloc(size);
             cr_assert_not_null(mine[k]);
             for (size_t i = 0; i < LS_COUNT; i++) {
                 reused += mine[k] == ls_theirs[i];
@@ -262,17 +261,17 @@ Test(remote_cache, reuses_other_threads_lines_only_when_asked)
             }
         }
         bool owns_lines = hak_malloc_usable_size(mine[0]) % LINE == 0;
-        cr_log_info("%zu B: %d of ours reused their blocks, %d line(s) shared with their live ones", ls_size, reused,
+        cr_log_info("%zu B: %d of ours reused their blocks, %d line(s) shared with their live ones", size, reused,
                     shared);
         if (owns_lines || !asked)
             cr_assert_eq(shared, 0, "%zu B: %d of the blocks handed out here share a line with another thread's",
-                         ls_size, shared);
+                         size, shared);
         else if (reuse)
             cr_assert_gt(shared, 0, "%zu B, HAKMEM_REMOTE_CACHE_SHARED_LINES=1: no block of the other thread reused",
-                         ls_size);
+                         size);
         if (owns_lines && reuse)
             cr_assert_gt(reused, 0, "%zu B: the cache kept none of the other thread's blocks of a class that owns "
-                         "its lines", ls_size);
+                         "its lines", size);
         for (size_t k = 0; k < LS_COUNT / 2; k++)
             hak_free(mine[k]);
         for (size_t i = 1; i < LS_COUNT; i += 2)
