@@ -157,6 +157,11 @@ struct hk_heap {
      * cost the remote free 2 instructions (lea, shl). */
     uint64_t tick_ms;                      /* the last tick's time (reclaim.c: tick_overdue) */
     uint32_t return_wait;                  /* memory waits for the delay (reclaim.c: hk_heap_maintain_now) */
+    /* Odd while the owner changes a slab's `lent` and the `ticks` it
+     * belongs to (reclaim.c: lend_begin), so that statistics read the two
+     * as a pair or not at all (stats.c: sum_heaps). */
+    uint32_t lend_seq;
+    uint64_t soon_ms;                      /* the last look_soon (reclaim.c), at most one per delay */
 } __attribute__((aligned(64)));
 
 _Static_assert(_Alignof(struct hk_heap) > HK_SLAB_FLAGS, "owner tags keep their flags in a heap address's low bits");

@@ -119,6 +119,11 @@ struct hk_slab {
      * HK_RC_INSTALL and its cap). */
     uint16_t rc_full_used;
     uint16_t rc_install_used;
+    /* Of the allocations `ticks` holds above HK_TICK_BASE, those that did
+     * not happen: a count shortened so that it hands over early
+     * (reclaim.c: look_soon).  Its hand-overs and the statistics take them
+     * off; changed only inside the heap's hk_heap.lend_seq brackets. */
+    uint8_t lent;
     /* Line 2: what other threads read -- copies of the block geometry for
      * validating their frees, the remote-free word they push to -- and
      * owner fields written only on slow paths. */

@@ -18,10 +18,31 @@
  * with a load that TSan does not see: its owner writes `ticks` in the fast
  * path's plain add.  A slab that is not current (any more) has `ticks` 0,
  * and so has one whose count just carried, until its owner hands the count
- * over (hk_slab_ticked): both read as 0, never as a count to add. */
+ * over (hk_slab_ticked): both read as 0, never as a count to add.  A
+ * shortened count holds `lent` allocations that did not happen
+ * (reclaim.c: look_soon); the two are a pair only if the heap's lend_seq
+ * did not change meanwhile (heap_uncounted). */
 static uint64_t uncounted(const struct hk_slab *s)
 {
-    return hk_ticks_uncounted(ck_pr_load_16(&s->ticks));
+    uint16_t n = hk_ticks_uncounted(ck_pr_load_16(&s->ticks));
+    uint8_t lent = ck_pr_load_8(&s->lent);
+    return n > lent ? n - lent : 0;
+}
+
+/* What h's current slabs and caches have not handed over, or 0 if its
+ * owner changed a count's `lent` meanwhile: a seqlock's read side, where
+ * the fallback is to count less. */
+static uint64_t heap_uncounted(const struct hk_heap *h)
+{
+    uint32_t seq = ck_pr_load_32(&h->lend_seq);
+    ck_pr_fence_load();
+    uint64_t n = 0;
+    for (unsigned c = 0; c < HK_CLASSES; c++)
+        n += uncounted(ck_pr_load_ptr(&h->cur[c]));
+    for (unsigned c = 0; c < HK_LUT_CLASSES; c++)
+        n += uncounted(&h->rc[c]);
+    ck_pr_fence_load();
+    return (seq & 1) == 0 && ck_pr_load_32(&h->lend_seq) == seq ? n : 0;
 }
 
 /* The process's allocation count as last reported: a count read while
@@ -65,10 +86,7 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
         /* The heap's count before its slabs' (see uncounted). */
         t->malloc += ck_pr_load_64(&h->stats.malloc);
         ck_pr_fence_load();
-        for (unsigned c = 0; c < HK_CLASSES; c++)
-            t->malloc += uncounted(ck_pr_load_ptr(&h->cur[c]));
-        for (unsigned c = 0; c < HK_LUT_CLASSES; c++)
-            t->malloc += uncounted(&h->rc[c]);
+        t->malloc += heap_uncounted(h);
     }
     /* Every free read above was of a block allocated before: as many
      * allocations at least, whatever was on its way. */
