@@ -75,6 +75,7 @@ void hk_heap_set_cur(struct hk_heap *h, unsigned cls, struct hk_slab *s)
         hk_assert(old->used > 0 || s == &hk_slab_empty);  /* only collections drop an idle one */
     }
     if (s != &hk_slab_empty) {
+        hk_assert(s->lent == 0);  /* a count is shortened only while current (hk_slab_harvest) */
         s->used += HK_CUR_PIN;
         s->ticks = HK_TICK_BASE;
         hk_slab_set_current_owner(s, true);

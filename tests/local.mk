@@ -75,6 +75,12 @@ tests_slow_return_SOURCES = tests/slow_return.c tests/testutil.h
 tests_slow_return_CFLAGS = $(AM_CFLAGS) -pthread
 tests_slow_return_LDADD = src/libhakmem.la
 tests_slow_return_LDFLAGS = -no-install
+check_PROGRAMS += tests/stats_race
+TESTS += tests/stats_race
+tests_stats_race_SOURCES = tests/stats_race.c tests/testutil.h
+tests_stats_race_CFLAGS = $(AM_CFLAGS) -pthread
+tests_stats_race_LDADD = src/libhakmem.la
+tests_stats_race_LDFLAGS = -no-install
 TESTS += tests/lifecycle
 # Threads whose only frees are glibc's, after their destructors: no heap.
 check_PROGRAMS += tests/detached
