@@ -15,6 +15,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <errno.h>
 
 /* Set once this thread's heap was handed back at thread exit. */
 static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
@@ -27,6 +29,9 @@ static ck_stack_t abandoned __attribute__((aligned(16))) = HK_STACK_MPMC_INIT;
 static struct hk_heap *sweep_cursor;  /* next registry entry a sweep looks at */
 static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;
+/* Heaps made, and the count at which a thread that finds no abandoned heap
+ * looks for gone threads' heaps first (reap_and_pop). */
+static uint32_t heaps_made, reap_at;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
 
 static void thread_exit_cb(void *arg);
@@ -96,6 +101,7 @@ static struct hk_heap *heap_new(void)
         h->all_next = head;
         ck_pr_fence_store();  /* publish the initialised heap to stats walkers */
     } while (!ck_pr_cas_ptr(&heap_registry, head, h));
+    ck_pr_inc_32(&heaps_made);  /* a count: rations reap_gone */
     return h;
 }
 
@@ -140,9 +146,90 @@ static struct hk_heap *pop_abandoned(void)
     }
 }
 
+/* The calling thread's kernel id; through syscall(), which allocates
+ * nothing (glibc's gettid wrapper is as safe, but newer than some libcs). */
+static uint32_t thread_id(void)
+{
+    return (uint32_t)syscall(SYS_gettid);
+}
+
+/* Thread tid of process pid has exited: tgkill's probe (signal 0) finds no
+ * such thread.  The kernel tells so only once the thread runs no more
+ * code.  A tid reused by a new thread reads as alive: a heap kept, never
+ * one taken from a live thread. */
+static bool thread_gone(uint32_t pid, uint32_t tid)
+{
+    return syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 && errno == ESRCH;
+}
+
+static void heap_hand_back(struct hk_heap *h);
+
+/* Abandon, for their owners, heaps whose threads are gone without handing
+ * them back: a thread whose first call into hakmem came in the last round
+ * of its TSD destructors or after them (more than HK_HEAPLESS_FREES of
+ * glibc's late frees), or one not made by pthread_create.  No destructor
+ * runs for such a heap: it stayed active with no thread, never adopted or
+ * swept.  Only heaps of this process: after fork the parent's other
+ * threads' heaps stay as fork caught them, maybe in the middle of a change.
+ * Returns how many it abandoned. */
+static unsigned reap_gone(void)
+{
+    int saved = errno;  /* malloc leaves errno alone when it succeeds */
+    uint32_t pid = 0;   /* no system call for a process whose only heap is ours */
+    unsigned n = 0;
+    for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
+        if (h == hk_tls_heap || ck_pr_load_32(&h->state) != HK_HEAP_ACTIVE)
+            continue;
+        if (pid == 0)
+            pid = (uint32_t)getpid();
+        if (ck_pr_load_32(&h->owner_pid) != pid || !thread_gone(pid, ck_pr_load_32(&h->owner_tid)))
+            continue;
+        /* Before the claim, as a sweep's: an owner that finds the heap
+         * held tells our process's claim from one fork left behind. */
+        ck_pr_store_32((uint32_t *)&h->sweep_pid, pid);
+        ck_pr_fence_store();
+        if (!ck_pr_cas_32(&h->state, HK_HEAP_ACTIVE, HK_HEAP_SWEEPING))
+            continue;
+        ck_pr_fence_load();  /* the owner ids set before the state we took (heap_acquire) */
+        /* Between the probe and the CAS the heap may have been handed back
+         * and adopted: the thread the ids name now is the one to probe.
+         * If it lives, the state goes back (we changed nothing of the
+         * heap); its owner waits for that to hand it back (hk_heap_abandon),
+         * so this thread's exit cannot pass for the gone one's. */
+        if (ck_pr_load_32(&h->owner_pid) != pid || !thread_gone(pid, ck_pr_load_32(&h->owner_tid))) {
+            ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
+            continue;
+        }
+        heap_hand_back(h);
+        ck_pr_fence_store();  /* our writes to the heap before the state */
+        ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+        ck_stack_push_upmc(&abandoned, &h->abandon_entry);
+        n++;
+    }
+    errno = saved;
+    return n;
+}
+
+/* A look for gone threads' heaps before a new heap is made, when the last
+ * look found some, else once the heaps made have grown by an eighth: a
+ * process with many live threads probes each heap O(log n) times as they
+ * start, and one whose threads come and go, each leaving its heap, finds
+ * the last one's at each start.  Relaxed: the counts only ration looks. */
+static struct hk_heap *reap_and_pop(void)
+{
+    uint32_t made = ck_pr_load_32(&heaps_made);
+    if (made < ck_pr_load_32(&reap_at))
+        return NULL;
+    bool found = reap_gone() != 0;
+    ck_pr_store_32(&reap_at, found ? 0 : made + made / 8 + 1);
+    return found ? pop_abandoned() : NULL;
+}
+
 static struct hk_heap *heap_acquire(void)
 {
     struct hk_heap *h = pop_abandoned();
+    if (h == NULL)
+        h = reap_and_pop();
     if (h != NULL)
         hk_heap_untrack_exited(h);  /* its reserve is ours now */
     else
@@ -152,6 +239,9 @@ static struct hk_heap *heap_acquire(void)
     unsigned node = hk_numa_current_node();
     if (node != h->node)
         hk_heap_rehome(h, node);  /* adopted by a thread on another node */
+    ck_pr_store_32(&h->owner_pid, (uint32_t)getpid());
+    ck_pr_store_32(&h->owner_tid, thread_id());
+    ck_pr_fence_store();  /* the ids before the state (reap_gone) */
     ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
     return h;
 }
@@ -240,22 +330,37 @@ static void exited_collect(struct hk_heap *h)
         owe_sweep();
 }
 
-void hk_heap_abandon(struct hk_heap *h)
+/* h's thread is done with it: collected, its current slabs on the
+ * partial lists so that the adopter finds them. */
+static void heap_hand_back(struct hk_heap *h)
 {
     exited_collect(h);
-    /* Current slabs join the partial lists so the adopter finds them. */
     for (unsigned c = 0; c < HK_CLASSES; c++) {
         struct hk_slab *s = h->cur[c];
         hk_heap_set_cur(h, c, &hk_slab_empty);
         if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
             hk_partial_push(h, s);
     }
+}
+
+void hk_heap_abandon(struct hk_heap *h)
+{
+    heap_hand_back(h);
     hk_tls_heap = &hk_heap_empty;
     tls_exited = true;
     /* Our writes to the heap before the state, from which a sweeper may
-     * claim it before the push (an adopter claims it after the pop). */
+     * claim it before the push (an adopter claims it after the pop).  A
+     * CAS: a reaper that took us for gone holds the heap a moment
+     * (reap_gone), unless fork caught it, in our parent. */
     ck_pr_fence_store();
-    ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+    while (!ck_pr_cas_32(&h->state, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED)) {
+        ck_pr_fence_load();  /* the state we read before the pid (as claim_abandoned) */
+        if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid()) {
+            ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
+            break;
+        }
+        sched_yield();
+    }
     ck_stack_push_upmc(&abandoned, &h->abandon_entry);
 }
 
@@ -267,6 +372,12 @@ void hk_heap_abandon(struct hk_heap *h)
  * where adopters leave it alone until we hand it back). */
 void hk_sweep_abandoned(unsigned looks)
 {
+    /* Gone threads' heaps first, at most once a delay: each is a probe
+     * (a system call) per heap of a live thread. */
+    static uint64_t reaped_ms;
+    uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&reaped_ms);
+    if (now - last >= (uint64_t)hk_opt.decommit_delay_ms && ck_pr_cas_64(&reaped_ms, last, now))
+        reap_gone();
     for (unsigned i = 0; i < looks; i++) {
         struct hk_heap *seen = ck_pr_load_ptr(&sweep_cursor);
         struct hk_heap *h = seen != NULL ? seen : hk_heap_registry_head();
@@ -362,6 +473,7 @@ void hak_collect(void)
     struct hk_heap *h = hk_tls_heap;
     if (h != &hk_heap_empty)
         hk_heap_collect(h, true);
+    reap_gone();
     unsigned heaps = 0;
     for (struct hk_heap *x = hk_heap_registry_head(); x != NULL; x = x->all_next)
         heaps++;
