@@ -105,10 +105,11 @@ struct hk_heap {
     int32_t sweep_pid;                     /* the process of its last sweeper (lifecycle.c: claim_abandoned, after fork) */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
-    /* The kernel's ids of the thread the heap was last taken by and of its
-     * process, set before the heap turns HK_HEAP_ACTIVE: a heap whose
-     * thread is gone without handing it back is abandoned for it
-     * (lifecycle.c: reap_gone). */
+    /* The kernel's ids of the thread that owns the heap (tid 0: none) and
+     * of its process, set by its taker before it stores HK_HEAP_ACTIVE,
+     * tid cleared before it is abandoned: a heap whose thread is gone
+     * without handing it back is abandoned for it (lifecycle.c:
+     * reap_gone). */
     uint32_t owner_tid, owner_pid;
     /* Owned SuperSlabs with free units, by their longest free run (list i:
      * i + 1 units), so that a slab of n units takes the first SuperSlab of

@@ -164,6 +164,15 @@ static bool thread_gone(uint32_t pid, uint32_t tid)
 
 static void heap_hand_back(struct hk_heap *h);
 
+/* h's owner, by the ids heap_acquire set, is a thread of process pid that
+ * is gone.  Not a heap without an owner (tid 0): one just adopted, which
+ * claim_abandoned made active before its adopter set the ids. */
+static bool owner_gone(const struct hk_heap *h, uint32_t pid)
+{
+    uint32_t tid = ck_pr_load_32(&h->owner_tid);
+    return tid != 0 && ck_pr_load_32(&h->owner_pid) == pid && thread_gone(pid, tid);
+}
+
 /* Abandon, for their owners, heaps whose threads are gone without handing
  * them back: a thread whose first call into hakmem came in the last round
  * of its TSD destructors or after them (more than HK_HEAPLESS_FREES of
@@ -182,7 +191,7 @@ static unsigned reap_gone(void)
             continue;
         if (pid == 0)
             pid = (uint32_t)getpid();
-        if (ck_pr_load_32(&h->owner_pid) != pid || !thread_gone(pid, ck_pr_load_32(&h->owner_tid)))
+        if (!owner_gone(h, pid))
             continue;
         /* Before the claim, as a sweep's: an owner that finds the heap
          * held tells our process's claim from one fork left behind. */
@@ -196,11 +205,12 @@ static unsigned reap_gone(void)
          * If it lives, the state goes back (we changed nothing of the
          * heap); its owner waits for that to hand it back (hk_heap_abandon),
          * so this thread's exit cannot pass for the gone one's. */
-        if (ck_pr_load_32(&h->owner_pid) != pid || !thread_gone(pid, ck_pr_load_32(&h->owner_tid))) {
+        if (!owner_gone(h, pid)) {
             ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
             continue;
         }
         heap_hand_back(h);
+        ck_pr_store_32(&h->owner_tid, 0);
         ck_pr_fence_store();  /* our writes to the heap before the state */
         ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
         ck_stack_push_upmc(&abandoned, &h->abandon_entry);
@@ -348,6 +358,7 @@ void hk_heap_abandon(struct hk_heap *h)
     heap_hand_back(h);
     hk_tls_heap = &hk_heap_empty;
     tls_exited = true;
+    ck_pr_store_32(&h->owner_tid, 0);  /* no owner: its adopter's claim makes it active before it sets its ids */
     /* Our writes to the heap before the state, from which a sweeper may
      * claim it before the push (an adopter claims it after the pop).  A
      * CAS: a reaper that took us for gone holds the heap a moment
@@ -372,11 +383,11 @@ void hk_heap_abandon(struct hk_heap *h)
  * where adopters leave it alone until we hand it back). */
 void hk_sweep_abandoned(unsigned looks)
 {
-    /* Gone threads' heaps first, at most once a delay: each is a probe
-     * (a system call) per heap of a live thread. */
+    /* Gone threads' heaps first, at most once a second: each look is a
+     * probe (a system call) per heap of a live thread. */
     static uint64_t reaped_ms;
     uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&reaped_ms);
-    if (now - last >= (uint64_t)hk_opt.decommit_delay_ms && ck_pr_cas_64(&reaped_ms, last, now))
+    if (now - last >= 1000 && ck_pr_cas_64(&reaped_ms, last, now))
         reap_gone();
     for (unsigned i = 0; i < looks; i++) {
         struct hk_heap *seen = ck_pr_load_ptr(&sweep_cursor);
