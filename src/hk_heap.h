@@ -102,15 +102,16 @@ struct hk_heap {
      * takes everything with one exchange. */
     ck_stack_t inbox __attribute__((aligned(64)));  /* its own line: other threads CAS it */
     uint32_t handed;                       /* blocks handed to it since its last sweep, once abandoned (lifecycle.c: hk_heap_handed) */
-    int32_t sweep_pid;                     /* the process of its last sweeper (lifecycle.c: claim_abandoned, after fork) */
+    uint64_t sweep_proc;                   /* the process of its last sweeper (lifecycle.c: claim_abandoned, after fork) */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
-    /* The kernel's ids of the thread that owns the heap (tid 0: none) and
-     * of its process, set by its taker before it stores HK_HEAP_ACTIVE,
-     * tid cleared before it is abandoned: a heap whose thread is gone
-     * without handing it back is abandoned for it (lifecycle.c:
-     * reap_gone). */
-    uint32_t owner_tid, owner_pid;
+    /* The kernel's id of the thread that owns the heap (0: none) and its
+     * process's (lifecycle.c: proc_id), set by its taker before it stores
+     * HK_HEAP_ACTIVE, the tid cleared before it is abandoned: a heap whose
+     * thread is gone without handing it back is abandoned for it
+     * (lifecycle.c: reap_gone). */
+    uint32_t owner_tid;
+    uint64_t owner_proc;
     /* Owned SuperSlabs with free units, by their longest free run (list i:
      * i + 1 units), so that a slab of n units takes the first SuperSlab of
      * the first list from n on, without a search: a unit block (heap.c)

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
 #include <errno.h>
+#include <time.h>
 
 /* Set once this thread's heap was handed back at thread exit. */
 static __thread bool tls_exited __attribute__((tls_model("initial-exec")));
@@ -33,6 +35,9 @@ static pthread_key_t heap_key;
  * looks for gone threads' heaps first (reap_and_pop). */
 static uint32_t heaps_made, reap_at;
 static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
+/* This process's id (proc_id), in a page the kernel clears in a fork's
+ * child (MADV_WIPEONFORK); NULL where it cannot (Linux before 4.14). */
+static uint64_t *proc_page;
 
 static void thread_exit_cb(void *arg);
 
@@ -55,6 +60,11 @@ void hk_process_init(void)
         hk_sent_key = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
         hk_rc_key = hk_next_key(hk_sent_key) | ((uintptr_t)1 << 63);
         pthread_key_create(&heap_key, thread_exit_cb);
+        uint64_t *page = hk_os_map_aligned(HK_PAGE_SIZE, HK_PAGE_SIZE);
+        if (page != NULL && madvise(page, HK_PAGE_SIZE, MADV_WIPEONFORK) == 0)
+            proc_page = page;
+        else if (page != NULL)
+            hk_os_unmap(page, HK_PAGE_SIZE);
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);
         return;
@@ -62,6 +72,30 @@ void hk_process_init(void)
     while (ck_pr_load_uint(&init_state) != 2)
         sched_yield();
     ck_pr_fence_load();
+}
+
+/* An id of this process that no other process has, not even one that got
+ * its pid after it was gone: the pid with the time of the first look, made
+ * afresh in each fork's child, whose copy of the page is zero.  A process
+ * whose ids a fork copied is told from its child, which may get a gone
+ * ancestor's pid: with pids, a grandchild that did took the heap its own
+ * main thread used (stamped by the ancestor's thread that forked) for a
+ * gone thread's, and handed a block to two threads (helper 39).  The pid
+ * alone where the kernel cannot wipe the page: sweeps' fork checks then
+ * have their old weakness, and no heap is reaped (reap_gone). */
+static uint64_t proc_id(void)
+{
+    uint64_t *p = proc_page;
+    if (p == NULL)
+        return (uint64_t)getpid();
+    uint64_t id = ck_pr_load_64(p);
+    if (hk_likely(id != 0))
+        return id;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mine = ((uint64_t)getpid() << 32 ^ ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)) | 1;
+    /* The first of the child's threads to look sets it; the rest take it. */
+    return ck_pr_cas_64_value(p, 0, mine, &id) ? mine : id;
 }
 
 struct hk_heap *hk_heap_registry_head(void)
@@ -126,7 +160,7 @@ static bool claim_abandoned(struct hk_heap *h)
          * pid before its CAS, and we fence the state we read before the
          * pid: seeing the state it wrote, we see the pid. */
         ck_pr_fence_load();
-        if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid())
+        if (ck_pr_load_64(&h->sweep_proc) != proc_id())
             return false;
         sched_yield();
     }
@@ -164,13 +198,14 @@ static bool thread_gone(uint32_t pid, uint32_t tid)
 
 static void heap_hand_back(struct hk_heap *h);
 
-/* h's owner, by the ids heap_acquire set, is a thread of process pid that
- * is gone.  Not a heap without an owner (tid 0): one just adopted, which
- * claim_abandoned made active before its adopter set the ids. */
-static bool owner_gone(const struct hk_heap *h, uint32_t pid)
+/* h's owner, by the ids heap_acquire set, is a thread of this process
+ * (proc, pid) that is gone.  Not a heap without an owner (tid 0): one just
+ * adopted, which claim_abandoned made active before its adopter set the
+ * ids. */
+static bool owner_gone(const struct hk_heap *h, uint64_t proc, uint32_t pid)
 {
     uint32_t tid = ck_pr_load_32(&h->owner_tid);
-    return tid != 0 && ck_pr_load_32(&h->owner_pid) == pid && thread_gone(pid, tid);
+    return tid != 0 && ck_pr_load_64(&h->owner_proc) == proc && thread_gone(pid, tid);
 }
 
 /* Abandon, for their owners, heaps whose threads are gone without handing
@@ -183,19 +218,22 @@ static bool owner_gone(const struct hk_heap *h, uint32_t pid)
  * Returns how many it abandoned. */
 static unsigned reap_gone(void)
 {
+    if (proc_page == NULL)
+        return 0;  /* no id that fork renews: a child could take a live heap */
     int saved = errno;  /* malloc leaves errno alone when it succeeds */
     uint32_t pid = 0;   /* no system call for a process whose only heap is ours */
+    uint64_t proc = proc_id();
     unsigned n = 0;
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
         if (h == hk_tls_heap || ck_pr_load_32(&h->state) != HK_HEAP_ACTIVE)
             continue;
         if (pid == 0)
             pid = (uint32_t)getpid();
-        if (!owner_gone(h, pid))
+        if (!owner_gone(h, proc, pid))
             continue;
         /* Before the claim, as a sweep's: an owner that finds the heap
          * held tells our process's claim from one fork left behind. */
-        ck_pr_store_32((uint32_t *)&h->sweep_pid, pid);
+        ck_pr_store_64(&h->sweep_proc, proc);
         ck_pr_fence_store();
         if (!ck_pr_cas_32(&h->state, HK_HEAP_ACTIVE, HK_HEAP_SWEEPING))
             continue;
@@ -205,7 +243,7 @@ static unsigned reap_gone(void)
          * If it lives, the state goes back (we changed nothing of the
          * heap); its owner waits for that to hand it back (hk_heap_abandon),
          * so this thread's exit cannot pass for the gone one's. */
-        if (!owner_gone(h, pid)) {
+        if (!owner_gone(h, proc, pid)) {
             ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
             continue;
         }
@@ -249,7 +287,7 @@ static struct hk_heap *heap_acquire(void)
     unsigned node = hk_numa_current_node();
     if (node != h->node)
         hk_heap_rehome(h, node);  /* adopted by a thread on another node */
-    ck_pr_store_32(&h->owner_pid, (uint32_t)getpid());
+    ck_pr_store_64(&h->owner_proc, proc_id());
     ck_pr_store_32(&h->owner_tid, thread_id());
     ck_pr_fence_store();  /* the ids before the state (reap_gone) */
     ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
@@ -366,7 +404,7 @@ void hk_heap_abandon(struct hk_heap *h)
     ck_pr_fence_store();
     while (!ck_pr_cas_32(&h->state, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED)) {
         ck_pr_fence_load();  /* the state we read before the pid (as claim_abandoned) */
-        if (ck_pr_load_32((uint32_t *)&h->sweep_pid) != (uint32_t)getpid()) {
+        if (ck_pr_load_64(&h->sweep_proc) != proc_id()) {
             ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
             break;
         }
@@ -414,7 +452,7 @@ void hk_heap_sweep(struct hk_heap *h, bool release_all)
         return;
     /* Before the claim: an adopter that finds the heap held tells our
      * process's sweep from one fork left behind (pop_abandoned). */
-    ck_pr_store_32((uint32_t *)&h->sweep_pid, (uint32_t)getpid());
+    ck_pr_store_64(&h->sweep_proc, proc_id());
     ck_pr_fence_store();  /* the pid before the state (claim_abandoned) */
     if (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
         return;
