@@ -37,8 +37,16 @@ static uint64_t heap_uncounted(const struct hk_heap *h)
     uint32_t seq = ck_pr_load_32(&h->lend_seq);
     ck_pr_fence_load();
     uint64_t n = 0;
-    for (unsigned c = 0; c < HK_CLASSES; c++)
-        n += uncounted(ck_pr_load_ptr(&h->cur[c]));
+    for (unsigned c = 0; c < HK_CLASSES; c++) {
+        /* Still h's current slab after its count was read: one released
+         * meanwhile may be current in another heap by now, whose count
+         * that heap's turn adds (helper 39). */
+        const struct hk_slab *s = ck_pr_load_ptr(&h->cur[c]);
+        uint64_t k = uncounted(s);
+        ck_pr_fence_load();
+        if (ck_pr_load_ptr(&h->cur[c]) == s)
+            n += k;
+    }
     for (unsigned c = 0; c < HK_LUT_CLASSES; c++)
         n += uncounted(&h->rc[c]);
     ck_pr_fence_load();
