@@ -105,12 +105,13 @@ struct hk_heap {
     uint64_t sweep_proc;                   /* the process of its last sweeper (lifecycle.c: claim_abandoned, after fork) */
     uint32_t node __attribute__((aligned(64)));    /* NUMA node the heap draws from */
     uint32_t state;                        /* HK_HEAP_* */
-    /* The kernel's id of the thread that owns the heap (0: none) and its
-     * process's (lifecycle.c: proc_id), set by its taker before it stores
-     * HK_HEAP_ACTIVE, the tid cleared before it is abandoned: a heap whose
+    /* The kernel's ids of the thread that owns the heap (tid 0: none) and
+     * of its process, and the process's own (lifecycle.c: proc_id), set
+     * by its taker before it stores HK_HEAP_ACTIVE, the tid cleared before
+     * it is abandoned: a heap whose
      * thread is gone without handing it back is abandoned for it
      * (lifecycle.c: reap_gone). */
-    uint32_t owner_tid;
+    uint32_t owner_tid, owner_pid;
     uint64_t owner_proc;
     /* Owned SuperSlabs with free units, by their longest free run (list i:
      * i + 1 units), so that a slab of n units takes the first SuperSlab of

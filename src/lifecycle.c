@@ -60,11 +60,13 @@ void hk_process_init(void)
         hk_sent_key = (hk_cookie & ~(uintptr_t)1) | ((uintptr_t)1 << 63);
         hk_rc_key = hk_next_key(hk_sent_key) | ((uintptr_t)1 << 63);
         pthread_key_create(&heap_key, thread_exit_cb);
+        int saved = errno;  /* EINVAL before Linux 4.14: malloc leaves errno alone when it succeeds */
         uint64_t *page = hk_os_map_aligned(HK_PAGE_SIZE, HK_PAGE_SIZE);
         if (page != NULL && madvise(page, HK_PAGE_SIZE, MADV_WIPEONFORK) == 0)
             proc_page = page;
         else if (page != NULL)
             hk_os_unmap(page, HK_PAGE_SIZE);
+        errno = saved;
         ck_pr_fence_store();
         ck_pr_store_uint(&init_state, 2);
         return;
@@ -152,7 +154,11 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
  * under thread churn (900 in 15,000 threads, 8 at a time). */
 static bool claim_abandoned(struct hk_heap *h)
 {
-    while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_ACTIVE)) {
+    /* Held (SWEEPING), not ACTIVE, until heap_acquire has set our ids: an
+     * ACTIVE heap with its last owner's ids, or none, let a reaper whose
+     * probe came before our claim take it, or put ACTIVE back over the
+     * state of whoever held it next (helper 40). */
+    while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING)) {
         /* Unless the sweep was our parent's, caught by fork: its thread
          * does not exist here and the heap stays as it left it, lost to the
          * child like the parent's other threads' heaps (the wait hung a
@@ -199,13 +205,14 @@ static bool thread_gone(uint32_t pid, uint32_t tid)
 static void heap_hand_back(struct hk_heap *h);
 
 /* h's owner, by the ids heap_acquire set, is a thread of this process
- * (proc, pid) that is gone.  Not a heap without an owner (tid 0): one just
- * adopted, which claim_abandoned made active before its adopter set the
- * ids. */
+ * (proc, pid) that is gone.  Not a heap without an owner (tid 0).  The pid
+ * too: a child made with CLONE_VM (vfork) shares the page of proc_id, and
+ * its pid would make every thread of its parent read as gone (helper 40). */
 static bool owner_gone(const struct hk_heap *h, uint64_t proc, uint32_t pid)
 {
     uint32_t tid = ck_pr_load_32(&h->owner_tid);
-    return tid != 0 && ck_pr_load_64(&h->owner_proc) == proc && thread_gone(pid, tid);
+    return tid != 0 && ck_pr_load_64(&h->owner_proc) == proc && ck_pr_load_32(&h->owner_pid) == pid &&
+           thread_gone(pid, tid);
 }
 
 /* Abandon, for their owners, heaps whose threads are gone without handing
@@ -244,7 +251,7 @@ static unsigned reap_gone(void)
          * heap); its owner waits for that to hand it back (hk_heap_abandon),
          * so this thread's exit cannot pass for the gone one's. */
         if (!owner_gone(h, proc, pid)) {
-            ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
+            ck_pr_cas_32(&h->state, HK_HEAP_SWEEPING, HK_HEAP_ACTIVE);
             continue;
         }
         heap_hand_back(h);
@@ -265,12 +272,15 @@ static unsigned reap_gone(void)
  * the last one's at each start.  Relaxed: the counts only ration looks. */
 static struct hk_heap *reap_and_pop(void)
 {
-    uint32_t made = ck_pr_load_32(&heaps_made);
-    if (made < ck_pr_load_32(&reap_at))
+    uint32_t made = ck_pr_load_32(&heaps_made), at = ck_pr_load_32(&reap_at);
+    /* One look at a time: threads that start together make their heaps
+     * rather than each probe every other (helper 40). */
+    if (made < at || !ck_pr_cas_32(&reap_at, at, made + made / 8 + 1))
         return NULL;
-    bool found = reap_gone() != 0;
-    ck_pr_store_32(&reap_at, found ? 0 : made + made / 8 + 1);
-    return found ? pop_abandoned() : NULL;
+    if (reap_gone() == 0)
+        return NULL;
+    ck_pr_store_32(&reap_at, made);  /* found some: look again at the next start */
+    return pop_abandoned();
 }
 
 static struct hk_heap *heap_acquire(void)
@@ -288,8 +298,9 @@ static struct hk_heap *heap_acquire(void)
     if (node != h->node)
         hk_heap_rehome(h, node);  /* adopted by a thread on another node */
     ck_pr_store_64(&h->owner_proc, proc_id());
+    ck_pr_store_32(&h->owner_pid, (uint32_t)getpid());
     ck_pr_store_32(&h->owner_tid, thread_id());
-    ck_pr_fence_store();  /* the ids before the state (reap_gone) */
+    ck_pr_fence_store();  /* the ids, and our writes to an adopted heap, before the state (reap_gone) */
     ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);
     return h;
 }
