@@ -217,11 +217,13 @@ hk_hidden void hk_heap_tick(struct hk_heap *heap);
  * HK_TICK_SLAB allocations into the heap's count, then p back (a tail
  * call: no registers to save). */
 hk_hidden void *hk_slab_ticked(void *p, struct hk_heap *heap, struct hk_slab *s);
-/* The allocations a slab with `ticks` t has not handed to its heap: 0 for
- * a slab that is not current (t 0, below HK_TICK_BASE). */
-hk_inline uint16_t hk_ticks_uncounted(uint16_t t)
+/* The allocations a slab with `ticks` t and `lent` l has made and not
+ * handed to its heap: 0 for a slab that is not current (t 0, below
+ * HK_TICK_BASE), and for one whose shortened count carried (t 0 too,
+ * with l still set). */
+hk_inline uint16_t hk_ticks_uncounted(uint16_t t, uint8_t l)
 {
-    return t >= HK_TICK_BASE ? (uint16_t)(t - HK_TICK_BASE) : 0;
+    return t >= HK_TICK_BASE + l ? (uint16_t)(t - HK_TICK_BASE - l) : 0;
 }
 /* The uncounted allocations of s, a current slab, into the heap's count
  * (owner only), before s stops being current.  It does not tick, as its

@@ -284,6 +284,18 @@ static hk_cold void *ticked_waiting(void *p, struct hk_heap *h, int32_t n)
     return p;
 }
 
+/* n allocations of a slab's count into the heap's, then p back.  A
+ * hand-over is often enough to see an overdue tick while memory or blocks
+ * wait.  The inbox load is relaxed: a hint; the tick takes the inbox with
+ * its own exchange. */
+static inline void *hand_over(void *p, struct hk_heap *h, int32_t n)
+{
+    if (hk_unlikely(h->return_wait || ck_pr_load_ptr(&h->inbox.head) != NULL))
+        return ticked_waiting(p, h, n);
+    hk_heap_count(h, n);
+    return p;
+}
+
 /* Brackets around the owner's changes of a slab's `lent` with its
  * `ticks`: the statistics read the pair only when lend_seq is even and the
  * same before and after (stats.c: sum_heaps).  Store fences order the
@@ -313,10 +325,7 @@ static hk_cold void *ticked_early(void *p, struct hk_heap *h, struct hk_slab *s)
     ck_pr_store_32(&s->used_ticks, (s->used_ticks & 0xffffu) | (0x10000u - next) << 16);
     ck_pr_store_8(&s->lent, (uint8_t)(HK_TICK_SLAB - next));
     lend_end(h);
-    if (h->return_wait || ck_pr_load_ptr(&h->inbox.head) != NULL)
-        return ticked_waiting(p, h, (int32_t)held);
-    hk_heap_count(h, (int32_t)held);
-    return p;
+    return hand_over(p, h, (int32_t)held);
 }
 
 /* A hand-over takes the count out of the slab before it puts it into the
@@ -332,20 +341,13 @@ void *hk_slab_ticked(void *p, struct hk_heap *h, struct hk_slab *s)
      * store gcc would otherwise narrow to the half that changes. */
     ck_pr_store_32(&s->used_ticks, (s->used_ticks & 0xffffu) | (uint32_t)HK_TICK_BASE << 16);
     ck_pr_fence_store();
-    /* A slab's count every HK_TICK_SLAB allocations of its class: often
-     * enough to see an overdue tick.  The inbox load is relaxed: a hint;
-     * the tick takes the inbox with its own exchange. */
-    if (hk_unlikely(h->return_wait || ck_pr_load_ptr(&h->inbox.head) != NULL))
-        return ticked_waiting(p, h, HK_TICK_SLAB);
-    hk_heap_count(h, HK_TICK_SLAB);
-    return p;
+    return hand_over(p, h, HK_TICK_SLAB);  /* every HK_TICK_SLAB allocations of its class */
 }
 
 void hk_slab_harvest(struct hk_heap *h, struct hk_slab *s)
 {
-    uint16_t n = hk_ticks_uncounted(s->ticks);
+    uint16_t n = hk_ticks_uncounted(s->ticks, s->lent);
     if (hk_unlikely(s->lent != 0)) {
-        n = n > s->lent ? (uint16_t)(n - s->lent) : 0;
         lend_begin(h);
         s->ticks = HK_TICK_BASE;
         ck_pr_store_8(&s->lent, 0);
@@ -377,8 +379,7 @@ static hk_cold void look_soon(struct hk_heap *h)
          * hand-over (ticks below HK_TICK_BASE). */
         if (s == &hk_slab_empty || s->ticks < HK_TICK_BASE)
             continue;
-        uint16_t n = hk_ticks_uncounted(s->ticks);
-        n = n > s->lent ? (uint16_t)(n - s->lent) : 0;
+        uint16_t n = hk_ticks_uncounted(s->ticks, s->lent);
         s->ticks = 0xffff;
         ck_pr_store_8(&s->lent, HK_TICK_SLAB - 1);
         hk_heap_tally(h, n);

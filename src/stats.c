@@ -24,9 +24,7 @@
  * did not change meanwhile (heap_uncounted). */
 static uint64_t uncounted(const struct hk_slab *s)
 {
-    uint16_t n = hk_ticks_uncounted(ck_pr_load_16(&s->ticks));
-    uint8_t lent = ck_pr_load_8(&s->lent);
-    return n > lent ? n - lent : 0;
+    return hk_ticks_uncounted(ck_pr_load_16(&s->ticks), ck_pr_load_8(&s->lent));
 }
 
 /* What h's current slabs and caches have not handed over, or 0 if its
