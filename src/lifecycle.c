@@ -152,24 +152,34 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
  * heap, as threads freeing into exited heaps sweep them now and then
  * (hk_heap_handed): taking another then grew the heaps without bound
  * under thread churn (900 in 15,000 threads, 8 at a time). */
-static bool claim_abandoned(struct hk_heap *h)
+/* CAS h's state from `from` to `to`, waiting while another thread holds
+ * the heap (SWEEPING: a sweep, a reaper's claim); false if the holder was
+ * our parent's, caught by fork: its thread does not exist here and the
+ * heap stays as it left it (the wait hung a forked child's new threads for
+ * good).  The holder fenced its process id before its CAS, and we fence
+ * the state we read before the id: seeing the state it wrote, we see the
+ * id. */
+static bool state_cas_waiting(struct hk_heap *h, uint32_t from, uint32_t to)
 {
-    /* Held (SWEEPING), not ACTIVE, until heap_acquire has set our ids: an
-     * ACTIVE heap with its last owner's ids, or none, let a reaper whose
-     * probe came before our claim take it, or put ACTIVE back over the
-     * state of whoever held it next (helper 40). */
-    while (!ck_pr_cas_32(&h->state, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING)) {
-        /* Unless the sweep was our parent's, caught by fork: its thread
-         * does not exist here and the heap stays as it left it, lost to the
-         * child like the parent's other threads' heaps (the wait hung a
-         * forked child's new threads for good).  The sweeper fenced its
-         * pid before its CAS, and we fence the state we read before the
-         * pid: seeing the state it wrote, we see the pid. */
+    while (!ck_pr_cas_32(&h->state, from, to)) {
         ck_pr_fence_load();
         if (ck_pr_load_64(&h->sweep_proc) != proc_id())
             return false;
         sched_yield();
     }
+    return true;
+}
+
+static bool claim_abandoned(struct hk_heap *h)
+{
+    /* Held (SWEEPING), not ACTIVE, until heap_acquire has set our ids: an
+     * ACTIVE heap with its last owner's ids, or none, let a reaper whose
+     * probe came before our claim take it, or put ACTIVE back over the
+     * state of whoever held it next (helper 40).  A heap a sweep of our
+     * parent's holds is lost to the child, like the parent's other
+     * threads' heaps. */
+    if (!state_cas_waiting(h, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
+        return false;
     ck_pr_fence_load();  /* the last holder's writes to the heap (it fenced them before the state) */
     return true;
 }
@@ -255,7 +265,6 @@ static unsigned reap_gone(void)
             continue;
         }
         heap_hand_back(h);
-        ck_pr_store_32(&h->owner_tid, 0);
         ck_pr_fence_store();  /* our writes to the heap before the state */
         ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
         ck_stack_push_upmc(&abandoned, &h->abandon_entry);
@@ -390,7 +399,9 @@ static void exited_collect(struct hk_heap *h)
 }
 
 /* h's thread is done with it: collected, its current slabs on the
- * partial lists so that the adopter finds them. */
+ * partial lists so that the adopter finds them, and no owner (tid 0) until
+ * its adopter sets its ids: a reaper passes it over, and one that holds
+ * it by mistake (reap_gone) lets go. */
 static void heap_hand_back(struct hk_heap *h)
 {
     exited_collect(h);
@@ -400,6 +411,7 @@ static void heap_hand_back(struct hk_heap *h)
         if (s != &hk_slab_empty && !(s->owner_tag & HK_SLAB_FULL))
             hk_partial_push(h, s);
     }
+    ck_pr_store_32(&h->owner_tid, 0);
 }
 
 void hk_heap_abandon(struct hk_heap *h)
@@ -407,20 +419,13 @@ void hk_heap_abandon(struct hk_heap *h)
     heap_hand_back(h);
     hk_tls_heap = &hk_heap_empty;
     tls_exited = true;
-    ck_pr_store_32(&h->owner_tid, 0);  /* no owner: its adopter's claim makes it active before it sets its ids */
     /* Our writes to the heap before the state, from which a sweeper may
      * claim it before the push (an adopter claims it after the pop).  A
      * CAS: a reaper that took us for gone holds the heap a moment
-     * (reap_gone), unless fork caught it, in our parent. */
+     * (reap_gone); one fork caught, in our parent, never lets go. */
     ck_pr_fence_store();
-    while (!ck_pr_cas_32(&h->state, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED)) {
-        ck_pr_fence_load();  /* the state we read before the pid (as claim_abandoned) */
-        if (ck_pr_load_64(&h->sweep_proc) != proc_id()) {
-            ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
-            break;
-        }
-        sched_yield();
-    }
+    if (!state_cas_waiting(h, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED))
+        ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
     ck_stack_push_upmc(&abandoned, &h->abandon_entry);
 }
 
