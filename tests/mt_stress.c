@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "hakmem.h"
 #include "testutil.h"
 
@@ -30,19 +29,12 @@
 /* Each scenario stops early past this many seconds (slow or loaded hosts). */
 #define SCENARIO_SECONDS 4
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double deadline;
 static atomic_long ops_done; /* reported: a deadline may cut a scenario short */
 
 static int past_deadline(void)
 {
-    return now() > deadline;
+    return tu_now() > deadline;
 }
 
 #define FAIL(...)                                                                          \
@@ -509,7 +501,7 @@ static void *stats_poller(void *arg)
 static void report(const char *name, double t0)
 {
     printf("mt_stress: %s ok: %ld blocks in %.1f s\n", name,
-           atomic_exchange(&ops_done, 0), now() - t0);
+           atomic_exchange(&ops_done, 0), tu_now() - t0);
 }
 
 static void run(const char *name, void *(*fn)(void *), int nthreads, unsigned first_id)
@@ -528,17 +520,17 @@ int main(void)
     for (int i = 0; i < NTHREADS; i++)
         pthread_mutex_init(&mqs[i].lock, NULL);
 
-    double t0 = now();
+    double t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     run("lock-free ring", ring_lockfree, NTHREADS, 0);
     report("lock-free ring", t0);
 
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     run("realloc ring", ring_realloc, NTHREADS, 0);
     report("realloc ring", t0);
 
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     size_t rss0 = tu_rss();
     pthread_t prod, cons;
@@ -553,17 +545,17 @@ int main(void)
              rss0 >> 20, rss1 >> 20);
     report("remote-free handoff", t0);
 
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     run("large churn", large_churn, NTHREADS, 0);
     report("large churn", t0);
 
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     run("large moves", large_moves, NTHREADS, 0);
     report("large moves", t0);
 
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     pthread_t poller, workers[NTHREADS - 1];
     atomic_store(&stats_workers, NTHREADS - 1);
@@ -579,7 +571,7 @@ int main(void)
 
     /* Waves of short-lived threads with distinct ids: most blocks a thread
      * frees were made by a thread that has exited. */
-    t0 = now();
+    t0 = tu_now();
     deadline = t0 + SCENARIO_SECONDS;
     unsigned id = 1;
     for (int w = 0; w < WAVES && !past_deadline(); w++, id += NTHREADS)

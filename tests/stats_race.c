@@ -20,7 +20,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 #include "hakmem.h"
 #include "testutil.h"
@@ -37,13 +36,6 @@ static struct handoff handoffs[WORKERS];
 static atomic_bool stop;
 static atomic_llong mallocs, frees;
 static long long reports;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t size_of(uint64_t *rs)
 {
@@ -71,8 +63,8 @@ static void *worker(void *arg)
     static void *mine[WORKERS][BURST];
     void **b = mine[me];
     long long m = 0, f = 0;
-    double end = now() + SECONDS;
-    while (!atomic_load(&stop) && now() < end) {
+    double end = tu_now() + SECONDS;
+    while (!atomic_load(&stop) && tu_now() < end) {
         for (int i = 0; i < BURST; i++) {
             if ((b[i] = hak_malloc(size_of(&rs))) == NULL)
                 abort();

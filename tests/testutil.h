@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -65,6 +66,14 @@ static inline long long tu_stat(const char *name)
     static char json[16384];
     hak_stats_json(json, sizeof json);
     return tu_json_field(json, name);
+}
+
+/* Seconds on the monotonic clock. */
+static inline double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Resident set size in bytes (0 if /proc is not readable). */
