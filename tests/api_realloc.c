@@ -185,7 +185,7 @@ Test(reallocarray, overflow_keeps_old_block)
 Test(realloc, large_buffer_grown_in_steps)
 {
     const size_t step = 32 << 10, total = 64 << 20;
-    size_t rss_before = tu_rss();
+    size_t rss_before = tu_rss_for_bound("realloc::large_buffer_grown_in_steps");
     long long calls_before = api_os_calls();
     unsigned char *p = NULL;
     for (size_t len = 0; len < total; len += step) {
@@ -304,7 +304,7 @@ Test(realloc, sparse_block_moved_into_a_freed_mapping_stays_sparse)
         b[i] = 1;
     hak_free(b);
     cr_assert_gt(api_stat("large_cached"), 0, "the freed scratch block is not cached: the test proves nothing");
-    long long rss_before = (long long)tu_rss();
+    long long rss_before = (long long)tu_rss_for_bound("realloc::sparse_block_moved_into_a_freed_mapping_stays_sparse");
     t = hak_realloc(t, grown);
     cr_assert_eq(t, b, "the table went to %p, not into the cached mapping at %p", t, b);
     for (size_t i = 0; i < table; i++)

@@ -200,7 +200,7 @@ Test(unit_blocks, freed_after_their_thread_exited_come_back)
  * and this test 23-31). */
 #define POOL 256
 static void *volatile churn_pool[POOL];
-static volatile int churn_stop;
+static int churn_stop;  /* __atomic: the freeing thread polls it */
 
 static void churn_put(void *p, unsigned i)
 {
@@ -223,7 +223,7 @@ static void *churn_worker(void *arg)
 static void *churn_freer(void *arg)
 {
     (void)arg;
-    for (unsigned i = 0; !churn_stop; i++)
+    for (unsigned i = 0; !__atomic_load_n(&churn_stop, __ATOMIC_ACQUIRE); i++)
         hak_free(__atomic_exchange_n(&churn_pool[i % POOL], NULL, __ATOMIC_ACQ_REL));
     return NULL;
 }
@@ -239,7 +239,7 @@ Test(unit_blocks, churn_with_frees_into_exited_heaps_keeps_the_heaps)
         for (unsigned k = 0; k < 8; k++)
             pthread_join(t[k], NULL);
     }
-    churn_stop = 1;
+    __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
     pthread_join(f, NULL);
     for (unsigned i = 0; i < POOL; i++)
         hak_free(churn_pool[i]);

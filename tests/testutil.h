@@ -106,4 +106,20 @@ static inline size_t tu_rss(void)
 #define UNDER_TSAN 1
 #endif
 #endif
+
+/* RSS for a bound on the fresh memory a test makes resident, or 0 (not
+ * measured: says so on stderr) under ThreadSanitizer, whose shadow of every
+ * byte the test touches is resident too (a 64 MiB buffer grew RSS by 453
+ * MiB). */
+static inline size_t tu_rss_for_bound(const char *test)
+{
+#ifdef UNDER_TSAN
+    fprintf(stderr, "%s: RSS bound not checked: ThreadSanitizer's shadow of every byte touched is resident too\n",
+            test);
+    return 0;
+#else
+    (void)test;
+    return tu_rss();
+#endif
+}
 #endif
