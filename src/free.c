@@ -620,9 +620,10 @@ void hk_free_slow(void *p, const char *fn)
         hk_large_free(ss, p, fn);
         /* No heap taken for it: a large free batches nothing, and glibc's
          * late frees (HK_HEAPLESS_FREES) may be large. */
-        if (h != &hk_heap_empty)
+        if (h != &hk_heap_empty) {
             HK_STAT_INC(h, large_free);
-        else if (HK_COUNTING)
+            hk_heap_wait_for_return(h);  /* for the mapping it may have cached */
+        } else if (HK_COUNTING)
             ck_pr_inc_64(&hk_heapless_stats.large_free);  /* statistic: relaxed */
         return;
     }

@@ -32,6 +32,10 @@ hk_hidden void hk_avail_remove(struct hk_heap *h, struct hk_ss *ss);
 hk_hidden struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any_node);
 hk_hidden void hk_heap_maintain(struct hk_heap *h);      /* what the delay allows (slow paths: now and then) */
 hk_hidden bool hk_heap_maintain_now(struct hk_heap *h);  /* what the delay allows, looking now; true if more waits */
+/* Memory began to wait for the delay (freed units, an empty SuperSlab, a
+ * cached large mapping): the owner's counts hand over soon, so that even a
+ * slow thread ticks about a delay later. */
+hk_hidden void hk_heap_wait_for_return(struct hk_heap *h);
 hk_hidden void hk_heap_release_reserve(struct hk_heap *h);  /* everything, now */
 /* An exited thread's heap keeps a reserve for its adopter (reclaim.c:
  * EXITED_KEEP_UNITS of free units, those its unit blocks held, its newest

@@ -36,6 +36,11 @@ uint64_t hk_large_cached_bytes(void);
 /* Unmap every cached mapping (hak_collect, malloc_trim, and a mapping the
  * kernel refused); returns how many there were. */
 unsigned hk_large_cache_flush(void);
+/* Unmap the cached mappings cached at least a decommit delay before `now`
+ * (a ticker pass of any thread): a freed table, say, stayed resident until
+ * the next large block took it or hak_collect().  Returns whether younger
+ * ones stay, for which the caller's heap keeps waiting. */
+bool hk_large_cache_age(uint64_t now);
 uint64_t hk_large_live_bytes(void);
 uint64_t hk_large_live_count(void);
 

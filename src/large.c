@@ -29,6 +29,10 @@ _Static_assert(HK_MAX_NODES <= (1 << SLOT_NODE_BITS), "a node index fits the slo
 /* A slot word's mapping bytes, and whether it holds a mapping on `node`. */
 static size_t slot_size(uint64_t w) { return (size_t)((w & HK_SS_MASK) >> SLOT_NODE_BITS) * HK_PAGE_SIZE; }
 static bool slot_on(uint64_t w, unsigned node) { return w != 0 && (w & ((1u << SLOT_NODE_BITS) - 1)) == node; }
+/* When slot i's mapping was cached, in hk_os_now_ms: a hint for
+ * hk_large_cache_age, stored before the slot's CAS publishes the entry.  Two
+ * threads racing for a slot may leave either one's time, a moment apart. */
+static uint64_t cache_ms[CACHE_SLOTS];
 static uint64_t cache_bytes;
 static uint64_t live_bytes;  /* mapped bytes of blocks in use */
 static uint64_t live_count;  /* blocks in use */
@@ -98,11 +102,19 @@ static bool cache_put(struct hk_ss *s)
     if (units > SLOT_MAX_UNITS || ck_pr_load_64(&cache_bytes) + s->map_size > limit)
         return false;
     uint64_t w = (uint64_t)(uintptr_t)s | units << SLOT_NODE_BITS | s->node;
+    uint64_t now = hk_os_now_ms();
     /* Count before publishing: a taker subtracts only what was added. */
     ck_pr_add_64(&cache_bytes, s->map_size);
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (ck_pr_load_64(&cache[i]) == 0 && ck_pr_cas_64(&cache[i], 0, w))
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (ck_pr_load_64(&cache[i]) != 0)
+            continue;
+        ck_pr_store_64(&cache_ms[i], now);
+        /* The time before the entry: an ager that sees the entry sees it
+         * (or a later one). */
+        ck_pr_fence_store();
+        if (ck_pr_cas_64(&cache[i], 0, w))
             return true;
+    }
     ck_pr_sub_64(&cache_bytes, s->map_size);
     return false;
 }
@@ -238,6 +250,28 @@ unsigned hk_large_cache_flush(void)
         }
     }
     return n;
+}
+
+bool hk_large_cache_age(uint64_t now)
+{
+    if (ck_pr_load_64(&cache_bytes) == 0)
+        return false;
+    bool young = false;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        uint64_t w = ck_pr_load_64(&cache[i]);
+        if (w == 0)
+            continue;
+        ck_pr_fence_load();  /* the entry's time after the entry (cache_put) */
+        /* A time after `now` (cached since we read the clock) is young. */
+        if (ck_pr_load_64(&cache_ms[i]) + (uint64_t)hk_opt.decommit_delay_ms > now) {
+            young = true;
+            continue;
+        }
+        struct hk_ss *s = cache_claim(i, w);
+        if (s != NULL)
+            unmap(s);
+    }
+    return young;
 }
 
 /* A fresh mapping for a block of `map` bytes, with room to grow into

@@ -7,6 +7,7 @@
 #include "hk_os.h"
 #include "hk_options.h"
 #include "hk_numa.h"
+#include "hk_large.h"
 
 /* The longest run of set bits in m: a step per run. */
 static unsigned longest_run(uint32_t bits)
@@ -390,7 +391,7 @@ static hk_cold void look_soon(struct hk_heap *h)
 /* Memory waits for the delay from now; if it did not already, the counts
  * hand over soon (look_soon).  A wait begins at most once a ticker period
  * (bench/larson at 8 threads: 123 in 5M operations, the others 1 or 2). */
-static void wait_for_return(struct hk_heap *h)
+void hk_heap_wait_for_return(struct hk_heap *h)
 {
     if (!h->return_wait) {
         h->return_wait = 1;
@@ -415,7 +416,10 @@ void hk_heap_tick(struct hk_heap *h)
     hk_heap_sweep_owed();
     if (h->spare_count != 0)
         hk_spare_age(h);
-    h->return_wait = (h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h);
+    /* The large-block cache is the process's: any thread's pass ages it,
+     * and keeps waiting while it holds mappings too young to go. */
+    bool large_wait = hk_large_cache_age(h->tick_ms);
+    h->return_wait = ((h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h)) || large_wait;
     /* And the counts hand over soon after a tick too, at most once a
      * delay: blocks other threads free after it wait in the inbox until a
      * hand-over sees them, and a thread that slows down after the tick,
@@ -441,7 +445,7 @@ void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
              * slab emptied, and faulted in again by the next one (a
              * steady set of 33-128 KB blocks: 10 madvise a second). */
             ss->purge_since_ms = hk_os_now_ms();
-            wait_for_return(h);
+            hk_heap_wait_for_return(h);
             if (!ss->in_purge) {
                 ss->in_purge = 1;
                 ss->purge_next = h->purge;
@@ -454,7 +458,7 @@ void hk_ss_units_free(struct hk_heap *h, struct hk_ss *ss, uint32_t mask)
         purge_remove(h, ss);
     hk_avail_remove(h, ss);
     ss->empty_since_ms = hk_os_now_ms();
-    wait_for_return(h);
+    hk_heap_wait_for_return(h);
     ss->next = h->empty;
     h->empty = ss;
     h->empty_count++;

@@ -711,6 +711,47 @@ Test(stats, memory_returns_while_allocating_over_many_classes)
                   "over %d sizes: no ticker pass gave it back", freed, after, SIZES);
 }
 
+/* A freed large block's mapping waits in the large-block cache for the next
+ * large block, and goes back to the kernel once it has waited a decommit
+ * delay, at the next ticker pass of a thread that allocates, even one
+ * allocation a millisecond.  Until session 29 it stayed resident until a
+ * large block took it or hak_collect(): redis's 32 MB table of 3M keys,
+ * freed by FLUSHALL, held 32 of the idle server's 49 MB. */
+Test(stats, large_cache_gives_mappings_back_after_the_delay)
+{
+    const size_t size = 16 << 20;
+    if (getenv("HAKMEM_DECOMMIT_DELAY_MS") || getenv("HAKMEM_PROFILE") || getenv("HAKMEM_LARGE_CACHE_MB"))
+        cr_skip_test("HAKMEM_DECOMMIT_DELAY_MS, HAKMEM_PROFILE or HAKMEM_LARGE_CACHE_MB set: the test needs the defaults");
+    long delay_ms = 250;  /* the default */
+    unsigned char *p = hak_malloc(size);
+    cr_assert_not_null(p);
+    memset(p, 1, size);
+    hak_free(p);
+    cr_assert_geq(api_stat("large_cached"), (long long)size, "the freed mapping is not cached: the test proves nothing");
+    unsigned char *q = hak_malloc(size);  /* within the delay: the cached mapping, its pages resident */
+    cr_assert_eq(q, p, "a block of the same size within the delay got %p, not the cached mapping at %p", q, p);
+    hak_free(q);
+    long long committed = api_stat("bytes_committed");
+    double freed = tu_now();
+    long waited = -1;
+    for (int i = 0; i < 3000; i++) {
+        if (api_stat("large_cached") == 0) {
+            waited = (long)((tu_now() - freed) * 1000);
+            break;
+        }
+        hak_free(hak_malloc(64));
+        usleep(1000);
+    }
+    cr_assert_neq(waited, -1, "the mapping was still cached 3,000 allocations later (one a millisecond)");
+    cr_log_info("the cached mapping went back %ld ms after its free", waited);
+    cr_assert_geq(waited, delay_ms - 10, "the mapping went back %ld ms after its free, before the %ld ms delay",
+                  waited, delay_ms);
+    if (committed != -1)
+        cr_assert_leq(api_stat("bytes_committed"), committed - (long long)size,
+                      "%lld bytes committed with the mapping cached, %lld after it went back", committed,
+                      api_stat("bytes_committed"));
+}
+
 /* Reports taken while other threads allocate and free: a count on its way
  * from a slab to its heap is missed, never counted twice, so a report may
  * fall short of the threads' true count by a little, but it never goes
