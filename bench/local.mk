@@ -81,6 +81,14 @@ soak-ab: bench/soak src/libhakmem.la
 EXTRA_DIST += bench/soak-ab.sh
 .PHONY: soak soak-ab
 
+# `make redis-idle`: redis's resident set, idle after a flush, under each
+# allocator (README: Memory return); needs redis-server.
+REDIS_IDLE_SECONDS = 60
+redis-idle: src/libhakmem.la
+	$(SHELL) $(srcdir)/bench/redis-idle.sh $(abs_top_builddir)/src/.libs/libhakmem.so $(REDIS_IDLE_SECONDS)
+EXTRA_DIST += bench/redis-idle.sh
+.PHONY: redis-idle
+
 # Not a harness workload: a time series of the resident set (hakmem-bench burst).
 bench_burst_SOURCES = bench/burst.c $(hk_bench_harness)
 bench_burst_CFLAGS = $(hk_bench_cflags)
