@@ -41,6 +41,10 @@ unsigned hk_large_cache_flush(void);
  * the next large block took it or hak_collect().  Returns whether younger
  * ones stay, for which the caller's heap keeps waiting. */
 bool hk_large_cache_age(uint64_t now);
+/* Whether cached mappings wait for an ager (a hint, read on the ticker's
+ * hand-overs: relaxed). */
+extern hk_hidden uint32_t hk_large_young;
+hk_inline bool hk_large_cache_waits(void) { return ck_pr_load_32(&hk_large_young) != 0; }
 uint64_t hk_large_live_bytes(void);
 uint64_t hk_large_live_count(void);
 

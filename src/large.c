@@ -33,6 +33,10 @@ static bool slot_on(uint64_t w, unsigned node) { return w != 0 && (w & ((1u << S
  * hk_large_cache_age, stored before the slot's CAS publishes the entry.  Two
  * threads racing for a slot may leave either one's time, a moment apart. */
 static uint64_t cache_ms[CACHE_SLOTS];
+/* 1: a mapping was cached since the last ager's look, and waits for one:
+ * every heap's hand-overs look at the clock (hk_large_cache_waits), not
+ * only the freeing thread's, which may exit or never allocate again. */
+uint32_t hk_large_young;
 static uint64_t cache_bytes;
 static uint64_t live_bytes;  /* mapped bytes of blocks in use */
 static uint64_t live_count;  /* blocks in use */
@@ -59,10 +63,12 @@ static size_t block_offset(size_t align)
 /* Slot i's mapping if it still holds entry w, taken out of the cache. */
 static struct hk_ss *cache_claim(int i, uint64_t w)
 {
-    /* The CAS claims the slot; it also orders our header reads after the
-     * freeing thread's writes (published by its CAS into the slot). */
+    /* The CAS claims the slot; the fence orders our header reads after
+     * it, and so after the putter's writes, which its store fence put
+     * before its CAS into the slot (ck's CAS promises no ordering). */
     if (!ck_pr_cas_64(&cache[i], w, 0))
         return NULL;
+    ck_pr_fence_load();
     struct hk_ss *s = (struct hk_ss *)(uintptr_t)(w & ~(uint64_t)HK_SS_MASK);
     ck_pr_sub_64(&cache_bytes, s->map_size);  /* statistic/limit: relaxed */
     return s;
@@ -109,11 +115,18 @@ static bool cache_put(struct hk_ss *s)
         if (ck_pr_load_64(&cache[i]) != 0)
             continue;
         ck_pr_store_64(&cache_ms[i], now);
-        /* The time before the entry: an ager that sees the entry sees it
-         * (or a later one). */
+        /* The time and the header before the entry: an ager that sees the
+         * entry sees its time (or a later one), a claimer its header. */
         ck_pr_fence_store();
-        if (ck_pr_cas_64(&cache[i], 0, w))
+        if (ck_pr_cas_64(&cache[i], 0, w)) {
+            /* After the entry: an ager that cleared the flag before we set
+             * it sees the entry in its scan (hk_large_cache_age).  Read
+             * first, so that a steady churn does not write the line. */
+            ck_pr_fence_store();
+            if (ck_pr_load_32(&hk_large_young) == 0)
+                ck_pr_store_32(&hk_large_young, 1);
             return true;
+        }
     }
     ck_pr_sub_64(&cache_bytes, s->map_size);
     return false;
@@ -254,6 +267,12 @@ unsigned hk_large_cache_flush(void)
 
 bool hk_large_cache_age(uint64_t now)
 {
+    if (ck_pr_load_32(&hk_large_young) != 0) {
+        ck_pr_store_32(&hk_large_young, 0);
+        /* The clear before the scan's loads: an entry published before a
+         * putter's flag we cleared is seen below, and sets it again. */
+        ck_pr_fence_memory();
+    }
     if (ck_pr_load_64(&cache_bytes) == 0)
         return false;
     bool young = false;
@@ -271,6 +290,8 @@ bool hk_large_cache_age(uint64_t now)
         if (s != NULL)
             unmap(s);
     }
+    if (young)
+        ck_pr_store_32(&hk_large_young, 1);
     return young;
 }
 

@@ -287,11 +287,11 @@ static hk_cold void *ticked_waiting(void *p, struct hk_heap *h, int32_t n)
 
 /* n allocations of a slab's count into the heap's, then p back.  A
  * hand-over is often enough to see an overdue tick while memory or blocks
- * wait.  The inbox load is relaxed: a hint; the tick takes the inbox with
- * its own exchange. */
+ * wait, ours or the large-block cache's.  The inbox load is relaxed: a
+ * hint; the tick takes the inbox with its own exchange. */
 static inline void *hand_over(void *p, struct hk_heap *h, int32_t n)
 {
-    if (hk_unlikely(h->return_wait || ck_pr_load_ptr(&h->inbox.head) != NULL))
+    if (hk_unlikely(h->return_wait || ck_pr_load_ptr(&h->inbox.head) != NULL || hk_large_cache_waits()))
         return ticked_waiting(p, h, n);
     hk_heap_count(h, n);
     return p;
