@@ -38,9 +38,9 @@ uint64_t hk_large_cached_bytes(void);
 unsigned hk_large_cache_flush(void);
 /* Unmap the cached mappings cached at least a decommit delay before `now`
  * (a ticker pass of any thread): a freed table, say, stayed resident until
- * the next large block took it or hak_collect().  Returns whether younger
- * ones stay, for which the caller's heap keeps waiting. */
-bool hk_large_cache_age(uint64_t now);
+ * the next large block took it or hak_collect().  Younger ones keep the
+ * flag below set. */
+void hk_large_cache_age(uint64_t now);
 /* Whether cached mappings wait for an ager (a hint, read on the ticker's
  * hand-overs: relaxed). */
 extern hk_hidden uint32_t hk_large_young;

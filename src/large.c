@@ -265,7 +265,7 @@ unsigned hk_large_cache_flush(void)
     return n;
 }
 
-bool hk_large_cache_age(uint64_t now)
+void hk_large_cache_age(uint64_t now)
 {
     if (ck_pr_load_32(&hk_large_young) != 0) {
         ck_pr_store_32(&hk_large_young, 0);
@@ -274,7 +274,7 @@ bool hk_large_cache_age(uint64_t now)
         ck_pr_fence_memory();
     }
     if (ck_pr_load_64(&cache_bytes) == 0)
-        return false;
+        return;
     bool young = false;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         uint64_t w = ck_pr_load_64(&cache[i]);
@@ -292,7 +292,6 @@ bool hk_large_cache_age(uint64_t now)
     }
     if (young)
         ck_pr_store_32(&hk_large_young, 1);
-    return young;
 }
 
 /* A fresh mapping for a block of `map` bytes, with room to grow into

@@ -416,10 +416,11 @@ void hk_heap_tick(struct hk_heap *h)
     hk_heap_sweep_owed();
     if (h->spare_count != 0)
         hk_spare_age(h);
-    /* The large-block cache is the process's: any thread's pass ages it,
-     * and keeps waiting while it holds mappings too young to go. */
-    bool large_wait = hk_large_cache_age(h->tick_ms);
-    h->return_wait = ((h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h)) || large_wait;
+    /* The large-block cache is the process's: any thread's pass ages it;
+     * while it holds mappings too young to go, its flag keeps every
+     * heap's hand-overs looking (hand_over). */
+    hk_large_cache_age(h->tick_ms);
+    h->return_wait = (h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h);
     /* And the counts hand over soon after a tick too, at most once a
      * delay: blocks other threads free after it wait in the inbox until a
      * hand-over sees them, and a thread that slows down after the tick,
