@@ -1,14 +1,21 @@
 /* glibc's extensions to the malloc family, for programs that call them with
  * hakmem in place: glibc's own would trim, count and print its arena, which
- * holds none of the program's blocks.  Sanitizer builds (HK_NO_OVERRIDE)
- * leave the whole family, these included, to the sanitizer. */
+ * holds none of the program's blocks.  Every name glibc's malloc.o defines
+ * for programs is defined here too: a static link that needed one of them
+ * would take glibc's malloc.o from libc.a, whose malloc clashes with ours.
+ * Sanitizer builds (HK_NO_OVERRIDE) leave the whole family, these included,
+ * to the sanitizer. */
 #include "hakmem.h"
+#include "hk_buf.h"
 #include "hk_os.h"
 #include "hk_large.h"
 #include "hk_stats.h"
 #include <ck_pr.h>
+#include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <malloc.h>
+#include <stdio.h>
 
 #ifndef HK_NO_OVERRIDE
 
@@ -53,6 +60,58 @@ hk_public struct mallinfo mallinfo(void)
     m.hblks = clamp(m2.hblks);
     m.hblkhd = clamp(m2.hblkhd);
     return m;
+}
+
+/* hakmem has none of glibc's knobs (its options are the HAKMEM_ variables,
+ * read once at start-up): a request is accepted and changes nothing, as in
+ * tcmalloc.  glibc too answers 1 to parameters it does not know. */
+hk_public int mallopt(int param, int value)
+{
+    (void)param;
+    (void)value;
+    return 1;
+}
+
+/* <tag type="type" [count="n"] size="n"/>: glibc's elements. */
+static void xml_elem(struct hk_buf *b, const char *tag, const char *type, bool counted, uint64_t count,
+                     uint64_t size)
+{
+    hk_buf_str(b, "<");
+    hk_buf_str(b, tag);
+    hk_buf_str(b, " type=\"");
+    hk_buf_str(b, type);
+    if (counted) {
+        hk_buf_str(b, "\" count=\"");
+        hk_buf_u64(b, count);
+    }
+    hk_buf_str(b, "\" size=\"");
+    hk_buf_u64(b, size);
+    hk_buf_str(b, "\"/>\n");
+}
+
+/* glibc's document with its process-wide totals, from mallinfo2: hakmem's
+ * per-thread heaps are not arenas, so there is no <heap> element.  Like
+ * glibc (not its manual), options other than 0 return EINVAL itself. */
+hk_public int malloc_info(int options, FILE *fp)
+{
+    if (options != 0)
+        return EINVAL;
+    struct mallinfo2 m = mallinfo2();
+    /* A statistic: whichever recent value the load sees will do. */
+    uint64_t peak = ck_pr_load_64(&hk_os_stats.peak_committed);
+    char text[640]; /* about 500 bytes at most, with every number 20 digits */
+    struct hk_buf b = { text, sizeof text, 0 };
+    hk_buf_str(&b, "<malloc version=\"1\" allocator=\"hakmem\">\n");
+    xml_elem(&b, "total", "fast", true, 0, 0);
+    xml_elem(&b, "total", "rest", true, 0, m.fordblks);
+    xml_elem(&b, "total", "mmap", true, m.hblks, m.hblkhd);
+    xml_elem(&b, "system", "current", false, 0, m.arena);
+    xml_elem(&b, "system", "max", false, 0, peak);
+    xml_elem(&b, "aspace", "total", false, 0, m.arena);
+    xml_elem(&b, "aspace", "mprotect", false, 0, m.arena);
+    hk_buf_str(&b, "</malloc>\n");
+    hk_buf_finish(&b);
+    return fputs(text, fp) == EOF ? -1 : 0;
 }
 
 #endif

@@ -1,11 +1,15 @@
 /* glibc's extra entry points: its internal names of the family (__libc_*),
- * cfree, malloc_trim, mallinfo2/mallinfo and malloc_stats act on hakmem's
- * blocks and memory, not on glibc's unused arena. */
+ * cfree, malloc_trim, mallinfo2/mallinfo, malloc_stats and malloc_info act
+ * on hakmem's blocks and memory, not on glibc's unused arena; mallopt
+ * accepts and ignores. */
+#define _GNU_SOURCE
 #include <config.h>
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -152,6 +156,67 @@ Test(glibc, malloc_stats_prints_hakmem_summary)
     cr_assert_gt(n, 0, "malloc_stats wrote nothing to stderr");
     cr_assert_not_null(strstr(out, "hakmem: statistics"), "not hakmem's summary: %s", out);
     cr_assert_not_null(strstr(out, "bytes committed"), "no committed bytes in: %s", out);
+}
+
+/* The definition the program binds `name` to is in libhakmem, not glibc. */
+static void defined_by_hakmem(const char *name)
+{
+    Dl_info info;
+    void *fn = dlsym(RTLD_DEFAULT, name);
+    cr_assert(fn != NULL && dladdr(fn, &info) && info.dli_fname != NULL, "%s: not found", name);
+    cr_assert_not_null(strstr(info.dli_fname, "libhakmem"), "%s is defined by %s", name, info.dli_fname);
+}
+
+Test(glibc, mallopt_accepts_and_changes_nothing)
+{
+    defined_by_hakmem("mallopt");
+    static const int params[] = { M_MXFAST, M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX,
+                                  M_CHECK_ACTION, M_PERTURB, M_ARENA_TEST, M_ARENA_MAX, -42 };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        cr_assert_eq(mallopt(params[i], 1), 1, "mallopt(%d, 1) refused", params[i]);
+    /* glibc would now serve even 1-byte blocks from mmap
+     * (M_MMAP_THRESHOLD): hakmem's come from its slabs as before. */
+    long long calls = api_os_calls();
+    void *p[64];
+    for (int i = 0; i < 64; i++) {
+        p[i] = malloc(64);
+        ours(p[i], 64);
+    }
+    cr_assert_leq(api_os_calls() - calls, 1, "64 small blocks took %lld OS calls",
+                  api_os_calls() - calls);
+    for (int i = 0; i < 64; i++)
+        free(p[i]);
+}
+
+/* The document, read back: glibc's elements, hakmem's totals. */
+Test(glibc, malloc_info_reports_hakmem_totals)
+{
+    defined_by_hakmem("malloc_info");
+    void *big = malloc(8 << 20);
+    ours(big, 8 << 20);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    cr_assert_not_null(fp);
+    cr_assert_eq(malloc_info(0, fp), 0);
+    cr_assert_eq(fclose(fp), 0);
+    cr_assert_not_null(strstr(text, "<malloc version=\"1\" allocator=\"hakmem\">"), "%s", text);
+    cr_assert_not_null(strstr(text, "</malloc>\n"), "truncated: %s", text);
+    struct mallinfo2 m = mallinfo2();
+    unsigned long long mmap_count, mmap_size, current;
+    const char *at = strstr(text, "<total type=\"mmap\"");
+    cr_assert(at != NULL && sscanf(at, "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"", &mmap_count,
+                                   &mmap_size) == 2, "%s", text);
+    cr_assert_eq(mmap_count, m.hblks);
+    cr_assert_geq(mmap_size, (unsigned long long)8 << 20);
+    at = strstr(text, "<system type=\"current\"");
+    cr_assert(at != NULL && sscanf(at, "<system type=\"current\" size=\"%llu\"", &current) == 1, "%s", text);
+    cr_assert_geq(current, mmap_size, "committed %llu below the large blocks' %llu", current, mmap_size);
+    free(text);
+    free(big);
+    fp = fopen("/dev/null", "w");
+    cr_assert_eq(malloc_info(1, fp), EINVAL, "options other than 0: glibc returns EINVAL");
+    fclose(fp);
 }
 
 #else

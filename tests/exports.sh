@@ -11,7 +11,7 @@ fi
 command -v nm >/dev/null 2>&1 || { echo "exports.sh: SKIP: nm is not installed"; exit 77; }
 syms=$(nm -D --defined-only "$lib" | awk '{ print $3 }' | sort)
 status=0
-internal=$(echo "$syms" | grep -v -E '^(hak_[a-z_0-9]+|__libc_(malloc|free|calloc|realloc|memalign|valloc|pvalloc)|__posix_memalign|malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|free_sized|free_aligned_sized|cfree|mallinfo|mallinfo2|malloc_stats|malloc_trim)$')
+internal=$(echo "$syms" | grep -v -E '^(hak_[a-z_0-9]+|__libc_(malloc|free|calloc|realloc|memalign|valloc|pvalloc)|__posix_memalign|malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size|free_sized|free_aligned_sized|cfree|mallinfo|mallinfo2|malloc_stats|malloc_trim|mallopt|malloc_info)$')
 if [ -n "$internal" ]; then
     echo "FAIL: exported beyond the API: $(echo $internal)"
     status=1
