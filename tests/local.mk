@@ -1,17 +1,17 @@
 # Correctness tests of the allocator core: the hak_ API at its edges
 # (Criterion), multi-threaded stress, fork, invalid frees, real programs
-# under LD_PRELOAD, and a program linked statically.
+# under LD_PRELOAD, and programs linked with hakmem.pc's flags.
 
 # Every test script (this fragment's and the others') finds the build and the
 # sources through these two, absolute so VPATH builds and distcheck work;
-# static_link.sh compiles with the build's CC.
+# link.sh compiles with the build's CC.
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir) CC='$(CC)'; \
 	export top_builddir top_srcdir CC;
 
 check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree
 TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh \
-	tests/static_link.sh
-EXTRA_DIST += tests/static_link.sh tests/static_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+	tests/link.sh
+EXTRA_DIST += tests/link.sh tests/static_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c tests/sys/prog.cpp
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork

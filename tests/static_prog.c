@@ -1,4 +1,4 @@
-/* Linked with -static against libhakmem.a by tests/static_link.sh: every
+/* Linked with -static against libhakmem.a by tests/link.sh: every
  * name of the malloc family this program or libc.a's own objects use must
  * resolve to hakmem, or the link takes glibc's malloc.o and fails on its
  * duplicate malloc.  It calls the extensions too (mallopt, malloc_info,
