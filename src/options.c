@@ -3,6 +3,7 @@
 #include "hk_options.h"
 #include "hk_error.h"
 #include <string.h>
+#include <sys/auxv.h>
 
 extern char **environ;
 
@@ -103,6 +104,12 @@ static void apply_preset(const char *name)
 
 void hk_options_init(void)
 {
+    /* A set-user-ID, set-group-ID or capability-gaining program (AT_SECURE)
+     * takes nothing from its caller's environment, as glibc ignores its
+     * malloc tunables and jemalloc its MALLOC_CONF there: HAKMEM_TOPOLOGY
+     * would have it parse a file of the caller's choosing. */
+    if (getauxval(AT_SECURE))
+        return;
     const char *profile = env_value("PROFILE");
     if (profile != NULL)
         apply_preset(profile);
