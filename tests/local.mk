@@ -10,8 +10,8 @@ AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_src
 
 check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree
 TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh \
-	tests/link.sh tests/secure_env.sh
-EXTRA_DIST += tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+	tests/link.sh tests/secure_env.sh tests/thp.sh
+EXTRA_DIST += tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c tests/sys/prog.cpp
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork
