@@ -131,6 +131,11 @@ static void *alloc_aligned(size_t align, size_t size)
     if (p != NULL && h != &hk_heap_empty) {
         HK_STAT_INC(h, large_alloc);
         hk_heap_count_alloc(h);
+    } else if (p != NULL && HK_COUNTING) {
+        /* No heap (a thread past its TSD destructors): counted as its free
+         * will be (free.c), or frees would outnumber these (helper 43). */
+        ck_pr_inc_64(&hk_heapless_stats.large_alloc);  /* statistic: relaxed */
+        ck_pr_inc_64(&hk_heapless_stats.malloc);       /* statistic: relaxed */
     }
     return p;
 }

@@ -86,6 +86,8 @@ static unsigned sum_heaps(struct hk_heap_stats *t)
         t->small_bytes_freed += ck_pr_load_64(&h->stats.small_bytes_freed);
     }
     ck_pr_fence_load();
+    t->large_alloc = ck_pr_load_64(&hk_heapless_stats.large_alloc);
+    t->malloc = ck_pr_load_64(&hk_heapless_stats.malloc);
     for (struct hk_heap *h = hk_heap_registry_head(); h != NULL; h = h->all_next) {
         t->large_alloc += ck_pr_load_64(&h->stats.large_alloc);
         t->small_bytes_alloc += ck_pr_load_64(&h->stats.small_bytes_alloc);

@@ -584,6 +584,45 @@ Test(stats, counters_follow_allocation)
     }
 }
 
+/* A thread past hakmem's TSD destructor has no heap: a large aligned block
+ * it allocates is counted as its free is (helper 43 found the allocation
+ * uncounted and the free counted, so frees ran ahead).  The test's key is
+ * made after hakmem's, whose destructor therefore runs first. */
+static pthread_key_t late_key;
+
+static void late_aligned_block(void *arg)
+{
+    (void)arg;
+    void *p = NULL;
+    if (hak_posix_memalign(&p, 64, 3 << 20) != 0)
+        abort(); /* not cr_assert: this is not the test's thread */
+    memset(p, 1, 4096);
+    hak_free(p);
+}
+
+static void *allocate_then_set_late_key(void *arg)
+{
+    hak_free(hak_malloc(100)); /* a heap of its own first, handed back at exit */
+    pthread_setspecific(late_key, arg);
+    return NULL;
+}
+
+Test(stats, large_aligned_blocks_after_thread_exit_counted)
+{
+    if (api_stat("large_alloc") == -1)
+        cr_skip_test("this build does not count large blocks");
+    cr_assert_eq(pthread_key_create(&late_key, late_aligned_block), 0);
+    long long alloc0 = api_stat("large_alloc"), free0 = api_stat("large_free");
+    for (int i = 0; i < 5; i++) {
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, allocate_then_set_late_key, (void *)1), 0);
+        pthread_join(t, NULL);
+    }
+    long long allocs = api_stat("large_alloc") - alloc0, frees = api_stat("large_free") - free0;
+    cr_assert_eq(frees, 5, "%lld large frees counted for 5", frees);
+    cr_assert_eq(allocs, 5, "%lld large allocations counted for 5 (and %lld frees)", allocs, frees);
+}
+
 /* A unit block (128 KiB to 1984 KiB) resized in place by realloc is freed
  * at its new size: small_bytes_live (OBSERVE builds) comes back to where it
  * was.  Helper 26 found it 1.3 MB off per block shrunk or grown in place
