@@ -126,6 +126,7 @@ int main(void)
         fail("posix_memalign");
     free(a);
     void *big = malloc(64 << 20);
+    __asm__ volatile("" : : "r"(big) : "memory"); /* or the compiler drops the pair */
     if (big == NULL || mallinfo2().hblks < 1)
         fail("large block");
     memset(big, 7, 64 << 20);
@@ -141,7 +142,7 @@ int main(void)
         for (int i = 0; i < 4096; i++) {
             char *c = malloc(100);
             strcpy(c, "child");
-            __asm__ volatile("" : : "r"(c) : "memory"); /* or gcc drops the pair */
+            __asm__ volatile("" : : "r"(c) : "memory"); /* or the compiler drops the pair */
             free(c);
         }
         _exit(!counting || counter("malloc") - in_child >= 4096 - 128 ? 0 : 3);
