@@ -13,8 +13,8 @@
 #include <ck_pr.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #ifndef HK_NO_OVERRIDE

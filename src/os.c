@@ -40,7 +40,7 @@ static void *map_raw(void *at, size_t size, int prot, int flags)
  * aligned anonymous range with a huge page at its first touch: every
  * SuperSlab, whose header its heap writes first, would be 2 MiB resident
  * however little it holds (64 threads of 100 small blocks each: 136 MB,
- * where mimalloc, committing its segments piecemeal, had 8.5).  Our own
+ * where mimalloc, committing its segments piecemeal, had 8.4).  Our own
  * mappings opt out then; in "madvise" and "never" modes nothing is asked,
  * so no call is spent.  The mode is read once, with no allocation. */
 static int thp_always = -1; /* -1 until read */
@@ -65,10 +65,14 @@ static bool thp_is_always(void)
 
 static void no_huge_pages(void *p, size_t size)
 {
-    if (p == NULL || !thp_is_always())
+    if (p == NULL)
         return;
-    madvise(p, size, MADV_NOHUGEPAGE);
-    ck_pr_inc_64(&hk_os_stats.madvise); /* statistic: relaxed */
+    int saved = errno;  /* a mapping that succeeds leaves errno alone */
+    if (thp_is_always()) {
+        madvise(p, size, MADV_NOHUGEPAGE);
+        ck_pr_inc_64(&hk_os_stats.madvise); /* statistic: relaxed */
+    }
+    errno = saved;
 }
 
 void hk_os_unmap(void *p, size_t size)
@@ -95,10 +99,8 @@ static void *map_aligned(size_t size, size_t align, int prot, int flags)
 /* Our own structures: no huge pages under "always" (above). */
 void *hk_os_map_aligned(size_t size, size_t align)
 {
-    int saved = errno;
     void *p = map_aligned(size, align, PROT_READ | PROT_WRITE, MAP_NORESERVE);
     no_huge_pages(p, size);
-    errno = saved;
     return p;
 }
 
@@ -144,9 +146,7 @@ static void *chunk_commit(void *c)
      * (the claim is not undone: others may have claimed past it). */
     if (p == NULL)
         hk_os_unmap(c, HK_SS_SIZE);
-    int saved = errno;
     no_huge_pages(p, HK_SS_SIZE);
-    errno = saved;
     return p;
 }
 
