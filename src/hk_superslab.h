@@ -243,6 +243,14 @@ void hk_ssmap_set(uintptr_t a, bool on);
 struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node);
 /* Hand an empty SuperSlab back: decommitted, onto its node's pool. */
 void hk_ss_release(struct hk_ss *ss);
+/* Committed bytes of a small SuperSlab: its header and the units slabs
+ * took since their last decommit (dirty_units).  Units never taken are
+ * mapped but untouched: they count once a slab takes them, and no longer
+ * once decommitted, so that the committed count follows what madvise gave
+ * back (helper 44 saw 310 MB reported where 23 MB were resident). */
+uint64_t hk_ss_committed(const struct hk_ss *ss);
+/* Units of mask (taken, committed; or decommitted) in or out of the counts. */
+void hk_ss_account_units(struct hk_ss *ss, uint32_t mask, bool committed);
 /* Chunks for large blocks, outside the pools. */
 void hk_ss_register(struct hk_ss *ss);
 /* Walk every SuperSlab ever made (statistics; racy reads by design). */

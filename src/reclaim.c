@@ -176,6 +176,7 @@ static void purge_units(struct hk_ss *ss, uint32_t m)
             start += HK_SS_HDR_SIZE;
         hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
         uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
+        hk_ss_account_units(ss, run & ss->dirty_units, false);
         ss->dirty_units &= ~run;
         m &= ~run;
     }
@@ -482,6 +483,7 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
         uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
         uintptr_t start = s->first_unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
         hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
+        hk_ss_account_units(ss, mask & ss->dirty_units, false);
         ss->dirty_units &= ~mask;
     }
     if (s->cls == HK_CLASS_UNITS)

@@ -26,6 +26,7 @@ _Static_assert(HK_CLASS_UNITS <= UINT8_MAX, "a slab's class fits its byte");
 void hk_slab_take_units(struct hk_ss *ss, struct hk_slab *s, unsigned from, unsigned to)
 {
     uint32_t mask = (to - from == 32 ? 0xffffffffu : ((1u << (to - from)) - 1)) << from;
+    hk_ss_account_units(ss, mask & ~ss->dirty_units, true);
     ss->dirty_units |= mask;
     ss->free_units &= ~mask;
     ss->block_units &= ~mask;

@@ -108,11 +108,35 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
     }
     ss_reset(ss, heap);
     heap->own[hk_own_slot(ss)] = ss;
-    hk_os_account((int64_t)HK_SS_SIZE);
+    hk_os_account((int64_t)hk_ss_committed(ss));
     /* Statistics: relaxed adds. */
     ck_pr_inc_64(&hk_node_stats[node].superslabs);
-    ck_pr_add_64(&hk_node_stats[node].bytes_committed, HK_SS_SIZE);
+    ck_pr_add_64(&hk_node_stats[node].bytes_committed, hk_ss_committed(ss));
     return ss;
+}
+
+/* Units of mask, without unit 0's header. */
+static uint64_t units_bytes(uint32_t mask)
+{
+    return ((uint64_t)__builtin_popcount(mask) << HK_UNIT_SHIFT) - ((mask & 1u) != 0 ? HK_SS_HDR_SIZE : 0);
+}
+
+uint64_t hk_ss_committed(const struct hk_ss *ss)
+{
+    return HK_SS_HDR_SIZE + units_bytes(ss->dirty_units);
+}
+
+void hk_ss_account_units(struct hk_ss *ss, uint32_t mask, bool committed)
+{
+    if (mask == 0)
+        return;
+    uint64_t bytes = units_bytes(mask);
+    hk_os_account(committed ? (int64_t)bytes : -(int64_t)bytes);
+    /* Statistics: relaxed. */
+    if (committed)
+        ck_pr_add_64(&hk_node_stats[ss->node].bytes_committed, bytes);
+    else
+        ck_pr_sub_64(&hk_node_stats[ss->node].bytes_committed, bytes);
 }
 
 void hk_ss_release(struct hk_ss *ss)
@@ -124,9 +148,9 @@ void hk_ss_release(struct hk_ss *ss)
     ck_pr_store_32(&ss->live, 0);
     ck_pr_store_ptr(&ss->heap, NULL);
     hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
-    hk_os_account(-(int64_t)HK_SS_SIZE);
+    hk_os_account(-(int64_t)hk_ss_committed(ss));
     ck_pr_dec_64(&hk_node_stats[node].superslabs);
-    ck_pr_sub_64(&hk_node_stats[node].bytes_committed, HK_SS_SIZE);
+    ck_pr_sub_64(&hk_node_stats[node].bytes_committed, hk_ss_committed(ss));
     /* The push's CAS releases the header writes above to the next popper. */
     ck_stack_push_upmc(&pools[node], &ss->pool_entry);
 }
