@@ -436,8 +436,9 @@ void hk_heap_numa_ready(void)
         /* Statistics move with it (relaxed adds). */
         ck_pr_dec_64(&hk_node_stats[from].superslabs);
         ck_pr_inc_64(&hk_node_stats[to].superslabs);
-        ck_pr_sub_64(&hk_node_stats[from].bytes_committed, hk_ss_committed(ss));
-        ck_pr_add_64(&hk_node_stats[to].bytes_committed, hk_ss_committed(ss));
+        uint64_t committed = hk_ss_committed(ss);
+        ck_pr_sub_64(&hk_node_stats[from].bytes_committed, committed);
+        ck_pr_add_64(&hk_node_stats[to].bytes_committed, committed);
         ck_pr_sub_64(&hk_node_stats[from].bytes_in_use, in_use);
         ck_pr_add_64(&hk_node_stats[to].bytes_in_use, in_use);
     }

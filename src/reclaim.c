@@ -163,6 +163,18 @@ struct hk_ss *hk_empty_take(struct hk_heap *h, unsigned node, bool any_node)
     return NULL;
 }
 
+/* Units lo..hi of ss back to the OS (unit 0 from past the header) and out
+ * of the committed count; returns their mask. */
+static uint32_t decommit_units(struct hk_ss *ss, unsigned lo, unsigned hi)
+{
+    uintptr_t start = (uintptr_t)ss + ((uintptr_t)lo << HK_UNIT_SHIFT) + (lo == 0 ? HK_SS_HDR_SIZE : 0);
+    hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
+    uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
+    hk_ss_account_units(ss, run & ss->dirty_units, false);
+    ss->dirty_units &= ~run;
+    return run;
+}
+
 /* Units of a partly used SuperSlab, freed and not reused within the delay,
  * are decommitted: RSS follows the live set, not its high-water mark. */
 static void purge_units(struct hk_ss *ss, uint32_t m)
@@ -171,14 +183,7 @@ static void purge_units(struct hk_ss *ss, uint32_t m)
         unsigned lo = (unsigned)__builtin_ctz(m), hi = lo;
         while (hi + 1 < HK_UNITS && (m >> (hi + 1)) & 1)
             hi++;
-        uintptr_t start = (uintptr_t)ss + ((uintptr_t)lo << HK_UNIT_SHIFT);
-        if (lo == 0)
-            start += HK_SS_HDR_SIZE;
-        hk_os_decommit((void *)start, (uintptr_t)ss + ((uintptr_t)(hi + 1) << HK_UNIT_SHIFT) - start);
-        uint32_t run = (hi == 31 ? 0xffffffffu : ((1u << (hi + 1)) - 1)) & ~((1u << lo) - 1);
-        hk_ss_account_units(ss, run & ss->dirty_units, false);
-        ss->dirty_units &= ~run;
-        m &= ~run;
+        m &= ~decommit_units(ss, lo, hi);
     }
 }
 
@@ -479,13 +484,8 @@ void hk_slab_release(struct hk_heap *h, struct hk_slab *s)
     hk_slab_unhead(s);
     hk_slab_count_in_use(s, false);
     HK_STAT_INC(h, slab_release);
-    if (hk_opt.decommit_delay_ms == 0) {
-        uintptr_t base = (uintptr_t)ss + ((uintptr_t)s->first_unit << HK_UNIT_SHIFT);
-        uintptr_t start = s->first_unit == 0 ? (uintptr_t)ss + HK_SS_HDR_SIZE : base;
-        hk_os_decommit((void *)start, base + ((uintptr_t)n << HK_UNIT_SHIFT) - start);
-        hk_ss_account_units(ss, mask & ss->dirty_units, false);
-        ss->dirty_units &= ~mask;
-    }
+    if (hk_opt.decommit_delay_ms == 0)
+        decommit_units(ss, s->first_unit, s->first_unit + n - 1);
     if (s->cls == HK_CLASS_UNITS)
         ss->block_units |= mask;
     hk_ss_units_free(h, ss, mask);

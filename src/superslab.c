@@ -80,6 +80,14 @@ static void ss_reset(struct hk_ss *ss, struct hk_heap *heap)
     ck_pr_store_32(&ss->live, 1);
 }
 
+/* Committed bytes in or out of the process's count and the node's. */
+static void account(unsigned node, int64_t bytes)
+{
+    hk_os_account(bytes);
+    /* Statistic: relaxed; a negative delta wraps to the subtraction. */
+    ck_pr_add_64(&hk_node_stats[node].bytes_committed, (uint64_t)bytes);
+}
+
 struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
 {
     ck_stack_entry_t *e = ck_stack_pop_mpmc(&pools[node]);
@@ -108,10 +116,8 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
     }
     ss_reset(ss, heap);
     heap->own[hk_own_slot(ss)] = ss;
-    hk_os_account((int64_t)hk_ss_committed(ss));
-    /* Statistics: relaxed adds. */
-    ck_pr_inc_64(&hk_node_stats[node].superslabs);
-    ck_pr_add_64(&hk_node_stats[node].bytes_committed, hk_ss_committed(ss));
+    account(node, (int64_t)hk_ss_committed(ss));
+    ck_pr_inc_64(&hk_node_stats[node].superslabs);  /* statistic: relaxed */
     return ss;
 }
 
@@ -128,15 +134,8 @@ uint64_t hk_ss_committed(const struct hk_ss *ss)
 
 void hk_ss_account_units(struct hk_ss *ss, uint32_t mask, bool committed)
 {
-    if (mask == 0)
-        return;
-    uint64_t bytes = units_bytes(mask);
-    hk_os_account(committed ? (int64_t)bytes : -(int64_t)bytes);
-    /* Statistics: relaxed. */
-    if (committed)
-        ck_pr_add_64(&hk_node_stats[ss->node].bytes_committed, bytes);
-    else
-        ck_pr_sub_64(&hk_node_stats[ss->node].bytes_committed, bytes);
+    if (mask != 0)
+        account(ss->node, committed ? (int64_t)units_bytes(mask) : -(int64_t)units_bytes(mask));
 }
 
 void hk_ss_release(struct hk_ss *ss)
@@ -148,9 +147,8 @@ void hk_ss_release(struct hk_ss *ss)
     ck_pr_store_32(&ss->live, 0);
     ck_pr_store_ptr(&ss->heap, NULL);
     hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
-    hk_os_account(-(int64_t)hk_ss_committed(ss));
-    ck_pr_dec_64(&hk_node_stats[node].superslabs);
-    ck_pr_sub_64(&hk_node_stats[node].bytes_committed, hk_ss_committed(ss));
+    account(node, -(int64_t)hk_ss_committed(ss));
+    ck_pr_dec_64(&hk_node_stats[node].superslabs);  /* statistic: relaxed */
     /* The push's CAS releases the header writes above to the next popper. */
     ck_stack_push_upmc(&pools[node], &ss->pool_entry);
 }
