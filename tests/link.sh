@@ -64,7 +64,7 @@ if [ ! -f "$libdir/libhakmem.a" ]; then
 elif [ ! -f "$($CC -print-file-name=libc.a)" ]; then
     echo "skip: static links: $CC has no libc.a (Debian: libc6-dev)"
 else
-    link static_c $CC -O2 -static -I"$top_srcdir/src" "$top_srcdir/tests/static_prog.c" -L"$libdir" $libs $private
+    link static_c $CC -O2 -static -I"$top_srcdir/src" -I"$top_srcdir/tests" "$top_srcdir/tests/static_prog.c" -L"$libdir" $libs $private
     on_hakmem static_c
     cat "$tmp/static_c.out"
     # hwloc is loaded with dlopen, only for a multi-node topology, which a

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include "hakmem.h"
+#include "testutil.h"
 
 #define THREADS 4
 #define PER 20000
@@ -30,21 +31,6 @@ static void fail(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
-}
-
-/* A counter of hak_stats_json; -1 in builds that keep none (--enable-fast). */
-static long long counter(const char *key)
-{
-    static char json[1 << 16];
-    size_t n = hak_stats_json(json, sizeof json);
-    if (n >= sizeof json)
-        fail("statistics of %zu bytes", n);
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *at = strstr(json, pat);
-    if (at == NULL)
-        fail("no %s in %s", key, json);
-    return strtoll(at + strlen(pat), NULL, 10);
 }
 
 /* Each thread fills blocks and hands them to the next thread's slot. */
@@ -91,19 +77,21 @@ int main(void)
 {
     if (mallopt(M_MMAP_THRESHOLD, 4096) != 1 || mallopt(M_ARENA_MAX, 1) != 1)
         fail("mallopt refused");
-    bool counting = counter("malloc") >= 0;
+    if (tu_stat("malloc") == -2 || tu_stat("free_remote") == -2)
+        fail("no malloc or free_remote in the statistics");
+    bool counting = tu_stat("malloc") >= 0; /* -1: a build that keeps no counters */
     if (!counting)
         puts("static_prog: this build keeps no counters: which malloc ran is not checked");
-    long long before = counter("malloc");
+    long long before = tu_stat("malloc");
     run(work);
     run(reap);
-    if (counting && counter("malloc") - before < THREADS * PER)
-        fail("hakmem counted %lld of %d mallocs", counter("malloc") - before, THREADS * PER);
-    if (counting && counter("free_remote") < THREADS * PER / 2)
-        fail("only %lld remote frees", counter("free_remote"));
+    if (counting && tu_stat("malloc") - before < THREADS * PER)
+        fail("hakmem counted %lld of %d mallocs", tu_stat("malloc") - before, THREADS * PER);
+    if (counting && tu_stat("free_remote") < THREADS * PER / 2)
+        fail("only %lld remote frees", tu_stat("free_remote"));
 
     /* libc's own allocations go through the same malloc. */
-    before = counter("malloc");
+    before = tu_stat("malloc");
     char *s = strdup("hakmem");
     char *t = NULL;
     if (s == NULL || asprintf(&t, "%s-%d", s, 42) < 0 || strcmp(t, "hakmem-42") != 0)
@@ -115,7 +103,7 @@ int main(void)
         fail("malloc_info");
     if (strstr(text, "allocator=\"hakmem\"") == NULL)
         fail("malloc_info wrote %s", text);
-    if (counting && counter("malloc") - before < 3)
+    if (counting && tu_stat("malloc") - before < 3)
         fail("libc's allocations were not hakmem's");
     free(s);
     free(t);
@@ -138,14 +126,14 @@ int main(void)
         fail("fork: %s", strerror(errno));
     if (pid == 0) {
         /* Counts reach the statistics in batches of up to 128 a class. */
-        long long in_child = counter("malloc");
+        long long in_child = tu_stat("malloc");
         for (int i = 0; i < 4096; i++) {
             char *c = malloc(100);
             strcpy(c, "child");
             __asm__ volatile("" : : "r"(c) : "memory"); /* or the compiler drops the pair */
             free(c);
         }
-        _exit(!counting || counter("malloc") - in_child >= 4096 - 128 ? 0 : 3);
+        _exit(!counting || tu_stat("malloc") - in_child >= 4096 - 128 ? 0 : 3);
     }
     int status;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
