@@ -287,8 +287,6 @@ static unsigned reap_gone(void)
  * back here if anything it calls allocated). */
 static struct hk_heap *wait_for_look(void)
 {
-    if (proc_page == NULL)
-        return NULL;
     /* A hint: a look that ends or starts between the loads costs a heap. */
     uint64_t looker = ck_pr_load_64(&proc_page[LOOKER]);
     if (looker == 0 || looker == thread_id())
@@ -306,19 +304,17 @@ static struct hk_heap *wait_for_look(void)
  * the last one's at each start.  Relaxed: the counts only ration looks. */
 static struct hk_heap *reap_and_pop(void)
 {
+    if (proc_page == NULL)
+        return NULL;  /* no id that fork renews: reap_gone finds nothing */
     uint32_t made = ck_pr_load_32(&heaps_made), at = ck_pr_load_32(&reap_at);
     /* One look at a time: threads that start together make their heaps
      * rather than each probe every other (helper 40). */
     if (made < at || !ck_pr_cas_32(&reap_at, at, made + made / 8 + 1))
         return wait_for_look();
-    /* reap_gone looks only where proc_page is (it renews the ids on fork). */
-    if (proc_page != NULL)
-        ck_pr_store_64(&proc_page[LOOKER], thread_id());  /* a hint to starters: relaxed */
+    ck_pr_store_64(&proc_page[LOOKER], thread_id());  /* a hint to starters: relaxed */
     unsigned found = reap_gone();
-    if (proc_page != NULL) {
-        ck_pr_fence_store();  /* the heaps pushed before the end of the look (wait_for_look) */
-        ck_pr_store_64(&proc_page[LOOKER], 0);
-    }
+    ck_pr_fence_store();  /* the heaps pushed before the end of the look (wait_for_look) */
+    ck_pr_store_64(&proc_page[LOOKER], 0);
     if (found == 0)
         return NULL;
     ck_pr_store_32(&reap_at, made);  /* found some: look again at the next start */
