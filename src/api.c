@@ -82,9 +82,16 @@ hk_public void *hak_realloc(void *p, size_t size)
     } else if (have > HK_SMALL_MAX && size > HK_SMALL_MAX && size <= HK_UNIT_BLOCK_MAX && hk_unit_block_resize(p, size)) {
         return p;
     }
+    int saved = errno;
     void *q = hk_alloc(size, false);
-    if (q == NULL)
-        return NULL;  /* errno is ENOMEM, p untouched */
+    if (q == NULL) {
+        if (size > have)
+            return NULL;  /* errno is ENOMEM, p untouched */
+        /* A shrink fails only for want of a smaller block: p holds it
+         * (helper 46: every shrink failed at the mapping limit). */
+        errno = saved;
+        return p;
+    }
     memcpy(q, p, size < have ? size : have);
     hk_free(p, "realloc");
     return q;

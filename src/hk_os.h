@@ -28,8 +28,11 @@ void *hk_os_reserve_aligned(size_t size, size_t align);
  * address space after it is taken. */
 bool hk_os_grow_in_place(void *p, size_t old, size_t size);
 /* Move the mapping at p (old bytes) to `to`, replacing what is there, and
- * grow it to size bytes: the kernel moves the pages, nothing is copied. */
-bool hk_os_move(void *p, size_t old, size_t size, void *to);
+ * grow it to size bytes: the kernel moves the pages, nothing is copied.
+ * 1 moved; 0 refused, p as it was and `to`'s size bytes still ours (with
+ * protection prot, contents kept or zero); -1 refused, p as it was and
+ * `to`'s size bytes no longer ours (old kernels: os.c). */
+int hk_os_move(void *p, size_t old, size_t size, void *to, int prot);
 void hk_os_unmap(void *p, size_t size);
 /* Give the pages back; they read as zero afterwards (locked ones, which
  * the kernel keeps, are cleared). */

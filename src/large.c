@@ -8,6 +8,7 @@
 #include "hk_heap.h"
 #include "hk_numa.h"
 #include <string.h>
+#include <sys/mman.h>
 #include <errno.h>
 
 #define CACHE_SLOTS 64
@@ -411,11 +412,22 @@ static struct hk_ss *move_into(struct hk_ss *s, struct hk_ss *c)
      * mlock'ed by the program) and, since Linux 6.17, complete in part
      * when it fails: the block would be torn between two places.  Such an
      * s is copied instead; its pages were mostly c's, resident already. */
-    if (hk_os_move(s, old, old + HK_PAGE_SIZE, c)) {
+    int moved = hk_os_move(s, old, old + HK_PAGE_SIZE, c, PROT_READ | PROT_WRITE);
+    if (moved > 0) {
         c->map_size = size;  /* the header came along: the mapping is c's */
         hk_os_account(-(int64_t)old);  /* s's range is gone, c's was counted */
         return c;
     }
+    if (moved < 0) {
+        /* c's front is no longer ours (hk_os_move): the block stays in s,
+         * c's rest goes, its front's bytes with it from the count. */
+        hk_ssmap_set((uintptr_t)c, false);
+        hk_os_account(-(int64_t)size);
+        hk_os_unmap((char *)c + old + HK_PAGE_SIZE, size - old - HK_PAGE_SIZE);
+        hk_ssmap_set((uintptr_t)s, true);
+        return NULL;
+    }
+    header_init(c, s->node, size);  /* may have been mapped again, zero-filled (hk_os_move) */
     memcpy((char *)c + (s->large_block - (uintptr_t)s), (const char *)s->large_block, s->large_size);
     c->large_state = LARGE_LIVE;
     unmap(s);
@@ -442,9 +454,11 @@ static struct hk_ss *grow_by_mremap(struct hk_ss *s, size_t map)
          * marked after, it would be taken for not ours.  The block is the
          * caller's alone meanwhile. */
         hk_ssmap_set((uintptr_t)s, false);
-        if (!hk_os_move(s, old, map, n)) {
+        int moved = hk_os_move(s, old, map, n, PROT_NONE);
+        if (moved <= 0) {
             hk_ssmap_set((uintptr_t)s, true);
-            hk_os_unmap(n, map);
+            if (moved == 0)  /* else no longer ours (hk_os_move) */
+                hk_os_unmap(n, map);
             return NULL;
         }
         hk_ssmap_set((uintptr_t)n, true);  /* the header came along */
@@ -473,8 +487,8 @@ void *hk_large_grow(struct hk_ss *s, size_t size)
     before = s->map_size;
     if (s->map_size >= off + need) {
         split_tail(s, off + need);
-    } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL) {
-        n = move_into(s, c);
+    } else if ((c = cache_take(off + need, GROW_TAKE * (off + need), s->node)) != NULL &&
+               (n = move_into(s, c)) != NULL) {
         split_tail(n, off + need);
     } else if ((n = grow_by_mremap(s, map)) == NULL) {
         return NULL;

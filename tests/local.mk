@@ -8,10 +8,10 @@
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir) CC='$(CC)'; \
 	export top_builddir top_srcdir CC;
 
-check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree
+check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree tests/large_moves
 TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh \
-	tests/link.sh tests/secure_env.sh tests/thp.sh
-EXTRA_DIST += tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+	tests/link.sh tests/secure_env.sh tests/thp.sh tests/large_moves.sh tests/vm/large-moves.sh
+EXTRA_DIST += tests/large_moves.sh tests/vm/large-moves.sh tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c tests/sys/prog.cpp
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork
@@ -112,3 +112,11 @@ tests_lifecycle_LDFLAGS = -no-install
 # result line, check=ok.
 TESTS += tests/workloads.sh
 EXTRA_DIST += tests/workloads.sh
+
+# -fno-builtin: the errno checks around free must not be folded away (gcc
+# takes free to leave errno alone).  -no-install -static: a real ELF with the
+# library inside, which tests/vm/large-moves.sh runs in a VM as well.
+tests_large_moves_SOURCES = tests/large_moves.c
+tests_large_moves_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_large_moves_LDADD = src/libhakmem.la
+tests_large_moves_LDFLAGS = -no-install -static

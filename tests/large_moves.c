@@ -1,0 +1,222 @@
+/* Large blocks moved, copied and unmapped when the kernel refuses: run by
+ * make check on this machine's kernel and, by tests/vm/large-moves.sh, on
+ * Debian's own (6.1), whose mremap unmapped a move's destination before it
+ * checked the source.  Exit 0 when every check holds; each failure names
+ * itself.  Plain C: the VM's initramfs holds no Criterion.
+ *
+ * 1. A block in several kernel mappings grows into a freed mapping (on 6.1
+ *    the refused move left a hole that the copy then wrote: SIGSEGV), and
+ *    with no freed mapping at hand, and in a chain of such growths.
+ * 2. At vm.max_map_count (reached with the process's own mappings): free
+ *    and a malloc that succeeds leave errno alone, a freed block's pages go
+ *    back though its unmap is refused, and a realloc that shrinks keeps its
+ *    block when no new one can be had. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (!(cond)) {                                     \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
+            printf(__VA_ARGS__);                           \
+            printf("\n");                                  \
+            failures++;                                    \
+        }                                                  \
+    } while (0)
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 512)
+        p[i] = (unsigned char)(i / 512 * 31 + seed);
+}
+
+static int intact(const unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i += 512)
+        if (p[i] != (unsigned char)(i / 512 * 31 + seed))
+            return 0;
+    return 1;
+}
+
+/* A block of `size` whose mapping is cut in two kernel mappings. */
+static unsigned char *split_block(size_t size, unsigned seed)
+{
+    unsigned char *q = malloc(size);
+    if (q == NULL)
+        return NULL;
+    fill(q, size, seed);
+    if (madvise(q + (1 << 20), 4096, MADV_DONTFORK) != 0)
+        printf("madvise: %s (the block stays one mapping)\n", strerror(errno));
+    return q;
+}
+
+static void grows_in_pieces(void)
+{
+    const size_t small = 3 << 20;
+    /* With no freed mapping: moved to fresh address space, or copied. */
+    unsigned char *q = split_block(small, 1);
+    CHECK(q != NULL, "malloc(%zu)", small);
+    unsigned char *r = realloc(q, 6 << 20);
+    CHECK(r != NULL && intact(r, small, 1), "realloc without a freed mapping lost the block");
+    free(r);
+
+    /* Into a freed mapping, its pages resident. */
+    unsigned char *p = malloc(32 << 20);
+    CHECK(p != NULL, "malloc(32 MiB)");
+    memset(p, 7, 32 << 20);
+    free(p);
+    q = split_block(small, 2);
+    r = realloc(q, 6 << 20);
+    CHECK(r != NULL && intact(r, small, 2), "realloc into a freed mapping lost the block");
+    free(r);
+
+    /* A chain: each growth leaves the block in two mappings or more. */
+    size_t size = 2 << 20;
+    q = split_block(size, 3);
+    for (int i = 0; i < 12 && q != NULL; i++) {
+        unsigned char *other = malloc(size * 2);  /* freed: a mapping to grow into */
+        if (other != NULL)
+            memset(other, 1, size * 2);
+        free(other);
+        size_t next = size + size / 4;
+        r = realloc(q, next);
+        CHECK(r != NULL && intact(r, size, 3), "chain step %d (%zu -> %zu B) lost the block", i, size, next);
+        if (r == NULL)
+            break;
+        fill(r, next, 3);
+        if (madvise(r + (next / 2 & ~(size_t)4095), 4096, MADV_DONTFORK) != 0)
+            printf("madvise: %s\n", strerror(errno));
+        q = r;
+        size = next;
+    }
+    free(q);
+}
+
+/* ---- at the mapping limit ------------------------------------------------ */
+
+enum { MAX_PADS = 1 << 20 };
+static void **pads;
+static size_t npads;
+
+/* Single pages of alternating protection, which cannot merge, until the
+ * kernel refuses one more; then `spare` of them go back. */
+static void exhaust(size_t spare)
+{
+    for (;;) {
+        if (npads == MAX_PADS)
+            break;
+        void *p = mmap(NULL, 4096, npads & 1 ? PROT_READ : PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            break;
+        pads[npads++] = p;
+    }
+    for (; spare > 0 && npads > 0; spare--)
+        munmap(pads[--npads], 4096);
+}
+
+/* Read without stdio: at the map limit its buffer may not be had. */
+static long resident_kb(void)
+{
+    char buf[128] = { 0 };
+    long size, rss;
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0 || sscanf(buf, "%ld %ld", &size, &rss) != 2)
+        return -1;
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void at_the_map_limit(void)
+{
+    enum { N = 16 };
+    const size_t big = 20 << 20, touched = 4 << 20;  /* the VM has 1 GiB */
+    unsigned char *b[N];
+    pads = mmap(NULL, MAX_PADS * sizeof *pads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pads != MAP_FAILED, "mmap of the pad list");
+    if (pads == MAP_FAILED)
+        return;
+    unsigned char *keep = malloc(40000);
+    CHECK(keep != NULL, "malloc(40000)");
+    fill(keep, 40000, 4);
+    exhaust(1);
+    for (int i = 0; i < N; i++) {
+        b[i] = malloc(big);
+        CHECK(b[i] != NULL, "malloc(%zu) with one mapping to spare", big);
+        if (b[i] != NULL)
+            memset(b[i], 1, touched);
+        exhaust(1);
+    }
+    if (npads == MAX_PADS) {
+        printf("SKIP the map-limit checks: %zu mappings made and no refusal\n", npads);
+        goto out;
+    }
+    long before = resident_kb();
+    for (int i = 0; i < N; i++) {
+        exhaust(0);
+        errno = 4321;
+        free(b[i]);
+        CHECK(errno == 4321, "free of a %zu B block at the map limit set errno to %d", big, errno);
+    }
+    long after = resident_kb();
+    CHECK(before - after > (long)(N * touched / 1024 / 2),
+          "freeing %d blocks of %zu B at the map limit gave back only %ld kB (%ld -> %ld)", N, touched,
+          before - after, before, after);
+    for (int i = 0; i < 16; i++) {
+        exhaust(0);
+        errno = 4321;
+        void *p = malloc((size_t)(3 + i % 5) << 20);
+        CHECK(p == NULL || errno == 4321, "malloc that succeeded set errno to %d", errno);
+        free(p);
+    }
+    /* Fill what is left of the 5000 B class, then shrink into it. */
+    exhaust(0);
+    void **fillers = NULL, *f;
+    size_t nf = 0;
+    while (nf < 200000 && (f = malloc(5000)) != NULL) {
+        *(void **)f = fillers;
+        fillers = f;
+        nf++;
+    }
+    CHECK(nf < 200000, "the 5000 B class never ran out: the shrink check proves nothing");
+    errno = 0;
+    unsigned char *r = realloc(keep, 5000);
+    CHECK(r == keep, "realloc(40000 -> 5000) with no memory returned %p (errno %d), not its block", (void *)r, errno);
+    if (r != NULL) {
+        CHECK(intact(r, 5000, 4), "the shrunk block lost its contents");
+        keep = r;
+    }
+    while (fillers != NULL) {
+        void *next = *fillers;
+        free(fillers);
+        fillers = next;
+    }
+out:
+    while (npads > 0)
+        munmap(pads[--npads], 4096);
+    munmap(pads, MAX_PADS * sizeof *pads);
+    free(keep);
+}
+
+int main(void)
+{
+    grows_in_pieces();
+    at_the_map_limit();
+    if (failures)
+        printf("%d check(s) failed\n", failures);
+    else
+        printf("large_moves: all checks held\n");
+    return failures ? 1 : 0;
+}
