@@ -86,7 +86,8 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 # make sweep: the short default sweep, 3 to 6 minutes on 2 cores.  It keeps
 # the 5 interleaved runs per point and shortens the workloads instead (to
 # a third of their default work, half for Hoard's false-sharing tests):
-# 7 workloads x 4 thread counts x 5 allocators x 5 runs = 700 runs.
+# 27 points (7 workloads x 4 thread counts, xmalloc has no 1-thread point)
+# x 5 allocators x 5 runs = 675 runs.
 # cache-scratch hands each thread 100 objects, not Hoard's 1: enough for a
 # thread to take a heap and fill its remote-block cache with them.
 HK_SWEEP_DIR = results/sweep-latest
@@ -101,7 +102,7 @@ HK_SWEEP_FLAGS = --workloads mixed,larson,xmalloc,ring,threadtest,cache-scratch,
 	--workload-args 'cache-thrash: --iters 500'
 HK_SWEEP_NOTE = make sweep shortens every workload to about a third of its \
 	default work (half for cache-scratch and cache-thrash; the knobs are on the run line of each \
-	workload) so that 700 runs fit in 3 to 6 minutes on 2 cores (depending on the load); \
+	workload) so that a sweep of 5 runs a point fits in 3 to 6 minutes on 2 cores (depending on the load); \
 	run hakmem-bench sweep without them for the full-length workloads. cache-scratch hands each \
 	thread 100 objects where the original hands 1.
 

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from hakmem_bench import fmt, plot, results, stats, summary  # noqa: E402
 
 REFS = ('glibc', 'mimalloc', 'jemalloc', 'tcmalloc')
+METRIC_NAMES = dict(summary.METRICS)  # set by render() for the rows at hand
 
 
 def load(rdir):
@@ -55,16 +56,29 @@ def plural(n, word):
     return f'{n} {word}' + ('' if n == 1 else 's')
 
 
+# A lead is called settled only when every allocator of the point has this
+# many ok runs: with one run min = max, and any lead would look clear.
+SETTLED_RUNS = 3
+
+
+def settled(points, w, t, lead, allocs):
+    """Whether the leader's slowest run beat every other allocator's fastest,
+    each with SETTLED_RUNS ok runs or more."""
+    ps = [points[(w, t, a)] for a in allocs if (w, t, a) in points and points[(w, t, a)]['ops_per_sec']]
+    best = points[(w, t, lead)]
+    return len(ps) > 1 and all(p['ok'] >= SETTLED_RUNS for p in ps) and \
+        all(best['min'] > p['max'] for p in ps if p is not best)
+
+
 def clear_leads(points, workloads, threads, allocs):
-    """Points whose leader's min exceeds every other allocator's max."""
+    """Points whose lead is settled (above)."""
     n = 0
     for w in workloads:
         for t in threads:
-            ps = [points[(w, t, a)] for a in allocs
+            ps = [(points[(w, t, a)]['ops_per_sec'], a) for a in allocs
                   if (w, t, a) in points and points[(w, t, a)]['ops_per_sec']]
             if len(ps) > 1:
-                best = max(ps, key=lambda p: p['ops_per_sec'])
-                n += all(best['min'] > p['max'] for p in ps if p is not best)
+                n += settled(points, w, t, max(ps)[1], allocs)
     return n
 
 
@@ -78,9 +92,12 @@ def leader_sentence(points, w, t, allocs):
     text = f'{lead} leads with {fmt.si(best)} ops/s'
     if rest:
         second, who = rest[0]
-        overlap = points[(w, t, lead)]['min'] <= points[(w, t, who)]['max']
-        text += (f', {pct_diff(best / second)} ahead of {who}' +
-                 (' (their run ranges overlap, so the order is not settled)' if overlap else ''))
+        text += f', {pct_diff(best / second)} ahead of {who}'
+        if not settled(points, w, t, lead, allocs):
+            few = [a for _, a in ps if points[(w, t, a)]['ok'] < SETTLED_RUNS]
+            text += (f' ({", ".join(few)} {"has" if len(few) == 1 else "have"} fewer than '
+                     f'{SETTLED_RUNS} ok runs, so the order is not settled)' if few else
+                     ' (the run ranges overlap, so the order is not settled)')
     if lead != 'hakmem' and (w, t, 'hakmem') in points and points[(w, t, 'hakmem')]['ops_per_sec']:
         h = points[(w, t, 'hakmem')]['ops_per_sec']
         rank = 1 + sum(1 for v, _ in ps if v > h)
@@ -91,7 +108,7 @@ def leader_sentence(points, w, t, allocs):
 def vs_best(paired, w, t):
     """hakmem / the best reference of each round at one point, per metric."""
     got = [(metric, r.get((w, t, summary.BEST))) for metric, r in paired.items()]
-    got = [f'{fmt.ratio_quartiles(v[0], v[2])} {summary.METRICS[metric]}'
+    got = [f'{fmt.ratio_quartiles(v[0], v[2])} {METRIC_NAMES[metric]}'
            for metric, v in got if v and v[0] is not None]
     return ('; paired by round, hakmem / the best reference is ' + ' and '.join(got)) if got else ''
 
@@ -101,9 +118,13 @@ def workload_findings(points, paired, w, threads, allocs):
     for t in threads:
         s = leader_sentence(points, w, t, allocs)
         if s:
-            s += vs_best(paired, w, t)
             over = ' (oversubscribed)' if any(points.get((w, t, a), {}).get('oversubscribed')
                                                for a in allocs) else ''
+            lost = [f'{a} {points[(w, t, a)]["ok"]} of {points[(w, t, a)]["runs"]}' for a in allocs
+                    if (w, t, a) in points and points[(w, t, a)]['ok'] < points[(w, t, a)]['runs']]
+            if lost:
+                s += f' (runs ok: {", ".join(lost)}; the medians are of those)'
+            s += vs_best(paired, w, t)
             lines.append(f'- {plural(t, "thread")}{over}: {s}.')
     rss = [(points[(w, t, a)]['maxrss_kb'], a, t) for t in threads for a in allocs
            if (w, t, a) in points and points[(w, t, a)]['maxrss_kb']]
@@ -114,8 +135,11 @@ def workload_findings(points, paired, w, threads, allocs):
     osc = [points[(w, t, 'hakmem')]['os_calls_per_mop'] for t in threads
            if (w, t, 'hakmem') in points and points[(w, t, 'hakmem')]['os_calls_per_mop'] is not None]
     if osc:
+        timed = all(points[(w, t, 'hakmem')].get('os_calls_timed') for t in threads if (w, t, 'hakmem') in points)
         lines.append(f'- hakmem made {fmt.num(min(osc))}–{fmt.num(max(osc))} OS calls '
-                     '(mmap + munmap + madvise) per million operations across thread counts.')
+                     '(mmap + munmap + madvise) per million operations across thread counts' +
+                     (' in the timed part of the runs.' if timed else
+                      ', start-up\'s included (spread over the run\'s length).'))
     return lines
 
 
@@ -138,7 +162,7 @@ def headline(points, paired, rows, workloads, threads, allocs, cores):
     best = [(metric, v) for metric, v in best if v]
     if best:
         out.append('- Against the best reference of each round (paired by round): hakmem\'s throughput is ' +
-                   ' and '.join(f'{fmt.ratio(stats.geomean(v))} {summary.METRICS[metric]} (faster than every '
+                   ' and '.join(f'{fmt.ratio(stats.geomean(v))} {METRIC_NAMES[metric]} (faster than every '
                                 f'reference at {sum(1 for x in v if x > 1)} of {len(v)} points)'
                                 for metric, v in best) +
                    '; geometric means of the per-point medians.')
@@ -166,6 +190,28 @@ def headline(points, paired, rows, workloads, threads, allocs, cores):
     return out
 
 
+# How each workload differs from the published program of its name, as read
+# in their sources (bench/*.c headers say more).
+WORKLOAD_NOTES = {
+    'larson': 'after Larson and Krishnan\'s server benchmark, with one slot array shared by all '
+              'threads (about (T−1)/T of frees are remote) where the original gives each thread '
+              'its own array and hands it to the next thread; sizes are the run line\'s.',
+    'xmalloc': 'after xmalloc-test (Lever and Boreham): producers pass batches of 64 blocks to '
+               'consumers over one bounded channel per producer, where the original uses one '
+               'locked queue and batches of 4096, and blocks are not filled; `--threads` counts '
+               'producers and consumers together, at least one of each.',
+    'threadtest': 'Hoard\'s threadtest: each thread allocates and frees rounds of objects of '
+                  'one size.',
+    'cache-scratch': 'Hoard\'s cache-scratch, with iterations split across threads, each byte '
+                     'incremented (read and written), and, in make sweep, 100 objects handed '
+                     'to each thread where the original hands one.',
+    'cache-thrash': 'Hoard\'s cache-thrash, with iterations split across threads and each byte '
+                    'incremented (read and written).',
+    'mixed': 'hakmem\'s own: one thread replaces random blocks of a working set of 400.',
+    'ring': 'hakmem\'s own: every block is freed by the next thread of a ring.',
+}
+
+
 def load_sentence(meta, cores):
     """What else the machine was doing, from the load average the sweep recorded."""
     a, b = meta.get('load_start'), meta.get('load_end')
@@ -173,12 +219,14 @@ def load_sentence(meta, cores):
         return ''
     busy = max(a, b or 0) > 0.5 * (cores or 1)
     return (f'The 1-minute load average was {a} when the sweep started and {b} when it '
-            f'ended, on {plural(cores, "core")}: ' +
-            ('other work was competing for the CPU, which widens every spread below.'
+            f'ended (the sweep\'s own threads included), on {plural(cores, "core")}: ' +
+            ('the machine was busy, which widens every spread below.'
              if busy else 'the machine was otherwise quiet.')) + '\n'
 
 
 def render(rows, meta, figures):
+    global METRIC_NAMES
+    METRIC_NAMES = summary.metric_names(rows)
     points = stats.aggregate(rows)
     workloads, threads, allocs = summary.layout(rows)
     m = meta.get('machine', {})
@@ -188,7 +236,13 @@ def render(rows, meta, figures):
               for metric in summary.paired_metrics(rows)} if 'hakmem' in allocs else {}
     cvs = [p['cv'] for p in points.values() if p['cv'] is not None]
     over = [t for t in threads if cores and t > cores]
-    p = ['# hakmem against glibc, mimalloc, jemalloc and tcmalloc: a thread-count sweep', '',
+    refs = [a for a in allocs if a != 'hakmem']
+    missing = meta.get('allocators_missing') or []
+    p = [f"# hakmem against {' and '.join(filter(None, [', '.join(refs[:-1]), refs[-1] if refs else 'nothing']))}: "
+         'a thread-count sweep', '']
+    if missing:
+        p += [f"*Not in this sweep, though asked for: {', '.join(missing)} (not found on the machine).*", '']
+    p += [
          f"*Generated by `papers/gen_paper.py` from the sweep of {meta.get('started', '?')} "
          f"(results.csv, meta.json). Every number and every sentence of the findings is "
          f"computed from that data; `make paper` regenerates this file.*", '',
@@ -206,9 +260,16 @@ def render(rows, meta, figures):
           '',
           load_sentence(meta, cores),
           'All allocators run the same workload binaries; the reference allocators are '
-          'preloaded (`LD_PRELOAD`), glibc is the default. In each repeat every allocator runs '
-          'once per point, back to back, the order rotated from one repeat to the next, so '
-          f'slow drift of the machine falls on all of them alike. Each point has '
+          'preloaded (`LD_PRELOAD`), glibc is the default, each at its defaults (allocator '
+          'variables of the environment are not passed on). In each repeat every allocator runs '
+          'once per point, back to back, '
+          + ('in an order drawn at random for each point and repeat (seeded, so the plan is '
+             'reproducible), so that no allocator always follows the same one and '
+             if 'seed' in meta else 'the order rotated from one repeat to the next, so ')
+          + 'slow drift of the machine falls on all of them alike. '
+          + (f"Repeat r runs the workloads with seed {meta['seed']} + r − 1: each round draws other "
+             'sizes and orders, all allocators of a round the same ones. ' if meta.get('round_seeds') else '')
+          + f'Each point has '
           f'{plural(runs, "run")}; tables give the median, the min–max spread and the coefficient of '
           f'variation (median CV over all points: {fmt.pct(stats.median(cvs))}). Only ratios '
           'from the same sweep are compared: ratios of medians, and ratios paired by round, '
@@ -218,9 +279,17 @@ def render(rows, meta, figures):
           'not counted.', '']
     if meta.get('note'):
         p += [f"Sweep note: {meta['note']}", '']
+    for sk in meta.get('skipped_points') or []:
+        p += [f'Left out: {sk}.', '']
     p += ['| | |', '|:---|:---|']
+    sums = meta.get('preload_sha256') or {}
     for a, v in (meta.get('versions') or {}).items():
-        p.append(f'| {a} | {v} |')
+        p.append(f'| {a} | {v}' + (f' (sha256 {sums[a][:16]}…)' if sums.get(a) else '') + ' |')
+    if m.get('thp'):
+        p.append(f"| transparent huge pages | {m['thp']} |")
+    if meta.get('ignored_env'):
+        p.append('| not passed on from the environment | ' +
+                 ' '.join(f'`{k}={v}`' for k, v in sorted(meta['ignored_env'].items())) + ' |')
     if meta.get('hakmem_stats_version'):
         p.append(f"| hakmem build (from its stats) | `{json.dumps(meta['hakmem_stats_version'])}` |")
     p.append(f"| sweep command | `{meta.get('command', '?')}` |")
@@ -245,7 +314,7 @@ def render(rows, meta, figures):
               'Peak RSS (below 1: hakmem smaller):', '',
               summary.ratio_table(points, workloads, threads, allocs, 'maxrss_kb'), '']
         for metric in paired:
-            p += [f'Throughput paired by round, {summary.METRICS[metric]} (median of the per-round '
+            p += [f'Throughput paired by round, {METRIC_NAMES[metric]} (median of the per-round '
                   'ratios, quartiles in parentheses; "vs best": the fastest reference of each round):', '',
                   summary.paired_table(rows, points, workloads, threads, allocs, metric), '']
     p += ['## Failed runs', '', summary.failures(rows), '',
@@ -257,9 +326,18 @@ def render(rows, meta, figures):
           'between runs, so differences inside the spreads above are not findings.',
           '- The workloads are synthetic (random sizes, producer/consumer, rings, '
           'allocate-all/free-all); real programs mix these patterns differently.',
-          '- Peak RSS includes the workload harness and the C runtime (about 1–2 MiB).', '',
-          '## Reproduce', '', '```', './quickstart sweep   # or: make sweep',
-          'make paper          # this file, from results/sweep-latest', '```', '']
+          '- Peak RSS includes the workload harness and the C runtime (about 1–2 MiB), and '
+          'each allocator\'s own start-up footprint, which differ by several MiB: the working '
+          'sets here are small, so the RSS ratios say more about those fixed costs than about '
+          'how each allocator holds a large live set (papers/burst.md measures that).',
+          '- The workloads follow their published namesakes loosely (below), so their numbers '
+          'are not comparable with those of other suites.', '',
+          '## The workloads against their published namesakes', '']
+    p += [f'- `{w}`: {WORKLOAD_NOTES[w]}' for w in workloads if w in WORKLOAD_NOTES]
+    p += ['', '## Reproduce', '',
+          'The sweep command in the setup table reruns this sweep on the same build; then '
+          f"`python3 papers/gen_paper.py RESULTS_DIR papers`. `make sweep` runs a shorter "
+          'default (README: Using it).', '']
     return '\n'.join(p)
 
 

@@ -10,6 +10,11 @@ WORKLOADS = ('mixed', 'larson', 'xmalloc', 'ring', 'threadtest',
 
 ALLOCATORS = ('hakmem', 'glibc', 'mimalloc', 'jemalloc', 'tcmalloc')
 
+# Workloads that run more threads than asked below a count: xmalloc runs a
+# producer and a consumer at least (real_threads= on its result line).  The
+# sweep leaves out their points below it rather than label a 2-thread run 1.
+MIN_THREADS = {'xmalloc': 2}
+
 # Build-time paths (see bench/hakmem-bench.in); empty when unknown.
 PATHS = {
     'pkglibexecdir': '',   # installed workload programs

@@ -48,6 +48,9 @@ def parser():
     s.add_argument('--threads', metavar='N,...', help='default: powers of two up to 4 x cores')
     s.add_argument('--allocators', metavar='A,...', help=f'default: {",".join(ALLOCATORS)}')
     s.add_argument('--runs', type=int, default=5, help='repeats per point (default 5)')
+    s.add_argument('--seed', type=int, default=42,
+                   help='round r passes --seed SEED+r-1 to the workloads; also seeds the '
+                        'order of the allocators in each round (default 42)')
     s.add_argument('--out', metavar='DIR', help='default: results/<timestamp>')
     s.add_argument('--quick', action='store_true', help='pass --quick to the workloads')
     s.add_argument('--latency', action='store_true', help='pass --latency to the workloads')
@@ -77,7 +80,7 @@ def parser():
     a.add_argument('--out', metavar='DIR', help='also write the runs to DIR/results.csv')
     a.add_argument('--metric', choices=('wall', 'cpu'), default='wall',
                    help='throughput per wall-clock second (default) or per CPU second of the '
-                        'process (steadier on a shared machine)')
+                        'timed threads (steadier on a shared machine)')
     _common(a)
 
     f = sub.add_parser(

@@ -1,6 +1,7 @@
 """Facts about the machine and the allocators' versions, for the summary header."""
 
 import glob
+import hashlib
 import os
 import platform
 import subprocess
@@ -74,12 +75,51 @@ def allocator_versions(preloads):
     return out
 
 
+def sha256(path):
+    """The checksum of a preloaded library, or None: a version string names a
+    package or a source tree, this the very file that ran."""
+    try:
+        with open(path, 'rb') as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def usable_cores():
+    """The CPUs this process may run on (taskset, cpusets): fewer than the
+    machine's when confined, and what "oversubscribed" is measured against."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def thp_mode():
+    """Transparent huge pages' mode ('always', 'madvise', 'never'): it changes
+    every allocator's resident set (README: transparent huge pages)."""
+    text = _read('/sys/kernel/mm/transparent_hugepage/enabled') or ''
+    for word in text.split():
+        if word.startswith('['):
+            return word.strip('[]')
+    return 'unknown'
+
+
 def facts():
     u = platform.uname()
     gp = _run(['gnuplot', '--version'])
     return {
         'cpu': cpu_model(),
-        'cores': os.cpu_count() or 1,
+        'cores': usable_cores(),
+        'cores_online': os.cpu_count() or 1,
+        'thp': thp_mode(),
         'numa_nodes': numa_nodes(),
         'kernel': f'{u.system} {u.release} {u.machine}',
         'python': platform.python_version(),

@@ -297,10 +297,10 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
             'program_versions': {n: version(PROGRAMS[n].needs[0]) for n in have},
             'skipped': skipped, 'scale': opts.scale, 'runs': opts.runs, 'timeout': opts.timeout,
             'threads': sorted(set(threads.values())), 'workloads': have, 'allocators': allocs,
-            **sweep.meta_common(preloads, stub)}
+            **sweep.meta_common(preloads, stub, log)}
     # The plan of a sweep at one thread count, each program at its own.
-    items = [(w, threads[w], a, r, pos) for (w, _, a, r, pos) in sweep.plan(have, [0], allocs, opts.runs)]
-    failed, interrupted = sweep.execute(items, lambda w, t: argvs[w], preloads, stub, opts, outdir,
+    items = [(w, threads[w], a, r, pos) for (w, _, a, r, pos) in sweep.plan(have, [0], allocs, opts.runs, min_threads={})]
+    failed, interrupted = sweep.execute(items, lambda w, t, r: argvs[w], preloads, stub, opts, outdir,
                                         meta, plain=True, stats_on=True, log=log)
     rows = results.read(os.path.join(outdir, 'results.csv'))
     path = os.path.join(outdir, 'programs.md')

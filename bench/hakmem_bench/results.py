@@ -4,10 +4,10 @@ import csv
 import os
 
 COLUMNS = ('workload', 'allocator', 'threads', 'run', 'order', 'status',
-           'ops', 'seconds', 'ops_per_sec', 'wall_s', 'cpu_s', 'maxrss_kb',
+           'ops', 'seconds', 'ops_per_sec', 'wall_s', 'cpu_s', 'cpu_timed_s', 'maxrss_kb',
            'minflt', 'vcsw', 'ivcsw', 'oversubscribed',
            'p50_ns', 'p95_ns', 'p99_ns', 'p999_ns',
-           'mmap', 'munmap', 'madvise', 'os_calls_per_mop',
+           'mmap', 'munmap', 'madvise', 'os_calls_timed', 'os_calls_per_mop',
            'free_remote', 'bytes_committed', 'peak_committed', 'env', 'extra')
 TEXT_COLUMNS = ('workload', 'allocator', 'status', 'env', 'extra')
 

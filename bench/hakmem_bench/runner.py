@@ -65,12 +65,24 @@ def run_vars(preload, extra=None, stats=False):
     return env
 
 
+# Variables that tune an allocator: each runs at its defaults unless a
+# mode sets them for a run (ab's --env), whatever the shell exported.
+ALLOCATOR_ENV_PREFIXES = ('HAKMEM_', 'MALLOC_', 'MIMALLOC_', 'TCMALLOC_', 'JE_MALLOC_', 'LD_PRELOAD')
+ALLOCATOR_ENV_NAMES = ('GLIBC_TUNABLES', 'MALLOC_CONF', 'HEAPPROFILE', 'HEAPCHECK', 'CPUPROFILE')
+
+
+def allocator_env(environ=None):
+    """The variables of `environ` (ours by default) that tune an allocator."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items()
+            if (k.startswith(ALLOCATOR_ENV_PREFIXES) or k in ALLOCATOR_ENV_NAMES)
+            and not k.startswith('HAKMEM_BENCH_')}  # the driver's own
+
+
 def _base_env():
-    """Our environment minus anything that would change the allocator."""
-    env = dict(os.environ)
-    env.pop('LD_PRELOAD', None)
-    env.pop('HAKMEM_STATS', None)
-    return env
+    """Our environment minus anything that would change an allocator."""
+    drop = allocator_env()
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def _parse_rusage(text):
@@ -167,6 +179,10 @@ def measure(argv, run_env, timeout, stub=None, need_line=True):
         for k in ('ops', 'seconds', 'ops_per_sec') + LATENCY_KEYS:
             if k in line:
                 row[k] = _num(line[k])
+        # The workers' CPU time between the start and end barriers: the
+        # process's (cpu_s) adds start-up, set-up and teardown, which are
+        # not the allocator's work per operation.
+        row['cpu_timed_s'] = _num(line.get('cpu_seconds'))
         row['extra'] = ' '.join(f'{k}={v}' for k, v in line.items() if k not in LINE_KEYS)
         if status == 'ok' and line.get('check', 'ok') != 'ok':
             row['status'] = 'check:' + line['check']
@@ -185,7 +201,14 @@ def measure(argv, run_env, timeout, stub=None, need_line=True):
             row[k] = _num(osc.get(k))
         for k in ('free_remote', 'bytes_committed', 'peak_committed'):
             row[k] = _num(stats.get(k))
+        # Per operation, the calls made in the timed part (the harness's
+        # timed_* fields), so that start-up's fixed calls are not spread
+        # over the run's length; the whole process's for a program without.
+        timed = [_num(line.get('timed_' + k)) for k in ('mmap', 'munmap', 'madvise')] if line else []
         calls = [row[k] for k in ('mmap', 'munmap', 'madvise')]
+        if timed and all(c is not None for c in timed):
+            row['os_calls_timed'] = 1
+            calls = timed
         ops = row.get('ops')
         if all(c is not None for c in calls) and ops and line is not None:
             row['os_calls_per_mop'] = round(sum(calls) * 1e6 / ops, 3)

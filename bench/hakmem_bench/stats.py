@@ -27,11 +27,14 @@ def geomean(xs):
 
 
 def throughput(row, metric):
-    """ops per wall-clock second ('wall'), or per CPU second of the whole process ('cpu')."""
+    """ops per wall-clock second ('wall'), or per CPU second ('cpu'): the
+    workers' CPU time in the timed part where the workload reports it
+    (cpu_timed_s), else the whole process's (a plain program, or results
+    from before session 31)."""
     if row['status'] != 'ok':
         return None
     if metric == 'cpu':
-        ops, cpu = row.get('ops'), row.get('cpu_s')
+        ops, cpu = row.get('ops'), row.get('cpu_timed_s') or row.get('cpu_s')
         return ops / cpu if ops and cpu else None
     return row.get('ops_per_sec')
 
@@ -88,7 +91,7 @@ def aggregate(rows):
         g['min'] = min(tp) if tp else None
         g['max'] = max(tp) if tp else None
         g['cv'] = cv(tp)
-        for name in ('maxrss_kb', 'wall_s', 'cpu_s', 'minflt', 'os_calls_per_mop',
+        for name in ('maxrss_kb', 'wall_s', 'cpu_s', 'cpu_timed_s', 'minflt', 'os_calls_per_mop', 'os_calls_timed',
                      'p50_ns', 'p95_ns', 'p99_ns', 'p999_ns'):
             g[name] = median(col(name))
     return groups

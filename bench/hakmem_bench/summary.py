@@ -8,7 +8,17 @@ from . import ALLOCATORS, WORKLOADS, fmt, stats
 
 BASELINE = 'mimalloc'   # every ratio column is "to mimalloc", the fastest reference here
 BEST = 'best'           # the paired column against the fastest reference of each round
-METRICS = {'wall': 'per wall-clock second', 'cpu': 'per CPU second of the process'}
+METRICS = {'wall': 'per wall-clock second', 'cpu': 'per CPU second of the timed threads'}
+
+
+def metric_names(rows):
+    """METRICS, with 'cpu' named for what the rows hold: the timed threads'
+    CPU time (cpu_timed_s) or, in results from before session 31 and for
+    plain programs, the whole process's."""
+    names = dict(METRICS)
+    if not any(r.get('cpu_timed_s') for r in rows):
+        names['cpu'] = 'per CPU second of the process'
+    return names
 
 
 def layout(rows):
@@ -155,17 +165,31 @@ def setup(meta, rows):
         if v not in (None, ''):
             lines.append(f'| {k} | {v} |')
     add('CPU', m.get('cpu'))
-    add('cores (os.cpu_count)', cores)
+    add('cores this process may use' if 'cores_online' in m else 'cores (os.cpu_count)', cores)
+    if m.get('cores_online') not in (None, cores):
+        add('cores online', m['cores_online'])
     add('NUMA nodes', m.get('numa_nodes'))
     add('kernel', m.get('kernel'))
+    add('transparent huge pages', m.get('thp'))
+    sums = meta.get('preload_sha256') or {}
     for a, v in (meta.get('versions') or {}).items():
-        add(f'allocator {a}', f"{v} (`{meta.get('preloads', {}).get(a) or 'no preload'}`)")
+        add(f'allocator {a}', f"{v} (`{meta.get('preloads', {}).get(a) or 'no preload'}`"
+            + (f", sha256 {sums[a][:16]}" if sums.get(a) else '') + ')')
+    if meta.get('allocators_missing'):
+        add('allocators asked for, not found', ', '.join(meta['allocators_missing']))
     if meta.get('hakmem_stats_version'):
         add('hakmem build (its stats)', f"`{json.dumps(meta['hakmem_stats_version'])}`")
     add('command', f"`{meta['command']}`" if meta.get('command') else None)
     for w, cmd in (meta.get('children') or {}).items():
         add(f'run of {w}', f'`{cmd}`')
     add('runs per point', meta.get('runs'))
+    if meta.get('round_seeds'):
+        seeds = sorted(meta['round_seeds'].values())
+        add('workload seeds', f"{seeds[0]}–{seeds[-1]} (round r: {meta.get('seed')} + r − 1)"
+            if len(seeds) > 1 else seeds[0])
+    if meta.get('ignored_env'):
+        add('not passed on from the environment',
+            ' '.join(f'`{k}={v}`' for k, v in sorted(meta['ignored_env'].items())))
     add('timeout per run', f"{meta['timeout']} s" if meta.get('timeout') else None)
     add('started', meta.get('started'))
     add('finished', meta.get('finished'))
@@ -181,8 +205,12 @@ def setup(meta, rows):
     if any(r.get('oversubscribed') for r in rows):
         notes.append(f'Thread counts marked `*` exceed the {cores} cores: those points '
                      'oversubscribe the CPU and measure time-slicing as much as the allocator.')
-    notes.append('Allocators run interleaved within each repeat, the order rotated from '
-                 'one repeat to the next, so machine drift falls on all of them alike. '
+    if meta.get('skipped_points'):
+        notes.append('Left out: ' + '; '.join(meta['skipped_points']) + '.')
+    order = ('in an order drawn at random for each point and repeat (seeded)' if 'seed' in meta
+             else 'the order rotated from one repeat to the next')
+    notes.append(f'Allocators run interleaved within each repeat, {order}, '
+                 'so machine drift falls on all of them alike. '
                  'Throughput: median of the ok runs; spread: min–max; CV: sample standard '
                  'deviation / mean. Peak RSS: ru_maxrss of the child (median). '
                  'Ratios divide medians, except in the tables paired by round.')
@@ -229,9 +257,12 @@ def render(rows, meta, outdir):
                   'quartiles. Rounds where either side (for "vs best", any allocator) failed '
                   'are left out.']
         for m in paired_metrics(rows):
-            why = (' (ops / cpu_s: time spent waiting for a core while other work runs '
-                   'does not count)') if m == 'cpu' else ''
-            parts += ['', f'{METRICS[m][0].upper()}{METRICS[m][1:]}{why}:', '',
+            why = (' (ops / cpu_timed_s, the workers\' CPU time between the start and end '
+                   'barriers: time spent waiting for a core while other work runs does not '
+                   'count, nor do start-up, set-up and teardown; a plain program\'s whole '
+                   'CPU time, cpu_s)') if m == 'cpu' else ''
+            name = metric_names(rows)[m]
+            parts += ['', f'{name[0].upper()}{name[1:]}{why}:', '',
                       paired_table(rows, points, workloads, threads, allocators, m)]
     return '\n'.join(parts) + '\n'
 

@@ -2,11 +2,12 @@
 
 import json
 import os
+import random
 import shlex
 import sys
 import time
 
-from . import ALLOCATORS, WORKLOADS, UsageError, locate, machine, plot, results, runner, summary
+from . import ALLOCATORS, MIN_THREADS, WORKLOADS, UsageError, locate, machine, plot, results, runner, summary
 
 
 def default_threads(cores):
@@ -18,25 +19,45 @@ def default_threads(cores):
     return out
 
 
-def plan(workloads, threads, allocators, runs):
+def plan(workloads, threads, allocators, runs, seed=0, min_threads=MIN_THREADS):
     """Repeat-major order: every point runs once before any runs twice, and the
-    allocators of one point run back to back, their order rotated per repeat."""
+    allocators of one point run back to back, in an order drawn at random
+    for each point and repeat (seeded: the plan is reproducible), so that no
+    allocator always follows the same one.  Points a workload cannot run
+    (MIN_THREADS) are left out."""
+    rng = random.Random(seed)
     items = []
     for r in range(runs):
-        k = r % len(allocators)
-        order = allocators[k:] + allocators[:k]
         for w in workloads:
             for t in threads:
+                if t < min_threads.get(w, 0):
+                    continue
+                order = list(allocators)
+                rng.shuffle(order)
                 items += [(w, t, a, r + 1, pos) for pos, a in enumerate(order)]
     return items
+
+
+def skipped_points(workloads, threads):
+    """The (workload, threads) points plan() leaves out, as text for the summary."""
+    return [f'{w} at {t} thread{"s" if t > 1 else ""} (runs at least {MIN_THREADS[w]})'
+            for w in workloads for t in threads if t < MIN_THREADS.get(w, 1)]
+
+
+def round_seed(base, r):
+    """The workloads' --seed in repeat r (1-based): every round draws other
+    sizes and orders, and all allocators of a round the same ones."""
+    return base + r - 1
 
 
 def command_argv(template, threads):
     return [arg.replace('{threads}', str(threads)) for arg in template]
 
 
-def workload_argv(bdir, w, threads, opts):
+def workload_argv(bdir, w, threads, opts, seed=None):
     argv = [os.path.join(bdir, w), '--threads', str(threads)]
+    if seed is not None:
+        argv += ['--seed', str(seed)]
     if opts.quick:
         argv.append('--quick')
     if opts.latency:
@@ -102,18 +123,20 @@ def check_workload(name):
 
 
 def int_list(text, what):
+    """Distinct positive integers, in the order given."""
     try:
         vals = [int(x) for x in text.split(',') if x.strip()]
     except ValueError:
         raise UsageError(f'{what}: expected comma-separated integers, got {text!r}')
     if not vals or any(v < 1 for v in vals):
         raise UsageError(f'{what}: expected positive integers, got {text!r}')
-    return vals
+    return list(dict.fromkeys(vals))
 
 
 def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
-    cores = os.cpu_count() or 1
-    allocs = select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
+    cores = machine.usable_cores()
+    asked = select(opts.allocators, ALLOCATORS, 'allocator') if opts.allocators else list(ALLOCATORS)
+    allocs = asked
     threads = int_list(opts.threads, '--threads') if opts.threads else default_threads(cores)
     if opts.runs < 1:
         raise UsageError('--runs: at least 1')
@@ -135,22 +158,28 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
         else:
             workloads = have
     allocs, preloads = available_allocators(allocs, opts.lib, log)
+    seed = opts.seed
     stub = locate.stub_or_warn(log)
     outdir = opts.out or os.path.join('results', time.strftime('%Y%m%d-%H%M%S'))
     os.makedirs(outdir, exist_ok=True)
     stats_on = not opts.no_stats
     children = {w: shlex.join(command_argv(template, 'THREADS') if opts.command
-                              else workload_argv(bdir, w, 'THREADS', opts)).replace('THREADS', '{threads}')
+                              else workload_argv(bdir, w, 'THREADS', opts, 'SEED'))
+                .replace('THREADS', '{threads}').replace('SEED', '{seed}')
                 for w in workloads}
     meta = {'mode': 'sweep', 'command': shlex.join(sys.argv), 'children': children,
             'note': opts.note or '', 'runs': opts.runs, 'timeout': opts.timeout,
             'threads': threads, 'workloads': workloads, 'allocators': allocs, 'bench_dir': bdir,
-            **meta_common(preloads, stub)}
+            'allocators_missing': [a for a in asked if a not in allocs],
+            'skipped_points': [] if opts.command else skipped_points(workloads, threads),
+            'seed': seed, 'round_seeds': None if opts.command else
+            {str(r): round_seed(seed, r) for r in range(1, opts.runs + 1)},
+            **meta_common(preloads, stub, log)}
     _write_meta(outdir, meta)
 
-    argv_of = ((lambda w, t: command_argv(template, t)) if opts.command
-               else (lambda w, t: workload_argv(bdir, w, t, opts)))
-    items = plan(workloads, threads, allocs, opts.runs)
+    argv_of = ((lambda w, t, r: command_argv(template, t)) if opts.command
+               else (lambda w, t, r: workload_argv(bdir, w, t, opts, round_seed(seed, r))))
+    items = plan(workloads, threads, allocs, opts.runs, seed, {} if opts.command else MIN_THREADS)
     failed, interrupted = execute(items, argv_of, preloads, stub, opts, outdir, meta,
                                   plain=bool(opts.command), stats_on=stats_on, log=log)
     path = summarize(outdir, log)
@@ -168,11 +197,18 @@ def available_allocators(allocs, lib, log):
     return allocs, preloads
 
 
-def meta_common(preloads, stub):
+def meta_common(preloads, stub, log=None):
     """The fields of meta.json that every run of execute() records: the
-    preloads and their versions, the machine, the start and its load."""
+    preloads, their versions and checksums, the machine, the allocator
+    variables of our environment that the runs do not get, the start and
+    its load."""
+    ignored = runner.allocator_env()
+    if ignored and log:
+        log('hakmem-bench: every allocator runs at its defaults; not passed on from the '
+            'environment: ' + ' '.join(f'{k}={v}' for k, v in sorted(ignored.items())))
     return {'preloads': preloads, 'versions': machine.allocator_versions(preloads),
-            'machine': machine.facts(), 'rusage_stub': stub,
+            'preload_sha256': {a: machine.sha256(p) for a, p in preloads.items() if p},
+            'machine': machine.facts(), 'rusage_stub': stub, 'ignored_env': ignored,
             'started': time.strftime('%Y-%m-%d %H:%M:%S %z'), 'finished': None,
             'load_start': round(os.getloadavg()[0], 2)}
 
@@ -188,7 +224,7 @@ def execute(items, argv_of, preloads, stub, opts, outdir, meta, plain, stats_on,
     """Run the planned items (workload, threads, allocator, repeat, slot) to
     outdir/results.csv, keeping meta.json up to date; return (failed, interrupted).
     plain: the programs print no result line (one whole run is the operation)."""
-    cores = os.cpu_count() or 1
+    cores = machine.usable_cores()
     writer = results.Writer(os.path.join(outdir, 'results.csv'))
     t0 = time.monotonic()
     failed = 0
@@ -201,7 +237,7 @@ def execute(items, argv_of, preloads, stub, opts, outdir, meta, plain, stats_on,
                 eta = '--:--'
             log(f'[{i + 1}/{len(items)}] {w} threads={t} {a} run {r}/{opts.runs} — ETA {eta}')
             stats = stats_on and a == 'hakmem'
-            argv = argv_of(w, t)
+            argv = argv_of(w, t, r)
             row = runner.measure(argv, runner.run_vars(preloads[a], stats=stats),
                                  opts.timeout, stub, need_line=not plain)
             row.update(workload=w, allocator=a, threads=t, run=r, order=pos,
