@@ -212,10 +212,10 @@ void bench_aux_free(void *p, size_t size)
 /* ---- block contents --------------------------------------------------------------- */
 
 size_t bench_block_check(const char *where, const void *p, size_t expect, size_t lo,
-                         size_t hi, uint64_t seed, bool full)
+                         size_t hi, uint64_t seed, uint64_t nonce, bool full)
 {
     const unsigned char *b = p;
-    uint64_t key = bench_block_key(p, seed), w;
+    uint64_t key = bench_block_key(p, seed, nonce), w;
     memcpy(&w, b, 8);
     size_t size = (size_t)(w ^ key);
     if (expect ? size != expect : (size < lo || size > hi))
@@ -401,6 +401,7 @@ bool bench_chan_push(bench_chan *c, const bench_batch *b)
     bench_batch *s = &c->slot[h % c->cap];
     s->n = b->n;
     memcpy(s->p, b->p, b->n * sizeof(void *));
+    memcpy(s->nonce, b->nonce, b->n * sizeof(uint64_t));
     atomic_store_explicit(&c->head, h + 1, memory_order_release);
     return true;
 }
@@ -413,6 +414,7 @@ bool bench_chan_pop(bench_chan *c, bench_batch *b)
     const bench_batch *s = &c->slot[t % c->cap];
     b->n = s->n;
     memcpy(b->p, s->p, s->n * sizeof(void *));
+    memcpy(b->nonce, s->nonce, s->n * sizeof(uint64_t));
     atomic_store_explicit(&c->tail, t + 1, memory_order_release);
     return true;
 }

@@ -140,21 +140,27 @@ static inline size_t bench_rng_range(bench_rng *r, size_t lo, size_t hi)
 }
 
 /* ---- block contents ----------------------------------------------------------
- * A block of size >= 8 carries a pattern derived from its address, its size and
- * the run's seed: word 0 = key ^ size, the last 8 bytes = ~key + size (size >=
- * 16). --full-check also fills every word between. A block that moved, was
- * handed out twice with another size, or was scribbled on by the allocator's
- * own metadata fails the check. */
+ * A block of size >= 8 carries a pattern derived from its address, its size,
+ * the run's seed and the allocation's nonce: word 0 = key ^ size, the last 8
+ * bytes = ~key + size (size >= 16). --full-check also fills every word
+ * between. The workload keeps each block's nonce beside its pointer, so a
+ * block that moved, was scribbled on by the allocator's own metadata, or was
+ * handed to a second owner while still live (whose fill writes another
+ * nonce's pattern at the same address) fails the first owner's check. */
 
-static inline uint64_t bench_block_key(const void *p, uint64_t seed)
+/* Nonces: stream s (a thread, a spawn) counts up from bench_nonce_first(s);
+ * distinct over 2^24 streams of 2^40 allocations each. */
+static inline uint64_t bench_nonce_first(uint64_t stream) { return stream << 40; }
+
+static inline uint64_t bench_block_key(const void *p, uint64_t seed, uint64_t nonce)
 {
-    return bench_mix((uint64_t)(uintptr_t)p ^ seed);
+    return bench_mix((uint64_t)(uintptr_t)p ^ seed ^ nonce);
 }
 
-static inline void bench_block_fill(void *p, size_t size, uint64_t seed, bool full)
+static inline void bench_block_fill(void *p, size_t size, uint64_t seed, uint64_t nonce, bool full)
 {
     unsigned char *b = p;
-    uint64_t key = bench_block_key(p, seed), w = key ^ size;
+    uint64_t key = bench_block_key(p, seed, nonce), w = key ^ size;
     memcpy(b, &w, 8);
     if (size < 16)
         return;
@@ -167,11 +173,11 @@ static inline void bench_block_fill(void *p, size_t size, uint64_t seed, bool fu
     memcpy(b + size - 8, &w, 8);
 }
 
-/* Checks a block filled by bench_block_fill. expect == 0: the size is read from
- * the block and must lie in [lo, hi]. Returns the size; fails the run (exit 3)
- * on a mismatch, naming `where`. */
+/* Checks a block filled by bench_block_fill with the same nonce. expect == 0:
+ * the size is read from the block and must lie in [lo, hi]. Returns the size;
+ * fails the run (exit 3, reason=corrupt) on a mismatch, naming `where`. */
 size_t bench_block_check(const char *where, const void *p, size_t expect, size_t lo,
-                         size_t hi, uint64_t seed, bool full);
+                         size_t hi, uint64_t seed, uint64_t nonce, bool full);
 
 /* ---- threads ---------------------------------------------------------------- */
 
@@ -277,6 +283,7 @@ void bench_team_report(const bench_team *team, bench_result *r);
 typedef struct bench_batch {
     uint32_t n;
     void *p[BENCH_BATCH];
+    uint64_t nonce[BENCH_BATCH]; /* of p[i]'s contents (bench_block_fill) */
 } bench_batch;
 
 typedef struct bench_chan {

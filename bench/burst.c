@@ -110,7 +110,7 @@ static size_t some_size(void)
 static void free_all(void)
 {
     for (size_t i = 0; i < count; i++) {
-        bench_block_check("burst-free", blocks[i], sizes[i], 0, 0, 0, false);
+        bench_block_check("burst-free", blocks[i], sizes[i], 0, 0, 0, i, false); /* nonce: the index */
         free(blocks[i]);
     }
 }
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "burst: malloc(%zu) failed after %zu blocks\n", sizes[count], count);
             return 1;
         }
-        bench_block_fill(blocks[count], sizes[count], 0, false);
+        bench_block_fill(blocks[count], sizes[count], 0, count, false);
         total += sizes[count];
     }
     long filled = rss_kb();

@@ -32,6 +32,10 @@ static bench_config cfg = {
     .knobs = knobs,
 };
 
+/* Handed object k's nonce: the main thread's stream (after the workers'),
+ * counted by k. */
+#define HANDED_NONCE(k) (bench_nonce_first(BENCH_MAX_THREADS) + (k))
+
 typedef struct shared {
     void **handed; /* cache-scratch: object k goes to thread k % threads */
     size_t size, per; /* per: objects handed to each thread */
@@ -63,7 +67,7 @@ static void worker(bench_thread *t)
 
     bench_start(t);
     for (size_t k = (size_t)t->id; sh->handed && k < sh->per * (size_t)t->nthreads; k += (size_t)t->nthreads) {
-        bench_block_check("cache-handed", sh->handed[k], sh->size, 0, 0, cfg.seed, false);
+        bench_block_check("cache-handed", sh->handed[k], sh->size, 0, 0, cfg.seed, HANDED_NONCE(k), false);
         free(sh->handed[k]);
     }
     for (uint64_t i = 0; i < mine; i++) {
@@ -101,7 +105,7 @@ int cache_main(int argc, char **argv, bool scratch)
         sh.handed = bench_aux_alloc(sizeof(void *) * total);
         for (size_t k = 0; k < total; k++) {
             sh.handed[k] = bench_malloc(sh.size);
-            bench_block_fill(sh.handed[k], sh.size, cfg.seed, false);
+            bench_block_fill(sh.handed[k], sh.size, cfg.seed, HANDED_NONCE(k), false);
         }
     }
     bench_team team;

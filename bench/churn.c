@@ -27,10 +27,16 @@ static bench_config cfg = {
     .knobs = knobs,
 };
 
+/* A block and the nonce of its contents (bench_block_fill). */
+typedef struct owned {
+    void *p;
+    uint64_t nonce;
+} owned;
+
 /* Blocks left behind by finished threads (mutex: a few pushes per thread life). */
 static struct {
     pthread_mutex_t lock;
-    void **p;
+    owned *p;
     size_t n, cap;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -41,14 +47,14 @@ typedef struct spawn {
     _Alignas(BENCH_CACHELINE) uint64_t k;
     pthread_t tid;
     bench_lat lat;
-    void **mine; /* nblocks entries */
+    void **mine; /* nblocks entries; block i's nonce is bench_nonce_first(k) + i */
 } spawn;
 
-static void check_free(spawn *s, void *p)
+static void check_free(spawn *s, owned b)
 {
     uint64_t t0 = bench_lat_begin(&s->lat);
-    bench_block_check("churn", p, 0, lo, hi, cfg.seed, cfg.full_check);
-    free(p);
+    bench_block_check("churn", b.p, 0, lo, hi, cfg.seed, b.nonce, cfg.full_check);
+    free(b.p);
     bench_lat_end(&s->lat, t0);
 }
 
@@ -57,18 +63,19 @@ static void *worker(void *arg)
     spawn *s = arg;
     bench_rng rng;
     bench_rng_seed(&rng, cfg.seed, s->k);
+    uint64_t first = bench_nonce_first(s->k);
     for (size_t i = 0; i < nblocks; i++) {
         size_t size = bench_rng_range(&rng, lo, hi);
         uint64_t t0 = bench_lat_begin(&s->lat);
         s->mine[i] = bench_malloc(size);
-        bench_block_fill(s->mine[i], size, cfg.seed, cfg.full_check);
+        bench_block_fill(s->mine[i], size, cfg.seed, first + i, cfg.full_check);
         bench_lat_end(&s->lat, t0);
     }
     for (size_t i = 0; i < nblocks; i += 2) /* free every other one: holes, not a prefix */
-        check_free(s, s->mine[i]);
+        check_free(s, (owned){s->mine[i], first + i});
 
     size_t keep = nblocks / 2, got = 0;
-    void *orphans[512];
+    owned orphans[512];
     pthread_mutex_lock(&pool.lock);
     while (got < keep && got < sizeof orphans / sizeof orphans[0] && pool.n > 0)
         orphans[got++] = pool.p[--pool.n];
@@ -79,10 +86,10 @@ static void *worker(void *arg)
     size_t i = 1;
     pthread_mutex_lock(&pool.lock);
     for (; i < nblocks && pool.n < pool.cap; i += 2)
-        pool.p[pool.n++] = s->mine[i];
+        pool.p[pool.n++] = (owned){s->mine[i], first + i};
     pthread_mutex_unlock(&pool.lock);
     for (; i < nblocks; i += 2) /* pool full: rare, only with many live threads */
-        check_free(s, s->mine[i]);
+        check_free(s, (owned){s->mine[i], first + i});
     return NULL;
 }
 
@@ -102,7 +109,7 @@ int main(int argc, char **argv)
     /* A worker takes out up to nblocks/2 before it adds as many, so the pool
      * stays near the leftovers of the live workers; the cap only bounds it. */
     pool.cap = (size_t)(live + 1) * nblocks;
-    pool.p = bench_aux_alloc(pool.cap * sizeof(void *));
+    pool.p = bench_aux_alloc(pool.cap * sizeof(owned));
     spawn *sp = bench_aux_alloc(sizeof(spawn) * (size_t)live);
     uint64_t per_slot = (spawns / (uint64_t)live + 1) * 2 * nblocks;
     for (int i = 0; i < live; i++) {
@@ -129,9 +136,9 @@ int main(int argc, char **argv)
 
     size_t left = pool.n;
     while (pool.n > 0) {
-        void *p = pool.p[--pool.n];
-        bench_block_check("churn-final", p, 0, lo, hi, cfg.seed, cfg.full_check);
-        free(p);
+        owned b = pool.p[--pool.n];
+        bench_block_check("churn-final", b.p, 0, lo, hi, cfg.seed, b.nonce, cfg.full_check);
+        free(b.p);
     }
 
     bench_lat *lats[BENCH_MAX_THREADS];
@@ -149,6 +156,6 @@ int main(int argc, char **argv)
         bench_aux_free(sp[i].mine, nblocks * sizeof(void *));
     }
     bench_aux_free(sp, sizeof(spawn) * (size_t)live);
-    bench_aux_free(pool.p, pool.cap * sizeof(void *));
+    bench_aux_free(pool.p, pool.cap * sizeof(owned));
     return 0;
 }

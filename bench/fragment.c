@@ -46,6 +46,7 @@ typedef struct entry {
     void *p;
     uint32_t size;
     uint32_t death; /* phase whose release frees it, FOREVER = permanent */
+    uint64_t nonce; /* of the block's contents (bench_block_fill) */
 } entry;
 
 typedef struct shared {
@@ -100,7 +101,7 @@ static size_t release(entry *e, size_t n, uint32_t upto, uint64_t *live)
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (e[i].death <= upto) {
-            bench_block_check("fragment", e[i].p, e[i].size, 0, 0, cfg.seed, cfg.full_check);
+            bench_block_check("fragment", e[i].p, e[i].size, 0, 0, cfg.seed, e[i].nonce, cfg.full_check);
             free(e[i].p);
             *live -= e[i].size;
         } else {
@@ -120,7 +121,7 @@ static void worker(bench_thread *t)
     entry *e = bench_aux_alloc(cap * sizeof(entry));
     memset(e, 0, cap * sizeof(entry)); /* resident before base_rss is taken */
     size_t n = 0;
-    uint64_t live = 0, ops = 0;
+    uint64_t live = 0, ops = 0, nonce = bench_nonce_first((uint64_t)t->id);
 
     bench_start(t);
     if (t->id == 0)
@@ -144,8 +145,8 @@ static void worker(bench_thread *t)
             void *b = bench_malloc(size);
             bench_lat_end(&t->lat, t0);
             memset(b, 0xa5, size); /* resident like real data */
-            bench_block_fill(b, size, cfg.seed, cfg.full_check);
-            e[n++] = (entry){b, (uint32_t)size, death};
+            bench_block_fill(b, size, cfg.seed, nonce, cfg.full_check);
+            e[n++] = (entry){b, (uint32_t)size, death, nonce++};
             live += size;
         }
         ops += mine;

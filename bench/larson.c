@@ -53,8 +53,33 @@ static struct freed *freed_slot(struct freed *t, const void *p)
     return &t[(uint32_t)(((uintptr_t)p >> 4) * 2654435761u) & (AGE_SLOTS - 1)];
 }
 
+/* A slot holds a block's address with the nonce of its contents in the top
+ * 16 bits (user addresses lie below 2^48), so that one atomic exchange hands
+ * over both. A thread's id takes the low bits of its nonces (as many as T
+ * threads need) and a counter the rest: two threads' nonces always differ,
+ * and one thread's repeat only after 2^16 / T or more of its allocations. */
+#define NONCE_SHIFT 48
+
+static uintptr_t pack(void *p, uint64_t nonce)
+{
+    if ((uintptr_t)p >> NONCE_SHIFT)
+        bench_fail("reason=pointer-above-2^48 ptr=%p", p);
+    return (uintptr_t)p | (uintptr_t)nonce << NONCE_SHIFT;
+}
+
+static void *unpack(uintptr_t v, uint64_t *nonce)
+{
+    *nonce = v >> NONCE_SHIFT;
+    return (void *)(v & (((uintptr_t)1 << NONCE_SHIFT) - 1));
+}
+
+static uint64_t next_nonce(uint64_t *count, unsigned id_bits, int id)
+{
+    return ((*count)++ << id_bits | (uint64_t)id) & 0xffff;
+}
+
 typedef struct shared {
-    _Atomic(void *) *slot;
+    _Atomic(uintptr_t) *slot;
     size_t nslots, lo, hi;
     bool lines, ages;
     _Atomic uint64_t fill_foreign, fill_lines, check_foreign, check_lines;
@@ -99,16 +124,19 @@ static void worker(bench_thread *t)
     uint64_t seed = cfg.seed;
     unsigned me = (unsigned)(t->id % 255) + 1;  /* shadow value; 0 = never touched */
     uint64_t fill_foreign = 0, fill_lines = 0, check_foreign = 0, check_lines = 0;
+    unsigned id_bits = t->nthreads > 1 ? 64 - (unsigned)__builtin_clzll((uint64_t)t->nthreads - 1) : 0;
+    uint64_t count = 0, nonce, old_nonce;
 
     for (size_t i = first; i < first + per; i++) {
         size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
         void *p = bench_malloc(size);
-        bench_block_fill(p, size, seed, full);
+        nonce = next_nonce(&count, id_bits, t->id);
+        bench_block_fill(p, size, seed, nonce, full);
         if (sh->lines) {  /* the shadow knows who made the first blocks too (not counted) */
             uint64_t lines = 0;
             touch_ends(p, size, me, &lines);
         }
-        atomic_store_explicit(&sh->slot[i], p, memory_order_release);
+        atomic_store_explicit(&sh->slot[i], pack(p, nonce), memory_order_release);
     }
 
     bench_start(t);
@@ -123,9 +151,11 @@ static void worker(bench_thread *t)
             atomic_fetch_add_explicit(&sh->age[f->addr == (uintptr_t)p ? age_bucket(now - f->when) : AGE_BUCKETS - 1],
                                       1, memory_order_relaxed);
         }
-        bench_block_fill(p, size, seed, full);
-        void *old = atomic_exchange_explicit(&sh->slot[i], p, memory_order_acq_rel);
-        size_t old_size = bench_block_check("larson-replace", old, 0, sh->lo, sh->hi, seed, full);
+        nonce = next_nonce(&count, id_bits, t->id);
+        bench_block_fill(p, size, seed, nonce, full);
+        void *old = unpack(atomic_exchange_explicit(&sh->slot[i], pack(p, nonce), memory_order_acq_rel),
+                           &old_nonce);
+        size_t old_size = bench_block_check("larson-replace", old, 0, sh->lo, sh->hi, seed, old_nonce, full);
         if (sh->lines) {
             fill_foreign += touch_ends(p, size, me, &fill_lines);
             check_foreign += touch_ends(old, old_size, me, &check_lines);
@@ -147,8 +177,8 @@ static void worker(bench_thread *t)
 
     /* After the end barrier nobody exchanges any more: free this thread's range. */
     for (size_t i = first; i < first + per; i++) {
-        void *p = atomic_load_explicit(&sh->slot[i], memory_order_acquire);
-        bench_block_check("larson-final", p, 0, sh->lo, sh->hi, seed, full);
+        void *p = unpack(atomic_load_explicit(&sh->slot[i], memory_order_acquire), &nonce);
+        bench_block_check("larson-final", p, 0, sh->lo, sh->hi, seed, nonce, full);
         free(p);
     }
 }

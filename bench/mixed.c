@@ -22,6 +22,7 @@ static bench_config cfg = {
 typedef struct slot {
     void *p;
     size_t size;
+    uint64_t nonce; /* of the block's contents: a second owner's fill differs */
 } slot;
 
 static void worker(bench_thread *t)
@@ -32,13 +33,14 @@ static void worker(bench_thread *t)
     uint64_t iters = (uint64_t)bench_knob_value(&cfg, "iters");
     uint64_t mine = iters / (uint64_t)t->nthreads + ((uint64_t)t->id < iters % (uint64_t)t->nthreads);
     bool full = cfg.full_check;
-    uint64_t seed = cfg.seed;
+    uint64_t seed = cfg.seed, nonce = bench_nonce_first((uint64_t)t->id);
 
     slot *s = bench_aux_alloc(ws * sizeof(slot));
     for (size_t i = 0; i < ws; i++) {
         s[i].size = bench_rng_range(&t->rng, lo, hi);
         s[i].p = bench_malloc(s[i].size);
-        bench_block_fill(s[i].p, s[i].size, seed, full);
+        s[i].nonce = nonce++;
+        bench_block_fill(s[i].p, s[i].size, seed, s[i].nonce, full);
     }
 
     bench_start(t);
@@ -46,18 +48,19 @@ static void worker(bench_thread *t)
         slot *v = &s[bench_rng_below(&t->rng, ws)];
         size_t size = bench_rng_range(&t->rng, lo, hi);
         uint64_t t0 = bench_lat_begin(&t->lat);
-        bench_block_check("mixed-replace", v->p, v->size, lo, hi, seed, full);
+        bench_block_check("mixed-replace", v->p, v->size, lo, hi, seed, v->nonce, full);
         free(v->p);
         v->p = bench_malloc(size);
         v->size = size;
-        bench_block_fill(v->p, size, seed, full);
+        v->nonce = nonce++;
+        bench_block_fill(v->p, size, seed, v->nonce, full);
         bench_lat_end(&t->lat, t0);
     }
     t->ops = mine;
     bench_stop(t);
 
     for (size_t i = 0; i < ws; i++) {
-        bench_block_check("mixed-final", s[i].p, s[i].size, lo, hi, seed, full);
+        bench_block_check("mixed-final", s[i].p, s[i].size, lo, hi, seed, s[i].nonce, full);
         free(s[i].p);
     }
     bench_aux_free(s, ws * sizeof(slot));

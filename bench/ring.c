@@ -45,6 +45,7 @@ static void worker(bench_thread *t)
     uint64_t mine = share_of(sh->iters, t->id, n);
     uint64_t expect = share_of(sh->iters, (t->id + n - 1) % n, n); /* the predecessor's */
     uint64_t sent = 0, freed = 0;
+    uint64_t nonce = bench_nonce_first((uint64_t)t->id);
     bool full = cfg.full_check, pending = false;
     bench_batch b, r;
 
@@ -58,7 +59,8 @@ static void worker(bench_thread *t)
                 size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
                 uint64_t t0 = bench_lat_begin(&t->lat);
                 b.p[k] = bench_malloc(size);
-                bench_block_fill(b.p[k], size, cfg.seed, full);
+                b.nonce[k] = nonce++;
+                bench_block_fill(b.p[k], size, cfg.seed, b.nonce[k], full);
                 bench_lat_end(&t->lat, t0);
             }
             pending = true;
@@ -71,7 +73,7 @@ static void worker(bench_thread *t)
         while (bench_chan_pop(in, &r)) {
             for (uint32_t k = 0; k < r.n; k++) {
                 uint64_t t0 = bench_lat_begin(&t->lat);
-                bench_block_check("ring-receiver", r.p[k], 0, sh->lo, sh->hi, cfg.seed, full);
+                bench_block_check("ring-receiver", r.p[k], 0, sh->lo, sh->hi, cfg.seed, r.nonce[k], full);
                 free(r.p[k]);
                 bench_lat_end(&t->lat, t0);
             }

@@ -29,17 +29,21 @@ static void worker(bench_thread *t)
     bool full = cfg.full_check;
     void **obj = bench_aux_alloc((mine ? mine : 1) * sizeof(void *));
 
+    /* Object i of round r has nonce first + r * mine + i: unique, and known
+     * from its place without storing it. */
+    uint64_t first = bench_nonce_first((uint64_t)t->id);
+
     bench_start(t);
-    for (uint64_t r = 0; r < rounds; r++) {
+    for (uint64_t r = 0; r < rounds; r++, first += mine) {
         for (size_t i = 0; i < mine; i++) {
             uint64_t t0 = bench_lat_begin(&t->lat);
             obj[i] = bench_malloc(size);
-            bench_block_fill(obj[i], size, cfg.seed, full);
+            bench_block_fill(obj[i], size, cfg.seed, first + i, full);
             bench_lat_end(&t->lat, t0);
         }
         for (size_t i = 0; i < mine; i++) {
             uint64_t t0 = bench_lat_begin(&t->lat);
-            bench_block_check("threadtest", obj[i], size, size, size, cfg.seed, full);
+            bench_block_check("threadtest", obj[i], size, size, size, cfg.seed, first + i, full);
             free(obj[i]);
             bench_lat_end(&t->lat, t0);
         }

@@ -43,6 +43,7 @@ static void produce(bench_thread *t, shared *sh)
     uint64_t np = (uint64_t)sh->producers;
     uint64_t mine = iters / np + ((uint64_t)t->id < iters % np);
     bool full = cfg.full_check;
+    uint64_t nonce = bench_nonce_first((uint64_t)t->id);
     bench_batch b;
 
     bench_start(t);
@@ -52,7 +53,8 @@ static void produce(bench_thread *t, shared *sh)
             size_t size = bench_rng_range(&t->rng, sh->lo, sh->hi);
             uint64_t t0 = bench_lat_begin(&t->lat);
             b.p[k] = bench_malloc(size);
-            bench_block_fill(b.p[k], size, cfg.seed, full);
+            b.nonce[k] = nonce++;
+            bench_block_fill(b.p[k], size, cfg.seed, b.nonce[k], full);
             bench_lat_end(&t->lat, t0);
         }
         while (!bench_chan_push(&c->chan, &b))
@@ -90,7 +92,7 @@ static void consume(bench_thread *t, shared *sh)
             progress = true;
             for (uint32_t k = 0; k < b.n; k++) {
                 uint64_t t0 = bench_lat_begin(&t->lat);
-                bench_block_check("xmalloc-consumer", b.p[k], 0, sh->lo, sh->hi, cfg.seed, full);
+                bench_block_check("xmalloc-consumer", b.p[k], 0, sh->lo, sh->hi, cfg.seed, b.nonce[k], full);
                 free(b.p[k]);
                 bench_lat_end(&t->lat, t0);
             }
