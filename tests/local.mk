@@ -120,3 +120,14 @@ tests_large_moves_SOURCES = tests/large_moves.c
 tests_large_moves_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_large_moves_LDADD = src/libhakmem.la
 tests_large_moves_LDFLAGS = -no-install -static
+
+# The workloads' checks catch a live block handed to a second owner: they
+# fail under tests/dup_shim.c, a preloaded allocator that does so, and pass
+# without it. -rpath: a shared object, although never installed.
+check_LTLIBRARIES = tests/dup_shim.la
+tests_dup_shim_la_SOURCES = tests/dup_shim.c
+tests_dup_shim_la_CFLAGS = $(AM_CFLAGS) -pthread
+tests_dup_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
+tests_dup_shim_la_LIBADD = -ldl
+TESTS += tests/dup_check.sh
+EXTRA_DIST += tests/dup_check.sh
