@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -143,6 +144,7 @@ static bool is_flag(const char *key, size_t klen)
 }
 
 static void pin_setup(void);
+static void find_hakmem(void);
 
 void bench_parse(bench_config *cfg, int argc, char **argv)
 {
@@ -182,6 +184,7 @@ void bench_parse(bench_config *cfg, int argc, char **argv)
             k->value = cfg->quick ? k->quick : k->def;
     if (cfg->pin_nodes)
         pin_setup();
+    find_hakmem();
 }
 
 long long bench_knob_value(const bench_config *cfg, const char *name)
@@ -255,7 +258,9 @@ void bench_team_init(bench_team *team, const bench_config *cfg, int n, void *sha
         t->team = team;
     }
     pthread_barrier_init(&team->start, NULL, (unsigned)n);
+    pthread_barrier_init(&team->go, NULL, (unsigned)n);
     pthread_barrier_init(&team->end, NULL, (unsigned)n);
+    pthread_barrier_init(&team->done, NULL, (unsigned)n);
 }
 
 static void (*team_fn)(bench_thread *);
@@ -279,20 +284,29 @@ void bench_team_run(bench_team *team, void (*fn)(bench_thread *))
         pthread_join(team->t[i].tid, NULL);
 }
 
+/* One thread reads hakmem's OS counters once all have arrived, before any
+ * clock starts. */
 void bench_start(bench_thread *t)
 {
-    pthread_barrier_wait(&t->team->start);
+    bench_team *team = t->team;
+    if (pthread_barrier_wait(&team->start) == PTHREAD_BARRIER_SERIAL_THREAD)
+        team->os_counted = bench_os_counts(&team->os_start);
+    pthread_barrier_wait(&team->go);
     t->t_start = bench_now_ns();
     t->cpu_ns = bench_thread_cpu_ns();
 }
 
 /* The end barrier keeps early finishers from freeing their blocks (untimed)
- * while others are still being timed. */
+ * while others are still being timed; the done barrier keeps them from it
+ * until the OS counters are read. */
 void bench_stop(bench_thread *t)
 {
+    bench_team *team = t->team;
     t->cpu_ns = bench_thread_cpu_ns() - t->cpu_ns;
     t->t_end = bench_now_ns();
-    pthread_barrier_wait(&t->team->end);
+    if (pthread_barrier_wait(&team->end) == PTHREAD_BARRIER_SERIAL_THREAD && team->os_counted)
+        bench_os_counts(&team->os_end);
+    pthread_barrier_wait(&team->done);
 }
 
 void bench_team_destroy(bench_team *team)
@@ -300,7 +314,9 @@ void bench_team_destroy(bench_team *team)
     for (int i = 0; i < team->nthreads; i++)
         bench_lat_free(&team->t[i].lat);
     pthread_barrier_destroy(&team->start);
+    pthread_barrier_destroy(&team->go);
     pthread_barrier_destroy(&team->end);
+    pthread_barrier_destroy(&team->done);
     bench_aux_free(team->t, sizeof(bench_thread) * (size_t)team->nthreads);
 }
 
@@ -417,6 +433,49 @@ bool bench_chan_pop(bench_chan *c, bench_batch *b)
     memcpy(b->nonce, s->nonce, s->n * sizeof(uint64_t));
     atomic_store_explicit(&c->tail, t + 1, memory_order_release);
     return true;
+}
+
+/* ---- hakmem's OS calls ------------------------------------------------------------------ */
+
+static size_t (*hakmem_stats_json)(char *, size_t);
+
+/* Once, before any timing: dlsym may allocate. */
+static void find_hakmem(void)
+{
+    hakmem_stats_json = (size_t(*)(char *, size_t))dlsym(RTLD_DEFAULT, "hak_stats_json");
+}
+
+/* The number after "name": in the "os" object of hakmem's statistics. */
+static uint64_t os_field(const char *os, const char *name)
+{
+    char key[16];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *at = strstr(os, key);
+    if (!at)
+        bench_fail("reason=bad-hakmem-stats missing=%s", name);
+    return strtoull(at + strlen(key), NULL, 10);
+}
+
+bool bench_os_counts(bench_os *o)
+{
+    if (!hakmem_stats_json)
+        return false;
+    char buf[4096]; /* "os" comes early: a cut-off tail does not matter */
+    hakmem_stats_json(buf, sizeof buf);
+    const char *os = strstr(buf, "\"os\":{");
+    if (!os)
+        bench_fail("reason=bad-hakmem-stats missing=os");
+    o->mmap = os_field(os, "mmap");
+    o->munmap = os_field(os, "munmap");
+    o->madvise = os_field(os, "madvise");
+    return true;
+}
+
+void bench_os_extra(bench_result *r, const bench_os *a, const bench_os *b)
+{
+    bench_extra(r, "timed_mmap", "%" PRIu64, b->mmap - a->mmap);
+    bench_extra(r, "timed_munmap", "%" PRIu64, b->munmap - a->munmap);
+    bench_extra(r, "timed_madvise", "%" PRIu64, b->madvise - a->madvise);
 }
 
 /* ---- /proc readers (read(2) into a stack buffer: stdio would malloc) ---------------------- */
@@ -586,6 +645,8 @@ void bench_team_report(const bench_team *team, bench_result *r)
     }
     bench_result all = {.len = 0};
     bench_extra(&all, "cpu_seconds", "%.6f", (double)cpu / 1e9);
+    if (team->os_counted)
+        bench_os_extra(&all, &team->os_start, &team->os_end);
     if (r) {
         if (r->len >= sizeof all.extra - all.len)
             bench_fail("reason=result-line-too-long");

@@ -7,6 +7,11 @@
  *   hakmem-bench-result workload=<name> threads=<n> ops=<n> seconds=<wall>
  *       ops_per_sec=<x> check=ok [p50_ns= p95_ns= p99_ns= p999_ns=] [key=value...]
  *
+ * When the allocator in the process is hakmem (it exports hak_stats_json),
+ * the line also has timed_mmap=, timed_munmap= and timed_madvise=: hakmem's
+ * OS calls within the timed interval alone, taken outside the timing, so
+ * that start-up and exit do not count against the steady state.
+ *
  * and on detected corruption "hakmem-bench-error workload=<name> reason=..." on
  * stderr with exit status 3 (usage errors: exit 2).
  *
@@ -201,11 +206,20 @@ typedef struct bench_thread {
     pthread_t tid;
 } bench_thread;
 
+/* hakmem's OS calls so far (bench_os_counts). */
+typedef struct bench_os {
+    uint64_t mmap, munmap, madvise;
+} bench_os;
+
 typedef struct bench_team {
     const bench_config *cfg;
     bench_thread *t; /* nthreads entries */
     int nthreads;
-    pthread_barrier_t start, end;
+    /* go, done: the threads wait there while one of them reads the OS
+     * counters, after the start barrier and after the end one. */
+    pthread_barrier_t start, go, end, done;
+    bool os_counted; /* hakmem's counters were read at start and end */
+    bench_os os_start, os_end;
 } bench_team;
 
 /* Sets up n thread records (latency arrays of lat_cap samples when --latency). */
@@ -297,6 +311,15 @@ void bench_chan_init(bench_chan *c, uint32_t cap);
 void bench_chan_destroy(bench_chan *c);
 bool bench_chan_push(bench_chan *c, const bench_batch *b);
 bool bench_chan_pop(bench_chan *c, bench_batch *b);
+
+/* ---- hakmem's OS calls ------------------------------------------------------------------ */
+
+/* hakmem's counts of mmap, munmap and madvise calls so far (from
+ * hak_stats_json, looked up by bench_parse); false when the process's
+ * allocator is not hakmem. */
+bool bench_os_counts(bench_os *o);
+/* Adds timed_mmap=, timed_munmap= and timed_madvise=: the calls from a to b. */
+void bench_os_extra(bench_result *r, const bench_os *a, const bench_os *b);
 
 /* ---- process memory ---------------------------------------------------------------- */
 

@@ -117,6 +117,8 @@ int main(int argc, char **argv)
         sp[i].mine = bench_aux_alloc(nblocks * sizeof(void *));
     }
 
+    bench_os os0, os1;
+    bool os_counted = bench_os_counts(&os0);
     struct timespec c0, c1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     uint64_t t0 = bench_now_ns();
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
         pthread_join(sp[k % (uint64_t)live].tid, NULL);
     uint64_t t1 = bench_now_ns();
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    if (os_counted)
+        bench_os_counts(&os1);
 
     size_t left = pool.n;
     while (pool.n > 0) {
@@ -147,6 +151,8 @@ int main(int argc, char **argv)
     bench_result r = {.len = 0};
     bench_extra(&r, "cpu_seconds", "%.6f",
                 (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9);
+    if (os_counted)
+        bench_os_extra(&r, &os0, &os1);
     bench_extra(&r, "threads_created", "%" PRIu64, spawns);
     bench_extra(&r, "pool_left", "%zu", left);
     bench_report(&cfg, live, spawns * nblocks, (double)(t1 - t0) / 1e9, lats, live, &r);

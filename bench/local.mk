@@ -1,6 +1,7 @@
 # Benchmark workloads: one small program per workload on the plain malloc
 # family, measured against any allocator through LD_PRELOAD, so they link only
-# libc (-pthread -lm) and never libhakmem. Installed to $(pkglibexecdir), where
+# libc (-pthread -lm, and -ldl: dlsym finds hakmem's statistics when hakmem is
+# the allocator) and never libhakmem. Installed to $(pkglibexecdir), where
 # hakmem-bench looks for them; in the build tree they are bench/<workload>.
 # bench.c/bench.h is the shared harness (options, threads, result line).
 pkglibexec_PROGRAMS = \
@@ -11,7 +12,7 @@ pkglibexec_PROGRAMS = \
 hk_bench_harness = bench/bench.c bench/bench.h
 hk_bench_cflags = $(AM_CFLAGS) -pthread
 hk_bench_ldflags = -pthread
-hk_bench_libs = -lm
+hk_bench_libs = -lm -ldl
 
 bench_mixed_SOURCES = bench/mixed.c $(hk_bench_harness)
 bench_mixed_CFLAGS = $(hk_bench_cflags)

@@ -1,7 +1,11 @@
 #!/bin/sh
 # Every benchmark workload at 1 and 4 threads, under glibc and under hakmem
 # (LD_PRELOAD), with --quick: it must exit 0 and print one result line with
-# every field the sweep tool reads, and check=ok.
+# every field the sweep tool reads, and check=ok. Under hakmem (with
+# HAKMEM_STATS=json) the line must also count hakmem's OS calls in the timed
+# interval, timed_mmap= timed_munmap= timed_madvise=, each at most the whole
+# process's count from the JSON at exit, and mixed's timed_mmap below it (the
+# start-up mappings fall outside); under glibc those fields must be absent.
 set -u
 : "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
 test_name=workloads
@@ -14,16 +18,29 @@ for w in mixed larson xmalloc ring threadtest cache-scratch cache-thrash churn f
             pre=""
             [ "$alloc" = hakmem ] && pre="$lib"
             runs=$((runs + 1))
-            out=$(LD_PRELOAD="$pre" "$bin" --threads "$t" --quick 2>&1)
+            out=$(LD_PRELOAD="$pre" HAKMEM_STATS=json "$bin" --threads "$t" --quick 2>&1)
             rc=$?
             line=$(printf '%s\n' "$out" | grep '^hakmem-bench-result ')
             missing=""
             for f in "workload=$w " "threads=$t " ops= seconds= ops_per_sec= check=ok; do
                 case "$line" in *"$f"*) ;; *) missing="$missing $f" ;; esac
             done
+            if [ "$alloc" = glibc ]; then
+                case "$line" in *" timed_"*) missing="$missing (timed_* present under glibc)" ;; esac
+            else
+                json=$(printf '%s\n' "$out" | grep '^{"hakmem":')
+                for f in mmap munmap madvise; do
+                    timed=$(printf '%s\n' "$line" | sed -n "s/.* timed_$f=\([0-9]*\).*/\1/p")
+                    total=$(printf '%s\n' "$json" | sed -n "s/.*\"os\":{[^}]*\"$f\":\([0-9]*\).*/\1/p")
+                    if [ -z "$timed" ] || [ -z "$total" ] || [ "$timed" -gt "$total" ] || \
+                       { [ "$w$f" = mixedmmap ] && [ "$timed" -ge "$total" ]; }; then
+                        missing="$missing timed_$f='$timed'(process:'$total')"
+                    fi
+                done
+            fi
             if [ "$rc" -ne 0 ] || [ -z "$line" ] || [ -n "$missing" ] || \
                [ "$(printf '%s\n' "$out" | grep -c '^hakmem-bench-result ')" -ne 1 ]; then
-                echo "FAIL: $w --threads $t under $alloc: exit $rc, missing:$missing"
+                echo "FAIL: $w --threads $t under $alloc: exit $rc, missing or wrong:$missing"
                 printf '%s\n' "$out" | tail -5
                 failed=$((failed + 1))
             fi
