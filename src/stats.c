@@ -9,6 +9,7 @@
 #include "hk_options.h"
 #include "hk_error.h"
 #include "hk_numa.h"
+#include "hk_build.h"
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -169,7 +170,7 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
 #define C(x) (counted ? (int64_t)(x) : -1)
     hk_buf_str(&b, "{\"hakmem\":{\"version\":\"" PACKAGE_VERSION "\",\"variant\":\"");
     hk_buf_str(&b, variant());
-    hk_buf_str(&b, "\"},\"os\":{");
+    hk_buf_str(&b, "\",\"commit\":\"" HK_BUILD_COMMIT "\"},\"os\":{");
     field(&b, "mmap", (int64_t)ck_pr_load_64(&hk_os_stats.mmap), false);
     field(&b, "munmap", (int64_t)ck_pr_load_64(&hk_os_stats.munmap), false);
     field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), true);

@@ -235,6 +235,11 @@ Test(stats, json_is_well_formed)
     const char *j = snapshot();
     cr_assert(json_valid(j), "not valid JSON: %s", j);
     cr_assert(!strncmp(j, "{\"hakmem\":", 10), "does not start with {\"hakmem\": : %s", j);
+    /* The build's git describe, or "unknown": never empty. */
+    const char *hakmem = json_member(j, "hakmem");
+    const char *commit = hakmem && *hakmem == '{' ? json_member(hakmem, "commit") : NULL;
+    cr_assert(commit && *commit == '"' && commit[1] != '"' && json_string(commit),
+              "no non-empty string \"commit\" in \"hakmem\": %s", j);
     const char *os = json_member(j, "os");
     cr_assert(os && *os == '{', "no \"os\" object: %s", j);
     static const char *os_keys[] = {"mmap", "munmap", "madvise"};

@@ -45,11 +45,11 @@ FUZZ_LINK = for f in $(FUZZ_FILES); do \
 	$(FUZZ_CC) $$san $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(HK_LIB_CFLAGS) \
 	  $(CK_CFLAGS) $(HWLOC_CFLAGS) -o $@ $$srcs $(CK_LIBS) $(HWLOC_LIBS)
 
-tests/fuzz/fuzz_api: $(FUZZ_FILES) config.h
+tests/fuzz/fuzz_api: $(FUZZ_FILES) config.h hk_build.h
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)san='$(FUZZ_SANITIZE)' srcs=; $(FUZZ_LINK)
 
-tests/fuzz/fuzz_api_tsan: $(FUZZ_FILES) tests/fuzz/fuzz_tsan.c config.h
+tests/fuzz/fuzz_api_tsan: $(FUZZ_FILES) tests/fuzz/fuzz_tsan.c config.h hk_build.h
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)san='$(FUZZ_TSAN_SANITIZE)' srcs=$(srcdir)/tests/fuzz/fuzz_tsan.c; $(FUZZ_LINK)
 
