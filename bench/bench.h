@@ -7,7 +7,8 @@
  *   hakmem-bench-result workload=<name> threads=<n> ops=<n> seconds=<wall>
  *       ops_per_sec=<x> check=ok [p50_ns= p95_ns= p99_ns= p999_ns=] [key=value...]
  *
- * When the allocator in the process is hakmem (it exports hak_stats_json),
+ * When the allocator in the process is hakmem (it exports hak_stats_json)
+ * and HAKMEM_STATS is set (not 0), as the sweep sets it for hakmem's runs,
  * the line also has timed_mmap=, timed_munmap= and timed_madvise=: hakmem's
  * OS calls within the timed interval alone, taken outside the timing, so
  * that start-up and exit do not count against the steady state.

@@ -100,5 +100,14 @@ for range in "4096 16 131072" "16384 131072 2000000"; do
         fi
     done
 done
+# Without HAKMEM_STATS the harness reads no statistics (an instruction count
+# of the library must not see it): no timed_* fields.
+runs=$((runs + 1))
+line=$(env -u HAKMEM_STATS LD_PRELOAD="$lib" "$top_builddir/bench/mixed" --threads 1 --quick | grep '^hakmem-bench-result ')
+case "$line" in
+*check=ok*" timed_"*|*" timed_"*check=ok*) echo "FAIL: timed_* without HAKMEM_STATS: $line"; failed=$((failed + 1)) ;;
+*check=ok*) ;;
+*) echo "FAIL: mixed under hakmem without HAKMEM_STATS: $line"; failed=$((failed + 1)) ;;
+esac
 echo "workloads: $((runs - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]
