@@ -10,6 +10,7 @@
 #include "hk_error.h"
 #include "hk_numa.h"
 #include "hk_build.h"
+#include <ck_spinlock.h>  /* ck_spinlock_cas */
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -225,11 +226,19 @@ static void line(struct hk_buf *b, const char *name, int64_t v)
 }
 
 /* One write(2) for the whole report: processes that exit together (the two
- * ends of a pipe) would interleave piecewise writes mid-line. */
+ * ends of a pipe) would interleave piecewise writes mid-line.  The text is
+ * static, not on the caller's stack: malloc_stats() from a thread or a
+ * coroutine with a 16 KiB stack overflowed it (helper 45: a crash, or a
+ * neighbouring heap block overwritten); so reports take turns. */
+static char summary_text[16384];  /* 64 nodes' lines fit */
+/* The CAS lock: its CAS and release store are the ck_pr operations the
+ * TSan build sees (hk_tsan.h). */
+static ck_spinlock_cas_t summary_lock = CK_SPINLOCK_CAS_INITIALIZER;
+
 static void print_summary(int fd)
 {
-    char text[16384];  /* 64 nodes' lines fit */
-    struct hk_buf b = { text, sizeof text, 0 };
+    ck_spinlock_cas_lock(&summary_lock);
+    struct hk_buf b = { summary_text, sizeof summary_text, 0 };
     struct hk_heap_stats t;
     bool counted = HK_COUNTING;
     sum_heaps(&t);
@@ -251,6 +260,7 @@ static void print_summary(int fd)
     line(&b, "peak committed", (int64_t)ck_pr_load_64(&hk_os_stats.peak_committed));
     hk_numa_stats_text(&b);
     hk_buf_write(&b, fd);
+    ck_spinlock_cas_unlock(&summary_lock);
 }
 
 hk_public void hak_stats_print(void) { print_summary(2); }
