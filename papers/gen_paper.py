@@ -143,7 +143,24 @@ def workload_findings(points, paired, w, threads, allocs):
     return lines
 
 
-def headline(points, paired, rows, workloads, threads, allocs, cores):
+def rss_above_ratios(points, workloads, threads, ref, empty):
+    """hakmem / ref of the peak RSS above each allocator's empty run, per
+    point where both are above it (the start-up footprints, which differ by
+    megabytes, cancel)."""
+    if not empty or 'hakmem' not in empty or ref not in empty:
+        return []
+    out = []
+    for w in workloads:
+        for t in threads:
+            h, o = points.get((w, t, 'hakmem')), points.get((w, t, ref))
+            if h and o and h['maxrss_kb'] and o['maxrss_kb']:
+                dh, do = h['maxrss_kb'] - empty['hakmem'], o['maxrss_kb'] - empty[ref]
+                if dh > 0 and do > 0:
+                    out.append(dh / do)
+    return out
+
+
+def headline(points, paired, rows, workloads, threads, allocs, cores, empty=None):
     out = []
     if 'hakmem' not in allocs:
         return ['- hakmem was not part of this sweep.']
@@ -151,12 +168,14 @@ def headline(points, paired, rows, workloads, threads, allocs, cores):
         r = summary.hakmem_ratios(points, workloads, threads, [ref], 'ops_per_sec')
         inside = [v for k, v in r.items() if k[1] <= cores]
         m = summary.hakmem_ratios(points, workloads, threads, [ref], 'maxrss_kb')
+        above = rss_above_ratios(points, workloads, threads, ref, empty)
         if r:
             wins = sum(1 for v in r.values() if v and v > 1)
             out.append(f'- Against {ref}: hakmem\'s throughput is {fmt.ratio(stats.geomean(r.values()))} '
                        f'(geometric mean over {len(r)} points; {fmt.ratio(stats.geomean(inside))} '
                        f'over the {len(inside)} points with at most {cores} threads), faster at '
-                       f'{wins} of {len(r)}; peak RSS {fmt.ratio(stats.geomean(m.values()))}.')
+                       f'{wins} of {len(r)}; peak RSS {fmt.ratio(stats.geomean(m.values()))}' +
+                       (f', {fmt.ratio(stats.geomean(above))} above each one\'s empty run' if above else '') + '.')
     best = [(metric, [v[0] for k, v in r.items() if k[2] == summary.BEST and v[0] is not None])
             for metric, r in paired.items()]
     best = [(metric, v) for metric, v in best if v]
@@ -247,7 +266,7 @@ def render(rows, meta, figures):
          f"(results.csv, meta.json). Every number and every sentence of the findings is "
          f"computed from that data; `make paper` regenerates this file.*", '',
          '## Findings', '']
-    p += headline(points, paired, rows, workloads, threads, allocs, cores)
+    p += headline(points, paired, rows, workloads, threads, allocs, cores, meta.get('empty_rss_kb'))
     p += ['', '## Setup and method', '',
           f"One machine: {m.get('cpu', '?')}, {plural(cores, 'core')}, "
           f"{plural(m.get('numa_nodes', 0), 'NUMA node')}, {m.get('kernel', '?')}. "
@@ -329,7 +348,11 @@ def render(rows, meta, figures):
           '- Peak RSS includes the workload harness and the C runtime (about 1–2 MiB), and '
           'each allocator\'s own start-up footprint, which differ by several MiB: the working '
           'sets here are small, so the RSS ratios say more about those fixed costs than about '
-          'how each allocator holds a large live set (papers/burst.md measures that).',
+          'how each allocator holds a large live set (papers/burst.md measures that)' +
+          ('; each allocator\'s empty run (' + ', '.join(f'{a} {fmt.mib(v)} MiB' for a, v in
+                                                         meta['empty_rss_kb'].items()) +
+           '; median peak RSS of `' + meta.get('empty_run', '') + '`) is subtracted in the '
+           '"above each one\'s empty run" ratios of the findings.' if meta.get('empty_rss_kb') else '.'),
           '- The workloads follow their published namesakes loosely (below), so their numbers '
           'are not comparable with those of other suites.', '',
           '## The workloads against their published namesakes', '']

@@ -183,6 +183,10 @@ def setup(meta, rows):
     for w, cmd in (meta.get('children') or {}).items():
         add(f'run of {w}', f'`{cmd}`')
     add('runs per point', meta.get('runs'))
+    if meta.get('empty_rss_kb'):
+        add('peak RSS of an empty run (median)',
+            ', '.join(f"{a} {fmt.mib(v)} MiB" for a, v in meta['empty_rss_kb'].items()) +
+            f" (`{meta.get('empty_run', '')}`; runs: empty.csv)")
     if meta.get('round_seeds'):
         seeds = sorted(meta['round_seeds'].values())
         add('workload seeds', f"{seeds[0]}–{seeds[-1]} (round r: {meta.get('seed')} + r − 1)"

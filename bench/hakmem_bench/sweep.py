@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 
-from . import ALLOCATORS, MIN_THREADS, WORKLOADS, UsageError, locate, machine, plot, results, runner, summary
+from . import ALLOCATORS, MIN_THREADS, WORKLOADS, UsageError, locate, machine, plot, results, runner, stats, summary
 
 
 def default_threads(cores):
@@ -19,7 +19,17 @@ def default_threads(cores):
     return out
 
 
-def plan(workloads, threads, allocators, runs, seed=0, min_threads=MIN_THREADS):
+# The empty run: each allocator's resident set with next to no work (mixed,
+# one block), at the start of each round, to empty.csv, so that peak RSS can
+# be read above each allocator's own start-up footprint.
+EMPTY = '(empty)'
+
+
+def empty_argv(bdir):
+    return [os.path.join(bdir, 'mixed'), '--threads', '1', '--iters', '1', '--ws', '1']
+
+
+def plan(workloads, threads, allocators, runs, seed=0, min_threads=MIN_THREADS, empty=False):
     """Repeat-major order: every point runs once before any runs twice, and the
     allocators of one point run back to back, in an order drawn at random
     for each point and repeat (seeded: the plan is reproducible), so that no
@@ -28,6 +38,10 @@ def plan(workloads, threads, allocators, runs, seed=0, min_threads=MIN_THREADS):
     rng = random.Random(seed)
     items = []
     for r in range(runs):
+        if empty:
+            order = list(allocators)
+            rng.shuffle(order)
+            items += [(EMPTY, 1, a, r + 1, pos) for pos, a in enumerate(order)]
         for w in workloads:
             for t in threads:
                 if t < min_threads.get(w, 0):
@@ -178,8 +192,10 @@ def run(opts, log=lambda s: print(s, file=sys.stderr, flush=True)):
     _write_meta(outdir, meta)
 
     argv_of = ((lambda w, t, r: command_argv(template, t)) if opts.command
-               else (lambda w, t, r: workload_argv(bdir, w, t, opts, round_seed(seed, r))))
-    items = plan(workloads, threads, allocs, opts.runs, seed, {} if opts.command else MIN_THREADS)
+               else (lambda w, t, r: empty_argv(bdir) if w == EMPTY
+                     else workload_argv(bdir, w, t, opts, round_seed(seed, r))))
+    empty = not opts.command and 'mixed' in locate.available_workloads(bdir)
+    items = plan(workloads, threads, allocs, opts.runs, seed, {} if opts.command else MIN_THREADS, empty)
     failed, interrupted = execute(items, argv_of, preloads, stub, opts, outdir, meta,
                                   plain=bool(opts.command), stats_on=stats_on, log=log)
     path = summarize(outdir, log)
@@ -226,6 +242,10 @@ def execute(items, argv_of, preloads, stub, opts, outdir, meta, plain, stats_on,
     plain: the programs print no result line (one whole run is the operation)."""
     cores = machine.usable_cores()
     writer = results.Writer(os.path.join(outdir, 'results.csv'))
+    empty_writer = None
+    if any(w == EMPTY for w, *_ in items):
+        empty_writer = results.Writer(os.path.join(outdir, 'empty.csv'))
+    empty_rss = {}
     t0 = time.monotonic()
     failed = 0
     interrupted = False
@@ -236,23 +256,34 @@ def execute(items, argv_of, preloads, stub, opts, outdir, meta, plain, stats_on,
             else:
                 eta = '--:--'
             log(f'[{i + 1}/{len(items)}] {w} threads={t} {a} run {r}/{opts.runs} — ETA {eta}')
-            stats = stats_on and a == 'hakmem'
+            with_stats = stats_on and a == 'hakmem'
             argv = argv_of(w, t, r)
-            row = runner.measure(argv, runner.run_vars(preloads[a], stats=stats),
+            row = runner.measure(argv, runner.run_vars(preloads[a], stats=with_stats),
                                  opts.timeout, stub, need_line=not plain)
             row.update(workload=w, allocator=a, threads=t, run=r, order=pos,
-                       oversubscribed=int(t > cores), env=_env_text(preloads[a], stats))
+                       oversubscribed=int(t > cores), env=_env_text(preloads[a], with_stats))
             if row['status'] != 'ok':
                 failed += 1
                 _log_failure(outdir, w, t, a, r, row, log)
             if row.get('_hakmem') is not None:
                 meta.setdefault('hakmem_stats_version', row['_hakmem'])
-            writer.add(row)
+            if w == EMPTY:
+                empty_writer.add(row)
+                if row['status'] == 'ok' and row.get('maxrss_kb'):
+                    empty_rss.setdefault(a, []).append(row['maxrss_kb'])
+            else:
+                writer.add(row)
     except KeyboardInterrupt:
         interrupted = True
         log('hakmem-bench: interrupted: summarising the runs made so far')
     finally:
         writer.close()
+        if empty_writer:
+            empty_writer.close()
+    if empty_rss:
+        meta['empty_rss_kb'] = {a: stats.median(v) for a, v in empty_rss.items()}
+        meta['empty_run'] = 'mixed --threads 1 --iters 1 --ws 1, at the start of each round'
+        meta['empty_runs'] = {a: len(v) for a, v in empty_rss.items()}
     meta['finished'] = time.strftime('%Y-%m-%d %H:%M:%S %z')
     meta['load_end'] = round(os.getloadavg()[0], 2)
     if interrupted:
