@@ -41,6 +41,24 @@ static uint64_t *proc_page;
 
 static void thread_exit_cb(void *arg);
 
+/* One step of a wait for another thread: a yield, then, after 64 of them,
+ * a 50 us sleep.  A yield lets only threads of our priority or above run on
+ * this CPU: a real-time thread (SCHED_FIFO) waiting for a normal one that
+ * holds what it waits for would spin for good.  The raw system call: glibc's
+ * nanosleep is a cancellation point, and a thread cancelled in here would
+ * leave a heap half taken. */
+static void wait_step(unsigned *n)
+{
+    if (++*n < 64) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = { 0, 50 * 1000 };
+    int saved = errno;  /* EINTR: a signal; the caller looks again */
+    syscall(SYS_nanosleep, &ts, NULL);
+    errno = saved;
+}
+
 void hk_process_init(void)
 {
     /* Acquire pairs with the release store below: options are visible. */
@@ -71,8 +89,8 @@ void hk_process_init(void)
         ck_pr_store_uint(&init_state, 2);
         return;
     }
-    while (ck_pr_load_uint(&init_state) != 2)
-        sched_yield();
+    for (unsigned n = 0; ck_pr_load_uint(&init_state) != 2;)
+        wait_step(&n);
     ck_pr_fence_load();
 }
 
@@ -161,11 +179,12 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
  * id. */
 static bool state_cas_waiting(struct hk_heap *h, uint32_t from, uint32_t to)
 {
+    unsigned n = 0;
     while (!ck_pr_cas_32(&h->state, from, to)) {
         ck_pr_fence_load();
         if (ck_pr_load_64(&h->sweep_proc) != proc_id())
             return false;
-        sched_yield();
+        wait_step(&n);
     }
     return true;
 }
@@ -291,8 +310,14 @@ static struct hk_heap *wait_for_look(void)
     uint64_t looker = ck_pr_load_64(&proc_page[LOOKER]);
     if (looker == 0 || looker == thread_id())
         return NULL;
-    while (ck_pr_load_64(&proc_page[LOOKER]) == looker)
-        sched_yield();
+    /* A while only: a looker stopped by a debugger, or running a long
+     * signal handler, costs us a heap of our own rather than our start
+     * (about 3 ms; a look probes a heap in about a microsecond). */
+    for (unsigned n = 0; ck_pr_load_64(&proc_page[LOOKER]) == looker;) {
+        if (n == 128)
+            return NULL;
+        wait_step(&n);
+    }
     ck_pr_fence_load();  /* pairs with the looker's fence before its end */
     return pop_abandoned();
 }
