@@ -8,10 +8,10 @@
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir) CC='$(CC)'; \
 	export top_builddir top_srcdir CC;
 
-check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree tests/large_moves
+check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree tests/large_moves tests/rt_wait
 TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh \
-	tests/link.sh tests/secure_env.sh tests/thp.sh tests/large_moves.sh tests/vm/large-moves.sh
-EXTRA_DIST += tests/large_moves.sh tests/vm/large-moves.sh tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
+	tests/link.sh tests/secure_env.sh tests/thp.sh tests/large_moves.sh tests/vm/large-moves.sh tests/rt_wait.sh
+EXTRA_DIST += tests/large_moves.sh tests/vm/large-moves.sh tests/rt_wait.sh tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
 	tests/sys/prog.c tests/sys/prog.cpp
 
 # -no-install: real executables (no libtool wrapper scripts), so the fork
@@ -131,3 +131,9 @@ tests_dup_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthr
 tests_dup_shim_la_LIBADD = -ldl
 TESTS += tests/dup_check.sh
 EXTRA_DIST += tests/dup_check.sh
+
+# -fno-builtin: the first malloc it times must be called.
+tests_rt_wait_SOURCES = tests/rt_wait.c
+tests_rt_wait_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_rt_wait_LDADD = src/libhakmem.la
+tests_rt_wait_LDFLAGS = -no-install
