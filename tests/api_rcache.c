@@ -3,12 +3,14 @@
  * down to 4 blocks, and doubles back to HAKMEM_REMOTE_CACHE (16) once the
  * overflows stop.  Seen from outside: how many of another thread's blocks,
  * freed here in a burst, the next allocations of their size hand out again. */
+#define _GNU_SOURCE  /* tu_pin_here */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include "hakmem.h"
+#include "testutil.h"
 
 enum { SIZE = 64, OTHER = 512, OWNED = 4000, BURST = 200, PERIOD = 4096 };
 static void *owned[OWNED];  /* another thread's blocks, freed here */
@@ -96,6 +98,7 @@ static bool owned_ready(void)
     if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
         getenv("HAKMEM_DECOMMIT_DELAY_MS"))
         return false;
+    tu_pin_here();  /* the other thread's blocks on our node: the cache keeps no others */
     hak_free(hak_malloc(SIZE));
     pthread_t t;
     struct to_make m = { owned, OWNED, SIZE };
@@ -241,6 +244,7 @@ Test(remote_cache, reuses_other_threads_lines_only_when_asked)
     if (!reuse)
         cr_log_info("HAKMEM_REMOTE_BATCH or HAKMEM_DECOMMIT_DELAY_MS set: reuse not required, only no shared line");
     static const size_t sizes[] = { 16, 48, 80, 144, 64, 1024 };  /* a class each */
+    tu_pin_here();  /* the other thread's blocks on our node, as in owned_ready */
     hak_free(hak_malloc(16));  /* our heap first, as in owned_ready */
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t size = sizes[s];

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  /* tu_pin_here */
 /* Unit blocks: requests above the biggest class up to 1984 KiB are runs of
  * whole 64 KiB units carved from SuperSlabs, not mappings of their own:
  * their sizes, alignment and privacy, the mapping count of many of them,
@@ -278,6 +279,7 @@ Test(unit_blocks, thread_churn_reuses_the_exited_heaps_memory)
 {
     if (!default_reserves())
         cr_skip_test("a HAKMEM_ option that sizes the reserves is set: the test needs the defaults");
+    tu_pin_here();  /* every thread on one node: memory of another node serves none of them */
     pthread_t t[2];
     for (int k = 0; k < 2; k++)  /* the heaps and their SuperSlabs exist from here on */
         cr_assert_eq(pthread_create(&t[k], NULL, calloc_write_free, NULL), 0);

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,9 @@
 
 #include <criterion/criterion.h>
 
+#include "hakmem.h"
 #include "hk_numa.h"
+#include "hk_heap.h"  /* hk_tls_heap: which heap a thread took */
 #include "hk_buf.h"
 
 #define TOPO(file) HK_TOPO_DIR "/" file
@@ -503,4 +507,58 @@ Test(stats, human_summary)
     cr_expect(strncmp(text, head, sizeof head - 1) == 0, "%s", text);
     cr_expect(strstr(text, "\nhakmem: node 1 (os 1, 2 cpus): "), "%s", text);
     cr_expect(strstr(text, " rehomes\n"), "%s", text);
+}
+
+/* ---- heaps of exited threads --------------------------------------------- */
+
+/* Pins itself to CPU cpu (node = CPU on "numa:2 core:1 pu:1"), takes a
+ * heap, notes which, waits for `go` (when set), and exits, leaving the heap
+ * abandoned. */
+struct on_cpu {
+    long cpu;
+    sem_t *go;
+    void *heap;
+    bool pinned;
+};
+
+static void *exit_on_cpu(void *arg)
+{
+    struct on_cpu *o = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)o->cpu, &set);
+    o->pinned = sched_setaffinity(0, sizeof set, &set) == 0;
+    hak_free(hak_malloc(100));  /* not malloc: gcc drops a malloc freed unused */
+    o->heap = hk_tls_heap;
+    if (o->go)
+        sem_wait(o->go);
+    return NULL;
+}
+
+/* A new thread adopts an exited thread's heap of its own node, not the most
+ * recent of any: across nodes the heap re-homes, and its memory on the old
+ * node serves the thread nothing (a churn of 400 threads on a 2-node
+ * kernel made 240 OS calls, one node none). */
+Test(adoption, a_new_thread_takes_a_heap_of_its_node)
+{
+    load("numa:2 core:1 pu:1");
+    sem_t go1, go0;
+    sem_init(&go1, 0, 0);
+    sem_init(&go0, 0, 0);
+    struct on_cpu one = { 1, &go1, NULL, false }, zero = { 0, &go0, NULL, false }, again = { 1, NULL, NULL, false };
+    pthread_t t1, t0, t;
+    cr_assert_eq(pthread_create(&t1, NULL, exit_on_cpu, &one), 0);
+    cr_assert_eq(pthread_create(&t0, NULL, exit_on_cpu, &zero), 0);
+    while (!__atomic_load_n(&one.heap, __ATOMIC_ACQUIRE) || !__atomic_load_n(&zero.heap, __ATOMIC_ACQUIRE))
+        sched_yield();
+    sem_post(&go1);  /* node 1's heap abandoned first, */
+    pthread_join(t1, NULL);
+    sem_post(&go0);  /* then node 0's, the most recent */
+    pthread_join(t0, NULL);
+    if (!one.pinned || !zero.pinned)
+        cr_skip_test("cannot pin to CPUs 0 and 1: needs 2 CPUs");
+    cr_assert_eq(pthread_create(&t, NULL, exit_on_cpu, &again), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(again.heap, one.heap, "a thread on node 1 took %s heap",
+                 again.heap == zero.heap ? "node 0's" : "a new");
 }

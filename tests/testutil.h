@@ -76,6 +76,27 @@ static inline double tu_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Binds the calling thread, and the threads it makes from here on, to the
+ * CPU it runs on: on a machine of several NUMA nodes, a test that needs its
+ * threads' memory on one node (the remote-block cache keeps only blocks of
+ * its own node; a thread that changes node re-homes its heap) would
+ * otherwise depend on where the scheduler puts them.  The file includes
+ * this header with _GNU_SOURCE defined first. */
+#ifdef _GNU_SOURCE
+#include <sched.h>
+static inline void tu_pin_here(void)
+{
+    cpu_set_t one;
+    int cpu = sched_getcpu();
+    CPU_ZERO(&one);
+    CPU_SET(cpu < 0 ? 0 : cpu, &one);
+    sched_setaffinity(0, sizeof one, &one);  /* a failure only leaves the test as it was */
+    /* A heap made on another node re-homes at its next new slab: a unit
+     * block is one. */
+    hak_free(hak_malloc(200000));
+}
+#endif
+
 /* Resident set size in bytes (0 if /proc is not readable). */
 static inline size_t tu_rss(void)
 {
