@@ -53,6 +53,7 @@ static unsigned init_state;  /* 0 new, 1 initialising, 2 ready */
 static uint64_t *proc_page;
 
 static void thread_exit_cb(void *arg);
+static uint32_t process_id(void);
 
 /* One step of a wait for another thread: a yield, then, after 64 of them,
  * a 50 us sleep.  A yield lets only threads of our priority or above run on
@@ -120,13 +121,13 @@ static uint64_t proc_id(void)
 {
     uint64_t *p = proc_page;
     if (p == NULL)
-        return (uint64_t)getpid();
+        return (uint64_t)process_id();
     uint64_t id = ck_pr_load_64(p);
     if (hk_likely(id != 0))
         return id;
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t mine = ((uint64_t)getpid() << 32 ^ ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)) | 1;
+    hk_os_clock(CLOCK_MONOTONIC, &ts);
+    uint64_t mine = ((uint64_t)process_id() << 32 ^ ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec)) | 1;
     /* The first of the child's threads to look sets it; the rest take it. */
     return ck_pr_cas_64_value(p, 0, mine, &id) ? mine : id;
 }
@@ -243,6 +244,13 @@ static uint32_t thread_id(void)
     return (uint32_t)syscall(SYS_gettid);
 }
 
+/* Ours, by the system call too: a preloaded library may replace getpid and
+ * allocate in it (libfaketime: every program crashed, helper 50). */
+static uint32_t process_id(void)
+{
+    return (uint32_t)syscall(SYS_getpid);
+}
+
 /* Thread tid of process pid has exited: tgkill's probe (signal 0) finds no
  * such thread.  The kernel tells so only once the thread runs no more
  * code.  A tid reused by a new thread reads as alive: a heap kept, never
@@ -285,7 +293,7 @@ static unsigned reap_gone(void)
         if (h == hk_tls_heap || ck_pr_load_32(&h->state) != HK_HEAP_ACTIVE)
             continue;
         if (pid == 0)
-            pid = (uint32_t)getpid();
+            pid = process_id();
         if (!owner_gone(h, proc, pid))
             continue;
         /* Before the claim, as a sweep's: an owner that finds the heap
@@ -382,7 +390,7 @@ static struct hk_heap *heap_acquire(void)
     if (node != h->node)
         hk_heap_rehome(h, node);  /* adopted by a thread on another node */
     ck_pr_store_64(&h->owner_proc, proc_id());
-    ck_pr_store_32(&h->owner_pid, (uint32_t)getpid());
+    ck_pr_store_32(&h->owner_pid, process_id());
     ck_pr_store_32(&h->owner_tid, thread_id());
     ck_pr_fence_store();  /* the ids, and our writes to an adopted heap, before the state (reap_gone) */
     ck_pr_store_32(&h->state, HK_HEAP_ACTIVE);

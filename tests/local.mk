@@ -124,7 +124,7 @@ tests_large_moves_LDFLAGS = -no-install -static
 # The workloads' checks catch a live block handed to a second owner: they
 # fail under tests/dup_shim.c, a preloaded allocator that does so, and pass
 # without it. -rpath: a shared object, although never installed.
-check_LTLIBRARIES = tests/dup_shim.la
+check_LTLIBRARIES = tests/dup_shim.la tests/alloc_shim.la
 tests_dup_shim_la_SOURCES = tests/dup_shim.c
 tests_dup_shim_la_CFLAGS = $(AM_CFLAGS) -pthread
 tests_dup_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
@@ -137,3 +137,11 @@ tests_rt_wait_SOURCES = tests/rt_wait.c
 tests_rt_wait_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
 tests_rt_wait_LDADD = src/libhakmem.la
 tests_rt_wait_LDFLAGS = -no-install
+
+# hakmem's paths call no clock_gettime or getpid that a preloaded library can
+# replace: tests/alloc_shim.c replaces them with functions that allocate.
+tests_alloc_shim_la_SOURCES = tests/alloc_shim.c
+tests_alloc_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_alloc_shim_la_LIBADD = -ldl
+TESTS += tests/interpose.sh
+EXTRA_DIST += tests/interpose.sh
