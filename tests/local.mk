@@ -8,7 +8,7 @@
 AM_TESTS_ENVIRONMENT = top_builddir=$(abs_top_builddir) top_srcdir=$(abs_top_srcdir) CC='$(CC)'; \
 	export top_builddir top_srcdir CC;
 
-check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree tests/large_moves tests/rt_wait
+check_PROGRAMS += tests/api tests/slab_check tests/mt_stress tests/fork tests/badfree tests/large_moves tests/rt_wait tests/dlclose
 TESTS += tests/api tests/api_options.sh tests/slab_check tests/mt_stress tests/fork tests/badfree.sh tests/exports.sh tests/sys/preload.sh \
 	tests/link.sh tests/secure_env.sh tests/thp.sh tests/large_moves.sh tests/vm/large-moves.sh tests/rt_wait.sh
 EXTRA_DIST += tests/large_moves.sh tests/vm/large-moves.sh tests/rt_wait.sh tests/link.sh tests/static_prog.c tests/secure_env.sh tests/secure_prog.c tests/thp.sh tests/thp_prog.c tests/badfree.sh tests/exports.sh tests/api_options.sh tests/preloadable.sh tests/sys/preload.sh tests/sys/work.py tests/sys/work.pl \
@@ -124,7 +124,7 @@ tests_large_moves_LDFLAGS = -no-install -static
 # The workloads' checks catch a live block handed to a second owner: they
 # fail under tests/dup_shim.c, a preloaded allocator that does so, and pass
 # without it. -rpath: a shared object, although never installed.
-check_LTLIBRARIES = tests/dup_shim.la tests/alloc_shim.la
+check_LTLIBRARIES = tests/dup_shim.la tests/alloc_shim.la tests/dlclose_plugin.la
 tests_dup_shim_la_SOURCES = tests/dup_shim.c
 tests_dup_shim_la_CFLAGS = $(AM_CFLAGS) -pthread
 tests_dup_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
@@ -145,3 +145,14 @@ tests_alloc_shim_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 tests_alloc_shim_la_LIBADD = -ldl
 TESTS += tests/interpose.sh
 EXTRA_DIST += tests/interpose.sh
+
+# A program without hakmem loads and unloads a plugin that depends on it.
+tests_dlclose_plugin_la_SOURCES = tests/dlclose_plugin.c
+tests_dlclose_plugin_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_dlclose_plugin_la_LIBADD = src/libhakmem.la
+tests_dlclose_SOURCES = tests/dlclose.c
+tests_dlclose_CFLAGS = $(AM_CFLAGS) -pthread
+tests_dlclose_LDADD = -ldl
+tests_dlclose_LDFLAGS = -no-install
+TESTS += tests/dlclose.sh
+EXTRA_DIST += tests/dlclose.sh
