@@ -5,13 +5,15 @@
 # (tests/gone_threads). Each run under a time limit: the fault was a crash
 # or a wait for good.
 set -u
-lib=${top_builddir:-.}/src/.libs/libhakmem.so
-shim=${top_builddir:-.}/tests/.libs/alloc_shim.so
+: "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
+test_name=interpose
+. "$top_srcdir/tests/preloadable.sh"
+shim=$top_builddir/tests/.libs/alloc_shim.so
 [ -f "$shim" ] || { echo "alloc_shim.so not built"; exit 99; }
 failed=0
 for order in "$shim:$lib" "$lib:$shim"; do
     for prog in "bench/mixed --threads 2 --quick" "tests/gone_threads"; do
-        out=$(LD_PRELOAD="$order" timeout -s KILL 120 ${top_builddir:-.}/$prog 2>&1)
+        out=$(LD_PRELOAD="$order" timeout -s KILL 120 $top_builddir/$prog 2>&1)
         rc=$?
         if [ $rc -ne 0 ]; then
             echo "FAIL: LD_PRELOAD=$order $prog: exit $rc"

@@ -21,6 +21,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hakmem.h"  /* hak_: hakmem's own in every build, sanitizers' too */
+
 static int failures;
 
 #define CHECK(cond, ...)                                   \
@@ -50,7 +52,7 @@ static int intact(const unsigned char *p, size_t n, unsigned seed)
 /* A block of `size` whose mapping is cut in two kernel mappings. */
 static unsigned char *split_block(size_t size, unsigned seed)
 {
-    unsigned char *q = malloc(size);
+    unsigned char *q = hak_malloc(size);
     if (q == NULL)
         return NULL;
     fill(q, size, seed);
@@ -65,30 +67,30 @@ static void grows_in_pieces(void)
     /* With no freed mapping: moved to fresh address space, or copied. */
     unsigned char *q = split_block(small, 1);
     CHECK(q != NULL, "malloc(%zu)", small);
-    unsigned char *r = realloc(q, 6 << 20);
+    unsigned char *r = hak_realloc(q, 6 << 20);
     CHECK(r != NULL && intact(r, small, 1), "realloc without a freed mapping lost the block");
-    free(r);
+    hak_free(r);
 
     /* Into a freed mapping, its pages resident. */
-    unsigned char *p = malloc(32 << 20);
+    unsigned char *p = hak_malloc(32 << 20);
     CHECK(p != NULL, "malloc(32 MiB)");
     memset(p, 7, 32 << 20);
-    free(p);
+    hak_free(p);
     q = split_block(small, 2);
-    r = realloc(q, 6 << 20);
+    r = hak_realloc(q, 6 << 20);
     CHECK(r != NULL && intact(r, small, 2), "realloc into a freed mapping lost the block");
-    free(r);
+    hak_free(r);
 
     /* A chain: each growth leaves the block in two mappings or more. */
     size_t size = 2 << 20;
     q = split_block(size, 3);
     for (int i = 0; i < 12 && q != NULL; i++) {
-        unsigned char *other = malloc(size * 2);  /* freed: a mapping to grow into */
+        unsigned char *other = hak_malloc(size * 2);  /* freed: a mapping to grow into */
         if (other != NULL)
             memset(other, 1, size * 2);
-        free(other);
+        hak_free(other);
         size_t next = size + size / 4;
-        r = realloc(q, next);
+        r = hak_realloc(q, next);
         CHECK(r != NULL && intact(r, size, 3), "chain step %d (%zu -> %zu B) lost the block", i, size, next);
         if (r == NULL)
             break;
@@ -98,7 +100,7 @@ static void grows_in_pieces(void)
         q = r;
         size = next;
     }
-    free(q);
+    hak_free(q);
 }
 
 /* ---- at the mapping limit ------------------------------------------------ */
@@ -148,12 +150,12 @@ static void at_the_map_limit(void)
     CHECK(pads != MAP_FAILED, "mmap of the pad list");
     if (pads == MAP_FAILED)
         return;
-    unsigned char *keep = malloc(40000);
+    unsigned char *keep = hak_malloc(40000);
     CHECK(keep != NULL, "malloc(40000)");
     fill(keep, 40000, 4);
     exhaust(1);
     for (int i = 0; i < N; i++) {
-        b[i] = malloc(big);
+        b[i] = hak_malloc(big);
         CHECK(b[i] != NULL, "malloc(%zu) with one mapping to spare", big);
         if (b[i] != NULL)
             memset(b[i], 1, touched);
@@ -167,7 +169,7 @@ static void at_the_map_limit(void)
     for (int i = 0; i < N; i++) {
         exhaust(0);
         errno = 4321;
-        free(b[i]);
+        hak_free(b[i]);
         CHECK(errno == 4321, "free of a %zu B block at the map limit set errno to %d", big, errno);
     }
     long after = resident_kb();
@@ -177,22 +179,22 @@ static void at_the_map_limit(void)
     for (int i = 0; i < 16; i++) {
         exhaust(0);
         errno = 4321;
-        void *p = malloc((size_t)(3 + i % 5) << 20);
+        void *p = hak_malloc((size_t)(3 + i % 5) << 20);
         CHECK(p == NULL || errno == 4321, "malloc that succeeded set errno to %d", errno);
-        free(p);
+        hak_free(p);
     }
     /* Fill what is left of the 5000 B class, then shrink into it. */
     exhaust(0);
     void **fillers = NULL, *f;
     size_t nf = 0;
-    while (nf < 200000 && (f = malloc(5000)) != NULL) {
+    while (nf < 200000 && (f = hak_malloc(5000)) != NULL) {
         *(void **)f = fillers;
         fillers = f;
         nf++;
     }
     CHECK(nf < 200000, "the 5000 B class never ran out: the shrink check proves nothing");
     errno = 0;
-    unsigned char *r = realloc(keep, 5000);
+    unsigned char *r = hak_realloc(keep, 5000);
     CHECK(r == keep, "realloc(40000 -> 5000) with no memory returned %p (errno %d), not its block", (void *)r, errno);
     if (r != NULL) {
         CHECK(intact(r, 5000, 4), "the shrunk block lost its contents");
@@ -200,14 +202,14 @@ static void at_the_map_limit(void)
     }
     while (fillers != NULL) {
         void *next = *fillers;
-        free(fillers);
+        hak_free(fillers);
         fillers = next;
     }
 out:
     while (npads > 0)
         munmap(pads[--npads], 4096);
     munmap(pads, MAX_PADS * sizeof *pads);
-    free(keep);
+    hak_free(keep);
 }
 
 int main(void)
