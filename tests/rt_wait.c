@@ -5,7 +5,8 @@
  * pops that heap.  With waits that only yielded, the SCHED_FIFO thread spun
  * until the kernel's real-time throttling stopped it: 950 ms in 3 rounds of
  * 20, and for good where throttling is off (sched_rt_runtime_us = -1).
- * Exit 0: every first malloc took under 250 ms; 77: no SCHED_FIFO here. */
+ * Exit 0: every first malloc took under 500 ms (a loaded machine may take
+ * 100; spinning took 950); 77: no SCHED_FIFO here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "hakmem.h"  /* hak_: hakmem's in every build, sanitizers' too */
 
 enum { ROUNDS = 30, BLOCK = 1000, BLOCKS = 32000 };
 
@@ -33,7 +36,7 @@ static void *leaver(void *arg)
 {
     (void)arg;
     for (int i = 0; i < BLOCKS; i++) {
-        blocks[i] = malloc(BLOCK);
+        blocks[i] = hak_malloc(BLOCK);
         memset(blocks[i], 1, BLOCK);
     }
     return NULL;  /* its heap is abandoned with the blocks in it */
@@ -46,10 +49,10 @@ static void *realtime(void *arg)
     struct timespec d = { 0, rand_r(&seed) % 30000000 };  /* somewhere in the frees */
     nanosleep(&d, NULL);
     double t0 = now();
-    char *volatile p = malloc(32);
+    char *volatile p = hak_malloc(32);
     p[0] = 1;
     double dt = now() - t0;
-    free(p);
+    hak_free(p);
     if (dt > worst)
         worst = dt;
     sem_post(&done);
@@ -90,13 +93,13 @@ int main(void)
         }
         sem_post(&go);
         for (int i = 0; i < BLOCKS; i++)
-            free(blocks[i]);
+            hak_free(blocks[i]);
         sem_wait(&done);
         pthread_join(t, NULL);
     }
     printf("rt_wait: worst first malloc of a SCHED_FIFO thread %.2f ms in %d rounds\n", worst * 1e3, ROUNDS);
-    if (worst > 0.25) {
-        printf("FAIL: over 250 ms: it waited on a normal thread by yielding only\n");
+    if (worst > 0.5) {
+        printf("FAIL: over 500 ms: it waited on a normal thread by yielding only\n");
         return 1;
     }
     return 0;
