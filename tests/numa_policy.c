@@ -529,7 +529,7 @@ static void *exit_on_cpu(void *arg)
     CPU_SET((int)o->cpu, &set);
     o->pinned = sched_setaffinity(0, sizeof set, &set) == 0;
     hak_free(hak_malloc(100));  /* not malloc: gcc drops a malloc freed unused */
-    o->heap = hk_tls_heap;
+    __atomic_store_n(&o->heap, (void *)hk_tls_heap, __ATOMIC_RELEASE);  /* after pinned: the test waits on heap */
     if (o->go)
         sem_wait(o->go);
     return NULL;
