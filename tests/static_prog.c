@@ -33,8 +33,11 @@ static void fail(const char *fmt, ...)
     exit(1);
 }
 
-/* Each thread fills blocks and hands them to the next thread's slot. */
+/* Each thread fills blocks and hands them to the next thread's slot, and
+ * stays until they are freed: had it exited, the freeing threads could
+ * adopt its heap, and their frees be local (3 of the 4 heaps once). */
 static unsigned char *slots[THREADS][PER];
+static pthread_barrier_t filled, freed;
 
 static void *work(void *arg)
 {
@@ -47,6 +50,8 @@ static void *work(void *arg)
         memset(p, (int)(t + 1), size);
         slots[t][i] = p;
     }
+    pthread_barrier_wait(&filled);
+    pthread_barrier_wait(&freed);
     return NULL;
 }
 
@@ -63,12 +68,15 @@ static void *reap(void *arg)
     return NULL;
 }
 
-static void run(void *(*fn)(void *))
+static void start(pthread_t *th, void *(*fn)(void *))
 {
-    pthread_t th[THREADS];
     for (size_t t = 0; t < THREADS; t++)
         if (pthread_create(&th[t], NULL, fn, (void *)t) != 0)
             fail("pthread_create");
+}
+
+static void join(pthread_t *th)
+{
     for (size_t t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
 }
@@ -83,8 +91,15 @@ int main(void)
     if (!counting)
         puts("static_prog: this build keeps no counters: which malloc ran is not checked");
     long long before = tu_stat("malloc");
-    run(work);
-    run(reap);
+    pthread_t workers[THREADS], reapers[THREADS];
+    pthread_barrier_init(&filled, NULL, THREADS + 1);
+    pthread_barrier_init(&freed, NULL, THREADS + 1);
+    start(workers, work);
+    pthread_barrier_wait(&filled);
+    start(reapers, reap);
+    join(reapers);
+    pthread_barrier_wait(&freed);
+    join(workers);
     if (counting && tu_stat("malloc") - before < THREADS * PER)
         fail("hakmem counted %lld of %d mallocs", tu_stat("malloc") - before, THREADS * PER);
     if (counting && tu_stat("free_remote") < THREADS * PER / 2)
