@@ -8,16 +8,11 @@
 # threadtest and cache-scratch passed under the shim.
 set -u
 : "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
-shim=$top_builddir/tests/.libs/dup_shim.so
-if [ ! -f "$shim" ]; then
-    echo "dup_check: SKIP: $shim is not built (static-only build?)"
-    exit 77
-fi
-if grep -q '^#define HK_NO_OVERRIDE' "$top_builddir/config.h" 2>/dev/null; then
-    echo "dup_check: SKIP: sanitizer build: its runtime must be the first library, not a preloaded malloc"
-    exit 77
-fi
-shim=$(cd "$(dirname "$shim")" && pwd)/dup_shim.so
+# Skips where the other preload tests do (a static-only or sanitizer
+# build); the shim is built beside libhakmem.so.
+test_name=dup_check
+. "$top_srcdir/tests/preloadable.sh"
+shim=$(cd "$top_builddir/tests/.libs" && pwd)/dup_shim.so
 failed=0 runs=0
 # Enough mallocs for several doubled blocks at either thread count.
 for spec in "mixed --iters 20000" "larson --iters 20000" "ring --iters 20000" "xmalloc --iters 20000" \
