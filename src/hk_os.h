@@ -40,8 +40,8 @@ void hk_os_unmap(void *p, size_t size);
 void hk_os_decommit(void *p, size_t size);
 /* Committed-bytes accounting for chunks handed out and decommitted. */
 void hk_os_account(int64_t delta);
-/* clock_gettime by the system call (os.c: a preloaded library may replace
- * glibc's, and allocate in it). */
+/* clock_gettime from the vDSO, the system call where it has none (os.c: a
+ * preloaded library may replace glibc's, and allocate in it). */
 void hk_os_clock(clockid_t clock, struct timespec *ts);
 uint64_t hk_os_now_ms(void);
 

@@ -41,6 +41,7 @@ static void push_abandoned(struct hk_heap *h)
 {
     ck_stack_push_upmc(&abandoned[h->node], &h->abandon_entry);
 }
+
 static struct hk_heap *sweep_cursor;  /* next registry entry a sweep looks at */
 static struct hk_heap *heap_registry;
 static pthread_key_t heap_key;

@@ -26,14 +26,17 @@ _Static_assert(ARENA_CHUNKS <= HK_SS_SIZE, "the chunk count lives in the low bit
  * the low bits, so one CAS claims a chunk. */
 static uint64_t arena_word;
 
-/* At `at` (MAP_FIXED, replacing what is there) or anywhere (at NULL).
- * MAP_NORESERVE in `flags` skips the kernel's overcommit check (not in its
- * strict mode): for our own structures and SuperSlabs, never for a block
- * whose size the program chose (hk_os_map_block). */
+/* At `at` (MAP_FIXED, replacing what is there; with MAP_FIXED_NOREPLACE
+ * in `flags`, only where nothing is, and a hint before Linux 4.17) or
+ * anywhere (at NULL).  MAP_NORESERVE in `flags` skips the kernel's
+ * overcommit check (not in its strict mode): for our own structures and
+ * SuperSlabs, never for a block whose size the program chose
+ * (hk_os_map_block). */
 static void *map_raw(void *at, size_t size, int prot, int flags)
 {
     int saved = errno;
-    void *p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags | (at ? MAP_FIXED : 0), -1, 0);
+    int fixed = at && !(flags & MAP_FIXED_NOREPLACE) ? MAP_FIXED : 0;
+    void *p = mmap(at, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags | fixed, -1, 0);
     /* Relaxed counting: a statistic, read at report time. */
     ck_pr_inc_64(&hk_os_stats.mmap);
     errno = saved;
@@ -180,16 +183,12 @@ int hk_os_move(void *p, size_t old, size_t size, void *to, int prot)
     /* The destination may be gone.  Mapped again where nothing is: ours
      * again (zero-filled).  Where something is, it may be ours, refused
      * before the unmap, or another thread's mapping made in the hole
-     * meanwhile: never touched again (a leak at worst).  Without
-     * MAP_FIXED_NOREPLACE (before 4.17) the address is a hint. */
-    int saved = errno;
-    void *q = mmap(to, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-    ck_pr_inc_64(&hk_os_stats.mmap);  /* statistic: relaxed */
-    errno = saved;
+     * meanwhile: never touched again (a leak at worst). */
+    void *q = map_raw(to, size, prot, MAP_NORESERVE | MAP_FIXED_NOREPLACE);
     if (q == to)
         return 0;
-    if (q != MAP_FAILED)
-        hk_os_unmap(q, size);
+    if (q != NULL)
+        hk_os_unmap(q, size);  /* a kernel before 4.17 took the address as a hint */
     return -1;
 }
 
