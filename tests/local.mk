@@ -55,6 +55,14 @@ tests_oom_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
 tests_oom_LDADD = src/libhakmem.la
 tests_oom_LDFLAGS = -no-install
 
+# Sandboxes' limits: madvise denied by a seccomp filter (~1 s).
+check_PROGRAMS += tests/sandbox
+TESTS += tests/sandbox
+tests_sandbox_SOURCES = tests/sandbox.c tests/testutil.h
+tests_sandbox_CFLAGS = $(AM_CFLAGS)
+tests_sandbox_LDADD = src/libhakmem.la
+tests_sandbox_LDFLAGS = -no-install
+
 # mlockall locks what the program uses, not what hakmem reserves.
 check_PROGRAMS += tests/mlock
 TESTS += tests/mlock
