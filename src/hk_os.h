@@ -38,6 +38,13 @@ void hk_os_unmap(void *p, size_t size);
 /* Give the pages back; they read as zero afterwards (locked ones, which
  * the kernel keeps, are cleared). */
 void hk_os_decommit(void *p, size_t size);
+/* Decommitted memory still counts against RLIMIT_DATA (private writable
+ * mappings, Linux 4.7+) and, under strict overcommit, the commit charge:
+ * uncommit makes [p, p + size) an inaccessible reservation, which counts
+ * against neither; recommit makes it memory again (zero, unbound: the
+ * caller binds it to its node).  Both false when the kernel refuses. */
+bool hk_os_uncommit(void *p, size_t size);
+bool hk_os_recommit(void *p, size_t size);
 /* Committed-bytes accounting for chunks handed out and decommitted. */
 void hk_os_account(int64_t delta);
 /* clock_gettime from the vDSO, the system call where it has none (os.c: a

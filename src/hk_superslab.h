@@ -166,7 +166,8 @@ struct hk_ss {
     uint64_t empty_since_ms;
     struct hk_ss *purge_next;      /* heap's list of SuperSlabs with dirty free units */
     uint64_t purge_since_ms;
-    uint32_t in_purge;
+    uint16_t in_purge;
+    uint16_t body_reserved;        /* pooled with its body uncommitted (hk_ss_pool_uncommit) */
     union {
         uint32_t block_units;      /* small: free units a unit block held last (reclaim.c: hk_heap_trim_exited) */
         uint32_t large_state;      /* large: 1 in use, 2 cached */
@@ -243,6 +244,10 @@ void hk_ssmap_set(uintptr_t a, bool on);
 struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node);
 /* Hand an empty SuperSlab back: decommitted, onto its node's pool. */
 void hk_ss_release(struct hk_ss *ss);
+/* When the kernel refuses a mapping: the pooled SuperSlabs' bodies become
+ * reservations (hk_os_uncommit), so that what they held of RLIMIT_DATA or
+ * of the commit charge is the program's again.  How many changed. */
+unsigned hk_ss_pool_uncommit(void);
 /* Committed bytes of a small SuperSlab: its header and the units slabs
  * took since their last decommit (dirty_units).  Units never taken are
  * mapped but untouched: they count once a slab takes them, and no longer

@@ -227,6 +227,19 @@ static bool replace_with_zero(void *p, size_t size)
     return true;
 }
 
+bool hk_os_uncommit(void *p, size_t size)
+{
+    return map_raw(p, size, PROT_NONE, MAP_NORESERVE) == p;
+}
+
+bool hk_os_recommit(void *p, size_t size)
+{
+    if (map_raw(p, size, PROT_READ | PROT_WRITE, MAP_NORESERVE) != p)
+        return false;
+    no_huge_pages(p, size);
+    return true;
+}
+
 void hk_os_decommit(void *p, size_t size)
 {
     int saved = errno;

@@ -94,11 +94,20 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
     struct hk_ss *ss;
     if (e != NULL) {
         ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+        if (ss->body_reserved) {
+            if (!hk_os_recommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
+                ck_stack_push_upmc(&pools[node], &ss->pool_entry);
+                return NULL;
+            }
+            ss->body_reserved = 0;
+            hk_numa_bind(ss, HK_SS_SIZE, node);  /* the body is a new mapping, unbound */
+        }
     } else {
         ss = hk_os_ss_chunk();
         /* Refused: the large blocks' cache may hold the address space
-         * (RLIMIT_AS) or the commit charge the chunk needs. */
-        if (ss == NULL && hk_large_cache_flush() != 0)
+         * (RLIMIT_AS) or the commit charge the chunk needs, and other
+         * nodes' pools the commit charge or RLIMIT_DATA. */
+        if (ss == NULL && hk_large_cache_flush() + hk_ss_pool_uncommit() != 0)
             ss = hk_os_ss_chunk();
         if (ss == NULL)
             return NULL;
@@ -119,6 +128,40 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
     account(node, (int64_t)hk_ss_committed(ss));
     ck_pr_inc_64(&hk_node_stats[node].superslabs);  /* statistic: relaxed */
     return ss;
+}
+
+/* A decommitted body still counts against RLIMIT_DATA (and, under strict
+ * overcommit, the commit charge): a program that filled its limit with
+ * small blocks and freed them all could get no mapping at all afterwards,
+ * not even for one large block (helper 52: 64 MiB limit, 56,808 blocks of
+ * 1000 B freed and trimmed, then malloc of 3 MiB NULL; glibc gave 40 MiB).
+ * Called only when the kernel refuses memory, so the pools cost no system
+ * call otherwise.  The pool is taken whole and put back: an entry popped
+ * is ours alone, and the header, which the pops read, stays memory.  An
+ * acquirer that finds the pool empty meanwhile maps a chunk of its own. */
+unsigned hk_ss_pool_uncommit(void)
+{
+    unsigned n = 0;
+    for (unsigned node = 0; node < HK_MAX_NODES; node++) {
+        ck_stack_entry_t *taken = NULL, *e;
+        /* The pop's CAS acquires what the pushing release made (the
+         * header, body_reserved), as hk_ss_acquire's pop does. */
+        while ((e = ck_stack_pop_mpmc(&pools[node])) != NULL) {
+            struct hk_ss *ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+            if (!ss->body_reserved && hk_os_uncommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
+                ss->body_reserved = 1;
+                n++;
+            }
+            e->next = taken;
+            taken = e;
+        }
+        while ((e = taken) != NULL) {
+            taken = e->next;
+            /* The push's CAS releases body_reserved to the next popper. */
+            ck_stack_push_upmc(&pools[node], e);
+        }
+    }
+    return n;
 }
 
 /* Units of mask, without unit 0's header. */

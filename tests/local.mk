@@ -55,7 +55,8 @@ tests_oom_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
 tests_oom_LDADD = src/libhakmem.la
 tests_oom_LDFLAGS = -no-install
 
-# Sandboxes' limits: madvise denied by a seccomp filter (~1 s).
+# Sandboxes' limits: madvise denied by a seccomp filter, RLIMIT_DATA
+# filled by small blocks and freed (~2 s).
 check_PROGRAMS += tests/sandbox
 TESTS += tests/sandbox
 tests_sandbox_SOURCES = tests/sandbox.c tests/testutil.h

@@ -6,8 +6,12 @@
  *   instead, as for locked pages, made every page of a freed range
  *   resident: 1,000 blocks of 300 KB, 50 of them written throughout and the
  *   rest on two pages, took RSS from 24 MB to 335 MB at hak_collect().
+ * - RLIMIT_DATA (private writable mappings, Linux 4.7+): a program that
+ *   filled it with small blocks and freed them all can allocate a large
+ *   block again.  Decommitted SuperSlabs kept counting against the limit,
+ *   and every later mapping failed (glibc: 40 MiB blocks fine).
  *
- * It uses the hak_ API so that the sanitizer builds run them too, where
+ * Both use the hak_ API so that the sanitizer builds run them too, where
  * the runtimes allow: their own madvise and mappings would be refused. */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,6 +100,58 @@ static int madvise_denied(void)
 #endif
 }
 
+enum { MAX_SMALL = 1 << 20 };
+static void *small[MAX_SMALL];  /* static: counted before the limit is set */
+
+static int data_limit(void)
+{
+#if defined(UNDER_ASAN) || defined(UNDER_TSAN)
+    printf("skip: RLIMIT_DATA: the sanitizer's runtime maps memory of its own under the limit\n");
+    return SKIP;
+#else
+    struct rlimit rl = { (rlim_t)64 << 20, (rlim_t)64 << 20 };
+    struct rlimit old;
+    if (getrlimit(RLIMIT_DATA, &old) != 0 || (old.rlim_max != RLIM_INFINITY && old.rlim_max < rl.rlim_max) ||
+        setrlimit(RLIMIT_DATA, &rl) != 0) {
+        printf("skip: RLIMIT_DATA: cannot set a 64 MiB limit\n");
+        return SKIP;
+    }
+    int n = 0;
+    errno = 0;
+    while (n < MAX_SMALL && (small[n] = hak_malloc(1000)) != NULL)
+        memset(small[n++], 0x5a, 1000);
+    if (n == MAX_SMALL || errno != ENOMEM) {
+        printf("FAIL: RLIMIT_DATA: %d blocks of 1000 B, then errno %d (not ENOMEM)\n", n, errno);
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        hak_free(small[i]);
+    hak_collect();
+    static const size_t large[] = { (size_t)3 << 20, (size_t)16 << 20, (size_t)40 << 20 };
+    for (size_t i = 0; i < sizeof large / sizeof large[0]; i++) {
+        char *p = hak_malloc(large[i]);
+        if (p == NULL) {
+            printf("FAIL: RLIMIT_DATA: %d blocks of 1000 B freed, then malloc(%zu MiB) failed (errno %d)\n", n,
+                   large[i] >> 20, errno);
+            return 1;
+        }
+        memset(p, 1, large[i]);
+        hak_free(p);
+    }
+    /* And the SuperSlabs given back serve small blocks again. */
+    hak_collect();
+    for (int i = 0; i < n / 2; i++)
+        if ((small[i] = hak_malloc(1000)) == NULL) {
+            printf("FAIL: RLIMIT_DATA: small blocks refused again after %d of %d\n", i, n / 2);
+            return 1;
+        }
+    for (int i = 0; i < n / 2; i++)
+        hak_free(small[i]);
+    printf("ok: RLIMIT_DATA: %d blocks of 1000 B freed, then 3, 16 and 40 MiB blocks and small blocks again\n", n);
+    return 0;
+#endif
+}
+
 static int in_child(int (*scenario)(void))
 {
     fflush(stdout);
@@ -118,7 +175,7 @@ static int in_child(int (*scenario)(void))
 
 int main(void)
 {
-    int (*const scenarios[])(void) = { madvise_denied };
+    int (*const scenarios[])(void) = { madvise_denied, data_limit };
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
         int rc = in_child(scenarios[i]);
