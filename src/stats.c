@@ -12,6 +12,7 @@
 #include "hk_build.h"
 #include <ck_spinlock.h>  /* ck_spinlock_cas */
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -271,44 +272,54 @@ hk_public void hak_stats_print(void) { print_summary(2); }
  * own on the same number: the report would end up in its data.  So the
  * duplicate is used only while it still names the file it was taken of,
  * close-on-exec as we made it; else the report goes to fd 2, as every
- * allocator's does. */
+ * allocator's does.  A program started without stderr (`2>&-`) gets no
+ * report: fd 2 is then the first file it opens, its data (helper 52: the
+ * report appended to a file the program wrote). */
 static int stats_fd = -1;
 static dev_t stats_dev;
 static ino_t stats_ino;
+static bool stderr_closed;  /* fd 2 was not open at start-up */
 
 void hk_stats_init(void)
 {
     if (hk_opt.stats != HK_STATS_OFF) {
         struct stat st;
+        int saved = errno;  /* a constructor's: the program's first errno is its own */
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
         if (fd >= 0 && fstat(fd, &st) == 0) {
             stats_fd = fd;
             stats_dev = st.st_dev;
             stats_ino = st.st_ino;
         }
+        stderr_closed = fd < 0 && errno == EBADF;
+        errno = saved;
     }
 }
 
+/* -1: nowhere to report. */
 static int report_fd(void)
 {
     struct stat st;
     if (stats_fd >= 0 && fcntl(stats_fd, F_GETFD) == FD_CLOEXEC && fstat(stats_fd, &st) == 0 &&
         st.st_dev == stats_dev && st.st_ino == stats_ino)
         return stats_fd;
-    return 2;
+    return stderr_closed ? -1 : 2;
 }
 
 /* At exit, after the program's own destructors have had their say. */
 __attribute__((destructor(101))) static void hk_stats_at_exit(void)
 {
+    int fd = report_fd();
+    if (fd < 0)
+        return;
     if (hk_opt.stats == HK_STATS_TEXT) {
-        print_summary(report_fd());
+        print_summary(fd);
     } else if (hk_opt.stats == HK_STATS_JSON) {
         static char buf[16384];
         size_t n = hak_stats_json(buf, sizeof buf - 1);
         if (n > sizeof buf - 2)
             n = sizeof buf - 2;
         buf[n] = '\n';
-        hk_write_all(report_fd(), buf, n + 1);
+        hk_write_all(fd, buf, n + 1);
     }
 }

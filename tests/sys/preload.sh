@@ -194,6 +194,21 @@ if have bash; then
     fi
 fi
 
+# HAKMEM_STATS=1 in a program started without stderr (`2>&-`): the first
+# file it opens takes descriptor 2, and it is the program's data, not a
+# stderr; the report is dropped rather than appended to it.
+if have bash; then
+    ran=$((ran + 1))
+    timeout $LIMIT env HAKMEM_STATS=1 LD_PRELOAD="$lib" bash -c 'exec 2>"$1"; echo data >&2' bash "$tmp/fd2" 2>&-
+    if [ "$(cat "$tmp/fd2")" = data ]; then
+        echo "ok: HAKMEM_STATS=1 without stderr: the program's file on descriptor 2 holds its own line only"
+    else
+        failed=$((failed + 1))
+        echo "FAIL: HAKMEM_STATS=1 without stderr: the report went into the program's file on descriptor 2"
+        head -n 3 "$tmp/fd2" | sed 's/^/  file: /'
+    fi
+fi
+
 # Without sysfs (some sandboxes and containers), a preloaded program says
 # nothing of its own either: hwloc, asked for the topology there, printed a
 # warning on stderr in every process.  Needs a private mount namespace.
