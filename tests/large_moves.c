@@ -7,10 +7,11 @@
  * 1. A block in several kernel mappings grows into a freed mapping (on 6.1
  *    the refused move left a hole that the copy then wrote: SIGSEGV), and
  *    with no freed mapping at hand, and in a chain of such growths.
- * 2. At vm.max_map_count (reached with the process's own mappings): free
- *    and a malloc that succeeds leave errno alone, a freed block's pages go
- *    back though its unmap is refused, and a realloc that shrinks keeps its
- *    block when no new one can be had. */
+ * 2. At vm.max_map_count (reached with the process's own mappings): a
+ *    large block takes one mapping, also when it opens a new range of the
+ *    pointer map; free and a malloc that succeeds leave errno alone, a
+ *    freed block's pages go back though its unmap is refused, and a realloc
+ *    that shrinks keeps its block when no new one can be had. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hakmem.h"  /* hak_: hakmem's own in every build, sanitizers' too */
@@ -109,8 +111,24 @@ enum { MAX_PADS = 1 << 20 };
 static void **pads;
 static size_t npads;
 
-/* Single pages of alternating protection, which cannot merge, until the
- * kernel refuses one more; then `spare` of them go back. */
+/* Whether the kernel has n mappings to spare: a shared anonymous mapping
+ * is an object of its own, which merges with no neighbour. */
+static int slots_free(size_t n)
+{
+    void *probe[2];
+    size_t got = 0;
+    while (got < n && got < 2 &&
+           (probe[got] = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) != MAP_FAILED)
+        got++;
+    for (size_t i = 0; i < got; i++)
+        munmap(probe[i], 4096);
+    return got == n;
+}
+
+/* Single pages of alternating protection until the kernel refuses one
+ * more; then pads go back until `spare` mappings are free.  A pad next to
+ * a mapping of its protection merged with it, and unmapping that one
+ * frees none, so the count is checked, not assumed. */
 static void exhaust(size_t spare)
 {
     for (;;) {
@@ -122,7 +140,7 @@ static void exhaust(size_t spare)
             break;
         pads[npads++] = p;
     }
-    for (; spare > 0 && npads > 0; spare--)
+    while (npads > 0 && !slots_free(spare))
         munmap(pads[--npads], 4096);
 }
 
@@ -139,6 +157,63 @@ static long resident_kb(void)
     if (n <= 0 || sscanf(buf, "%ld %ld", &size, &rss) != 2)
         return -1;
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A block that opens a new range of addresses of hakmem's pointer map
+ * (2^37 bytes: 2^16 SuperSlabs of 2 MiB) needs a page of the map as well;
+ * with one mapping to spare, it failed.  In a child, which fills every gap
+ * above a range's boundary (pieces of 64 MiB, then 1 MiB) so that the next
+ * mapping lands below it.  Exit 0: held; 1: malloc failed; 2: the block
+ * landed above the boundary (the check proves nothing); 3: setup. */
+static int in_a_new_range_child(void)
+{
+    const uintptr_t range = (uintptr_t)1 << 37;
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    hak_collect();  /* no cached mapping above the boundary to reuse */
+    pads = mmap(NULL, MAX_PADS * sizeof *pads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *probe = mmap(NULL, 64 << 20, PROT_NONE, flags, -1, 0);
+    if (pads == MAP_FAILED || probe == MAP_FAILED)
+        return 3;
+    uintptr_t boundary = (uintptr_t)probe & ~(range - 1);
+    munmap(probe, 64 << 20);
+    for (size_t piece = 64 << 20; piece >= 1 << 20; piece >>= 6) {
+        for (;;) {
+            char *f = mmap(NULL, piece, PROT_NONE, flags, -1, 0);
+            if (f == MAP_FAILED)
+                return 3;
+            if ((uintptr_t)f < boundary + (piece == 1 << 20 ? 0 : piece)) {
+                munmap(f, piece);
+                break;
+            }
+        }
+    }
+    exhaust(1);
+    errno = 0;
+    unsigned char *b = hak_malloc(20 << 20);
+    if (b == NULL) {
+        printf("malloc(20 MiB) below %#lx with one mapping to spare: NULL, errno %d\n", (unsigned long)boundary, errno);
+        return 1;
+    }
+    memset(b, 1, 1 << 20);
+    return (uintptr_t)b < boundary ? 0 : 2;
+}
+
+static void in_a_new_range(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int code = in_a_new_range_child();
+        fflush(stdout);
+        _exit(code);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork or wait: %s", strerror(errno));
+    if (pid <= 0)
+        return;
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 3, "a new range: setup failed (status %#x)", status);
+    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 2, "a new range: the block landed above the boundary");
+    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 1, "a block opening a new range of the pointer map, with one mapping to spare");
 }
 
 static void at_the_map_limit(void)
@@ -215,6 +290,7 @@ out:
 int main(void)
 {
     grows_in_pieces();
+    in_a_new_range();
     at_the_map_limit();
     if (failures)
         printf("%d check(s) failed\n", failures);
