@@ -25,7 +25,8 @@ extern hk_hidden struct hk_heap_stats hk_heapless_stats;
 /* Remote frees gathered per destination slab before one push onto its
  * remote list (message batches, as in snmalloc, sorted by slab so that the
  * owner takes them without a walk): owner-only state of the freeing heap,
- * flushed when a batch is full, on our slow paths and at thread exit.
+ * flushed when a batch is full, on our slow paths, at our ticks and at
+ * thread exit.
  * Direct-mapped by slab (hk_rbatch_slot); `live` has a bit per slot in use. */
 #define HK_RBATCH_SLOTS 64
 /* A batch goes once it holds HAKMEM_REMOTE_BATCH blocks or this many bytes:

@@ -414,6 +414,12 @@ void hk_heap_tick(struct hk_heap *h)
         hk_rcache_adapt(h);
     if (h->rc_held)
         hk_rcache_age(h);
+    /* Our batches for other heaps wait at most a period too: a thread
+     * whose cache held nothing (blocks of classes without one, or of
+     * another node) and that then allocated only on its fast paths never
+     * sent them, and their slabs stayed pinned while it lived. */
+    if (h->rbatch_live != 0)
+        hk_rbatch_flush(h);
     /* And ours wait in the inbox at most a period: a class whose local
      * frees keep its list from running dry never takes the slow path that
      * looks at the inbox. */

@@ -285,12 +285,11 @@ Test(stats, json_snprintf_contract)
 /* A thread that frees another heap's blocks keeps some for its own
  * allocations (HAKMEM_REMOTE_CACHE); they pin their slabs, but only for one
  * to two decommit delays of the freeing thread's allocation ticker, even
- * though that thread lives on and never allocates their sizes.  Every
- * class from 16 B to 1 KiB gets two slabs' worth of blocks, freed newest
- * first, so that each class's cache holds blocks of a slab that only this
- * test uses: about one pinned slab per class the cache keeps (those whose
- * blocks own their cache lines, or all with
- * HAKMEM_REMOTE_CACHE_SHARED_LINES=1). */
+ * though that thread lives on and never allocates their sizes.  The rest
+ * wait in per-slab batches, which must not pin their slabs for longer.
+ * Each class tested from 16 B to 1 KiB gets two slabs' worth of blocks,
+ * freed newest first, so that each class's cache or last batches hold
+ * blocks of a slab that only this test uses. */
 enum { RC_MAX_CLASSES = 64, RC_SLAB = 64 << 10 };
 static int rc_classes;  /* the classes from 16 B to 1 KiB */
 static void **rc_blocks[RC_MAX_CLASSES];
@@ -307,7 +306,7 @@ static void *rc_freer(void *arg)
     pthread_barrier_wait(&rc_bar);  /* 1: the owner counts what is pinned */
     pthread_barrier_wait(&rc_bar);  /* 2 */
     /* Tickers (4096 allocations each) spread over three delays. */
-    long delay_ms = 250;  /* the default (the test skips under any other) */
+    long delay_ms = 250;  /* the default (the tests skip under any other) */
     for (long ms = 0; ms < 3 * delay_ms + 20; ms += 10) {
         for (int i = 0; i < 5000; i++)
             hak_free(hak_malloc(2000));
@@ -318,24 +317,34 @@ static void *rc_freer(void *arg)
     return NULL;
 }
 
-Test(stats, remote_cache_gives_blocks_back)
+/* Whether the remote-block cache keeps blocks of class c + 1 (16 B to
+ * 1 KiB): those that own their cache lines, or all with
+ * HAKMEM_REMOTE_CACHE_SHARED_LINES=1. */
+static bool rc_kept(int c)
+{
+    const char *shared = getenv("HAKMEM_REMOTE_CACHE_SHARED_LINES");
+    return (shared != NULL && shared[0] == '1') || hak_size_class_size((unsigned)c + 1) % 64 == 0;
+}
+
+/* Blocks of the classes the cache keeps (kept) or not, freed by another
+ * thread: bytes_in_use with those blocks in its cache or batches
+ * (*pinned), and after three decommit delays of its ticker (returned).
+ * Skips where the options route these blocks otherwise. */
+static long long rc_run(bool kept, long long *pinned)
 {
     if (getenv("HAKMEM_REMOTE_CACHE") || getenv("HAKMEM_REMOTE_BATCH") || getenv("HAKMEM_PROFILE") ||
         getenv("HAKMEM_DECOMMIT_DELAY_MS"))
         cr_skip_test("HAKMEM_REMOTE_CACHE, HAKMEM_REMOTE_BATCH, HAKMEM_PROFILE or HAKMEM_DECOMMIT_DELAY_MS set: "
-                     "the test needs the default cache and delay (with a delay of 0 the cache goes home as it overflows)");
+                     "the test needs the default cache, batches and delay (with a delay of 0 the cache goes home "
+                     "as it overflows)");
     if (counter(snapshot(), "bytes_in_use") == -1)
         cr_skip_test("this build does not count bytes_in_use");
     for (rc_classes = 0; hak_size_class_size((unsigned)rc_classes + 1) <= 1024; rc_classes++)
         cr_assert_lt(rc_classes, RC_MAX_CLASSES - 1);
     cr_assert_eq(hak_size_class_size((unsigned)rc_classes), 1024, "the classes the cache covers end at 1 KiB");
-    const char *shared = getenv("HAKMEM_REMOTE_CACHE_SHARED_LINES");
-    int kept = 0;
-    for (int c = 0; c < rc_classes; c++)
-        kept += (shared != NULL && shared[0] == '1') || hak_size_class_size((unsigned)c + 1) % 64 == 0;
     for (int c = 0; c < rc_classes; c++) {
         size_t size = hak_size_class_size((unsigned)c + 1);  /* 16 .. 1024 */
-        rc_count[c] = 2 * RC_SLAB / size + 1;
+        rc_count[c] = rc_kept(c) == kept ? 2 * RC_SLAB / size + 1 : 0;
         rc_blocks[c] = hak_malloc(rc_count[c] * sizeof(void *));
         cr_assert_not_null(rc_blocks[c]);
         for (size_t i = 0; i < rc_count[c]; i++) {
@@ -349,7 +358,7 @@ Test(stats, remote_cache_gives_blocks_back)
     cr_assert_eq(pthread_create(&t, NULL, rc_freer, NULL), 0);
     pthread_barrier_wait(&rc_bar);
     hak_collect();  /* the blocks sent back return to their slabs; empty ones go */
-    long long pinned = counter(snapshot(), "bytes_in_use");
+    *pinned = counter(snapshot(), "bytes_in_use");
     pthread_barrier_wait(&rc_bar);
     pthread_barrier_wait(&rc_bar);
     hak_collect();
@@ -359,11 +368,42 @@ Test(stats, remote_cache_gives_blocks_back)
     pthread_barrier_destroy(&rc_bar);
     for (int c = 0; c < rc_classes; c++)
         hak_free(rc_blocks[c]);
+    return after;
+}
+
+/* About one pinned slab per class the cache keeps. */
+Test(stats, remote_cache_gives_blocks_back)
+{
+    int kept = 0;
+    for (int c = 0; hak_size_class_size((unsigned)c + 1) <= 1024; c++)
+        kept += rc_kept(c);
+    long long pinned, after = rc_run(true, &pinned);
     /* Between the two counts only the freer's tickers ran. */
     cr_assert_leq(after, pinned - kept / 2 * RC_SLAB,
                   "bytes_in_use %lld with the freer's cache, %lld after its ticker: "
                   "fewer than %d slabs pinned, or not given back",
                   pinned, after, kept / 2);
+}
+
+/* The classes without a cache go home in batches, and the last batch of
+ * each slab, not full, pins it.  A thread whose cache held nothing, and
+ * that then allocated only on its fast paths, never took a path that sent
+ * those batches: their slabs stayed pinned as long as it lived.  On two
+ * nodes that is every remote free of another node's blocks (never
+ * cached): stats/remote_cache_gives_blocks_back, its freer on the other
+ * node, saw nothing given back there. */
+Test(stats, remote_batches_go_home_on_the_ticker)
+{
+    int uncached = 0;
+    for (int c = 0; hak_size_class_size((unsigned)c + 1) <= 1024; c++)
+        uncached += !rc_kept(c);
+    if (uncached == 0)
+        cr_skip_test("HAKMEM_REMOTE_CACHE_SHARED_LINES=1: every class has a cache");
+    long long pinned, after = rc_run(false, &pinned);
+    cr_assert_leq(after, pinned - uncached / 2 * RC_SLAB,
+                  "bytes_in_use %lld with the freer's batches, %lld after its ticker: "
+                  "fewer than %d slabs pinned, or not given back",
+                  pinned, after, uncached / 2);
 }
 
 /* A steady working set of medium blocks (33-128 KB) replaced at random for
