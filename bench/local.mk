@@ -7,7 +7,7 @@
 pkglibexec_PROGRAMS = \
 	bench/mixed bench/larson bench/xmalloc bench/ring bench/threadtest \
 	bench/cache-scratch bench/cache-thrash bench/churn bench/fragment bench/large \
-	bench/soak bench/burst
+	bench/soak bench/burst bench/tail
 
 hk_bench_harness = bench/bench.c bench/bench.h
 hk_bench_cflags = $(AM_CFLAGS) -pthread
@@ -95,3 +95,12 @@ bench_burst_SOURCES = bench/burst.c $(hk_bench_harness)
 bench_burst_CFLAGS = $(hk_bench_cflags)
 bench_burst_LDFLAGS = $(hk_bench_ldflags)
 bench_burst_LDADD = $(hk_bench_libs)
+
+# Not a harness workload either: the distribution of single calls' latency
+# (p50, p99, p99.9, max) in scenarios where an allocator does rare, large
+# work inside one call (bench/tail.c); run it under each allocator by
+# LD_PRELOAD, `--cpu 1` to leave out the time a loaded machine preempts.
+bench_tail_SOURCES = bench/tail.c $(hk_bench_harness)
+bench_tail_CFLAGS = $(hk_bench_cflags)
+bench_tail_LDFLAGS = $(hk_bench_ldflags)
+bench_tail_LDADD = $(hk_bench_libs)

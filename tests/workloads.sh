@@ -100,6 +100,21 @@ for range in "4096 16 131072" "16384 131072 2000000"; do
         fi
     done
 done
+# tail, each scenario small (--quick), under glibc and hakmem: one result
+# line, check=ok, and its first call timed where the scenario has one.
+for scenario in churn heaps gone large burst; do
+    for alloc in glibc hakmem; do
+        pre=""
+        [ "$alloc" = hakmem ] && pre="$lib"
+        runs=$((runs + 1))
+        line=$(LD_PRELOAD="$pre" "$top_builddir/bench/tail" --scenario "$scenario" --quick | grep '^hakmem-bench-result ')
+        case "$scenario:$line" in
+        churn:*check=ok*" first_malloc_max_ns="*|heaps:*check=ok*" first_malloc_max_ns="*|\
+        gone:*check=ok*" first_malloc_max_ns="*|large:*check=ok*" large_free_max_ns="*|burst:*check=ok*" remote_free_max_ns="*) ;;
+        *) echo "FAIL: tail --scenario $scenario under $alloc: $line"; failed=$((failed + 1)) ;;
+        esac
+    done
+done
 # Without HAKMEM_STATS the harness reads no statistics (an instruction count
 # of the library must not see it): no timed_* fields.
 runs=$((runs + 1))
