@@ -8,6 +8,7 @@
 
 struct hk_os_stats {
     uint64_t mmap, munmap, madvise;
+    uint64_t tgkill;          /* probes for gone threads (lifecycle.c: thread_gone) */
     uint64_t committed;       /* bytes mapped and not decommitted */
     uint64_t peak_committed;
 };

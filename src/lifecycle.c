@@ -258,6 +258,7 @@ static uint32_t process_id(void)
  * one taken from a live thread. */
 static bool thread_gone(uint32_t pid, uint32_t tid)
 {
+    ck_pr_inc_64(&hk_os_stats.tgkill);  /* statistic: relaxed */
     return syscall(SYS_tgkill, (pid_t)pid, (pid_t)tid, 0) != 0 && errno == ESRCH;
 }
 

@@ -175,7 +175,8 @@ hk_public size_t hak_stats_json(char *buf, size_t len)
     hk_buf_str(&b, "\",\"commit\":\"" HK_BUILD_COMMIT "\"},\"os\":{");
     field(&b, "mmap", (int64_t)ck_pr_load_64(&hk_os_stats.mmap), false);
     field(&b, "munmap", (int64_t)ck_pr_load_64(&hk_os_stats.munmap), false);
-    field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), true);
+    field(&b, "madvise", (int64_t)ck_pr_load_64(&hk_os_stats.madvise), false);
+    field(&b, "tgkill", (int64_t)ck_pr_load_64(&hk_os_stats.tgkill), true);
     hk_buf_str(&b, "},");
     field(&b, "heaps", heaps, false);  /* ever made: the peak of live threads, as exited ones are reused */
     field(&b, "malloc", C(t.malloc), false);
@@ -249,6 +250,7 @@ static void print_summary(int fd)
     line(&b, "mmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.mmap));
     line(&b, "munmap calls", (int64_t)ck_pr_load_64(&hk_os_stats.munmap));
     line(&b, "madvise calls", (int64_t)ck_pr_load_64(&hk_os_stats.madvise));
+    line(&b, "tgkill calls", (int64_t)ck_pr_load_64(&hk_os_stats.tgkill));
     line(&b, "mallocs", counted ? (int64_t)t.malloc : -1);
     line(&b, "frees", counted ? (int64_t)(t.free_local + t.free_remote + t.large_free) : -1);
     line(&b, "  local", counted ? (int64_t)t.free_local : -1);
