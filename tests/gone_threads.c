@@ -17,7 +17,13 @@
  * look was handing gone heaps back made a heap each (helper 43): 548-708
  * heaps for 20,000 threads; now they wait for the look, 36-96 (more when
  * the machine is idle than when it is loaded: looks that find no gone
- * heap yet let the next eighth be made). */
+ * heap yet let the next eighth be made).
+ * Last, PARKED threads stay alive with a heap each while ROUNDS times a
+ * thread leaves its heap so and another starts: each start's look probes
+ * at most a few dozen heaps (lifecycle.c: HK_LOOK_PROBES), where a look
+ * probed every live thread's heap inside that thread's first malloc (a
+ * system call each: 1,200 live threads cost a first malloc 3.3 ms of CPU,
+ * bench/tail --scenario gone); and the gone heaps are still found. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,8 +34,19 @@
 
 enum { THREADS = 100, BLOCKS = 2000, BLOCK = 1000, MAX_HEAPS = 8, SLACK = 16 << 20 };
 enum { LOOPERS = 4, LOOPED = 20000, MAX_LOOPED_HEAPS = 250 };
+/* A round probes for its starter's look, and maybe for a sweep's (heap.c:
+ * a thread taking a SuperSlab) and the leaving thread's: 48 each at most
+ * (lifecycle.c: HK_LOOK_PROBES and HK_RECENT).  Heaps made: a gone thread's
+ * heap is found within a round or two, but a join may return before the
+ * kernel forgets the thread (a probe then reads it alive), and a pass that
+ * found none lets an eighth more heaps be made (1-24 seen, whole looks
+ * 4-21; none found would make ROUNDS). */
+enum { PARKED = 300, ROUNDS = 200, MAX_ROUND_PROBES = 3 * 48, MAX_ROUND_HEAPS = PARKED / 8 + 16 };
 
 static pthread_key_t key;
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static int parked, unpark;
 /* Blocks the loopers' threads leave, in no order: each looper frees 16 of
  * them, any thread's, after each thread it joins. */
 static struct {
@@ -67,6 +84,10 @@ static void destructor(void *arg)
         pthread_setspecific(key, arg);
         return;
     }
+    if (arg == (void *)&park_lock) {
+        hak_free(hak_malloc(64));  /* a start's thread: only its heap is left */
+        return;
+    }
     if (arg == (void *)&pool) {
         /* A looper's thread: 32 blocks, half of them left in the pool. */
         for (int i = 0; i < 32; i++) {
@@ -94,6 +115,30 @@ static void destructor(void *arg)
     }
     for (int i = 0; i < BLOCKS / 2; i++)
         hak_free(mine[i]);
+}
+
+static void *parked_thread(void *arg)
+{
+    void *p = hak_malloc(64);
+    if (p == NULL)
+        abort();
+    pthread_mutex_lock(&park_lock);
+    parked++;
+    pthread_cond_broadcast(&park_cond);
+    while (!unpark)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
+    hak_free(p);
+    return arg;
+}
+
+static void *starter(void *arg)
+{
+    void *p = hak_malloc(64);
+    if (p == NULL)
+        abort();
+    hak_free(p);
+    return arg;
 }
 
 static void *thread(void *arg)
@@ -177,6 +222,44 @@ int main(void)
     if (heaps > MAX_LOOPED_HEAPS) {
         fprintf(stderr, "gone_threads: FAIL: %lld heaps made for %d threads, at most %d alive (at most %d)\n",
                 heaps, LOOPED, 2 * LOOPERS + 1, MAX_LOOPED_HEAPS);
+        return 1;
+    }
+
+    pthread_t park[PARKED];
+    for (int i = 0; i < PARKED; i++)
+        if (pthread_create(&park[i], NULL, parked_thread, NULL) != 0)
+            return 99;
+    pthread_mutex_lock(&park_lock);
+    while (parked < PARKED)
+        pthread_cond_wait(&park_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
+    heaps0 = tu_stat("heaps");
+    long long most = 0, probes0 = tu_stat("tgkill");
+    for (int r = 0; r < ROUNDS; r++) {
+        long long before = tu_stat("tgkill");
+        pthread_t th;
+        if (pthread_create(&th, NULL, thread, &park_lock) != 0 || pthread_join(th, NULL) != 0 ||
+            pthread_create(&th, NULL, starter, NULL) != 0 || pthread_join(th, NULL) != 0)
+            return 99;
+        long long n = tu_stat("tgkill") - before;
+        most = n > most ? n : most;
+    }
+    long long probes = tu_stat("tgkill") - probes0;
+    pthread_mutex_lock(&park_lock);
+    unpark = 1;
+    pthread_cond_broadcast(&park_cond);
+    pthread_mutex_unlock(&park_lock);
+    for (int i = 0; i < PARKED; i++)
+        pthread_join(park[i], NULL);
+    heaps = tu_stat("heaps") - heaps0;
+    printf("gone_threads: %d rounds of a thread leaving its heap and one starting, %d threads alive: "
+           "%lld probes, at most %lld a round, %lld heaps made\n", ROUNDS, PARKED, probes, most, heaps);
+    if (most > MAX_ROUND_PROBES) {
+        fprintf(stderr, "gone_threads: FAIL: %lld probes in one round (at most %d)\n", most, MAX_ROUND_PROBES);
+        return 1;
+    }
+    if (heaps > MAX_ROUND_HEAPS) {
+        fprintf(stderr, "gone_threads: FAIL: %lld heaps made in %d rounds (at most %d)\n", heaps, ROUNDS, MAX_ROUND_HEAPS);
         return 1;
     }
     printf("gone_threads: ok\n");
