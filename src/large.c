@@ -328,12 +328,17 @@ void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home)
     if (fresh) {
         size_t reserve, map_align = align > HK_SS_SIZE ? align : HK_SS_SIZE;
         s = map_fresh(off, need, map, map_align, &reserve);
-        /* Refused (RLIMIT_AS, RLIMIT_DATA, overcommit): the cache's
-         * mappings hold address space and commit charge no block uses, and
-         * the pooled SuperSlabs' bodies RLIMIT_DATA and commit charge.
-         * Without this a program that freed two 20 MiB blocks could not get
-         * 40 MiB under a limit with room for them (helper 25). */
-        if (s == NULL && hk_large_cache_flush() + hk_ss_pool_uncommit() != 0)
+        /* Refused (RLIMIT_AS, overcommit, vm.max_map_count): the cache's
+         * mappings hold address space, commit charge and mappings no block
+         * uses.  Without this a program that freed two 20 MiB blocks could
+         * not get 40 MiB under a limit with room for them (helper 25).
+         * Then the pooled SuperSlabs' bodies, which hold RLIMIT_DATA and
+         * commit charge; not first: each one re-mapped takes a mapping or
+         * two, and at vm.max_map_count took those the flush had freed
+         * (helper 55). */
+        if (s == NULL && hk_large_cache_flush() != 0)
+            s = map_fresh(off, need, map, map_align, &reserve);
+        if (s == NULL && hk_ss_pool_uncommit() != 0)
             s = map_fresh(off, need, map, map_align, &reserve);
         if (s == NULL) {
             errno = ENOMEM;

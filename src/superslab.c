@@ -125,14 +125,17 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
                 return NULL;
             }
             ss->body_reserved = 0;
-            hk_numa_bind(ss, HK_SS_SIZE, node);  /* the body is a new mapping, unbound */
+            hk_numa_bind(ss, HK_SS_SIZE, node);  /* the body was a new mapping, unbound */
         }
     } else {
         ss = hk_os_ss_chunk();
         /* Refused: the large blocks' cache may hold the address space
-         * (RLIMIT_AS) or the commit charge the chunk needs, and other
-         * nodes' pools the commit charge or RLIMIT_DATA. */
-        if (ss == NULL && hk_large_cache_flush() + hk_ss_pool_uncommit() != 0)
+         * (RLIMIT_AS), the commit charge or the mappings the chunk needs;
+         * then other nodes' pools the commit charge or RLIMIT_DATA (after
+         * the cache: their re-mapping takes mappings, hk_large_alloc). */
+        if (ss == NULL && hk_large_cache_flush() != 0)
+            ss = hk_os_ss_chunk();
+        if (ss == NULL && hk_ss_pool_uncommit() != 0)
             ss = hk_os_ss_chunk();
         if (ss == NULL)
             return NULL;
