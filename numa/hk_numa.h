@@ -53,7 +53,9 @@ unsigned hk_numa_current_node(void);
 /* The node a new SuperSlab for a heap homed on `home` comes from. */
 unsigned hk_numa_pick_node(unsigned home);
 /* Bind a fresh mapping to `node` before first touch.  No-op for policy off,
- * a single node, or a synthetic topology.  0 on success or no-op. */
+ * a single node, or a synthetic topology.  0 on success or no-op; -1 when
+ * refused, errno left alone (called from malloc, which leaves it alone when
+ * it succeeds). */
 int hk_numa_bind(void *addr, size_t len, unsigned node);
 
 /* Placement check: how many of `n` pages (page-aligned addresses) are

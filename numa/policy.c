@@ -179,10 +179,8 @@ int hk_numa_bind(void *addr, size_t len, unsigned node)
     if (!hk_numa_ready() || hk_topo.nodes == 1 || hk_topo.synthetic ||
         ck_pr_load_uint(&policy) == HK_NUMA_OFF)
         return 0;
-    if (node >= hk_topo.nodes || (os = hk_topo.os_index[node]) >= HK_MAX_OS_NODE) {
-        errno = EINVAL;
+    if (node >= hk_topo.nodes || (os = hk_topo.os_index[node]) >= HK_MAX_OS_NODE)
         return -1;
-    }
     mask[os / LONG_BITS] = 1UL << (os % LONG_BITS);
     /* MPOL_BIND, not MPOL_PREFERRED: PREFERRED silently takes pages from
      * another node when this one is short, so a SuperSlab homed on `node`
@@ -192,8 +190,10 @@ int hk_numa_bind(void *addr, size_t len, unsigned node)
      * maxnode - 1 bits, hence the + 1.  MPOL_MF_MOVE: a fresh mapping has no
      * pages to move; a SuperSlab made before the topology was known (the
      * first allocations, hwloc's own) has, and they follow it. */
+    int saved = errno;
     if (syscall(SYS_mbind, addr, len, MPOL_BIND, mask, (unsigned long)HK_MAX_OS_NODE + 1, (unsigned long)MPOL_MF_MOVE) == 0)
         return 0;
+    errno = saved;
     /* Relaxed: a statistic read at report time. */
     ck_pr_inc_64(&bind_failures[node]);
     return -1;

@@ -219,8 +219,18 @@ static bool replace_with_zero(void *p, size_t size)
     int mode = MPOL_DEFAULT;
     if (syscall(SYS_get_mempolicy, &mode, mask, (unsigned long)NODE_BITS, p, (unsigned long)MPOL_F_ADDR) != 0)
         mode = MPOL_DEFAULT;
-    if (map_raw(p, size, PROT_READ | PROT_WRITE, MAP_NORESERVE) != p)
-        return false;
+    /* Charged as any block (no MAP_NORESERVE): the range may be one whose
+     * size the program chose.  Refused before Linux 6.12, the old mapping
+     * may be gone already (hk_os_recommit): the hole is filled, if no
+     * other mapping took it, so that the caller's clearing finds memory. */
+    if (map_raw(p, size, PROT_READ | PROT_WRITE, 0) != p) {
+        void *q = map_raw(p, size, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
+        if (q != p) {
+            if (q != NULL)
+                hk_os_unmap(q, size);  /* a kernel before 4.17 took the address as a hint */
+            return false;
+        }
+    }
     if (mode != MPOL_DEFAULT)
         syscall(SYS_mbind, p, size, mode, mask, (unsigned long)NODE_BITS, 0UL);
     no_huge_pages(p, size);
@@ -232,12 +242,21 @@ bool hk_os_uncommit(void *p, size_t size)
     return map_raw(p, size, PROT_NONE, MAP_NORESERVE) == p;
 }
 
+/* By mprotect, not a fresh mapping over the reservation: before Linux 6.12
+ * a MAP_FIXED mapping unmapped what was there before the commit charge was
+ * checked, so one refused under strict overcommit left a hole that another
+ * mapping could take, and the next recommit would map over it (helper 55).
+ * mprotect checks RLIMIT_DATA and the charge before it changes anything.
+ * The reservation is a fresh mapping (hk_os_uncommit): zero. */
 bool hk_os_recommit(void *p, size_t size)
 {
-    if (map_raw(p, size, PROT_READ | PROT_WRITE, MAP_NORESERVE) != p)
-        return false;
-    no_huge_pages(p, size);
-    return true;
+    int saved = errno;
+    bool ok = mprotect(p, size, PROT_READ | PROT_WRITE) == 0;
+    ck_pr_inc_64(&hk_os_stats.mmap);  /* statistic, relaxed: it maps pages, as remap */
+    errno = saved;
+    if (ok)
+        no_huge_pages(p, size);
+    return ok;
 }
 
 void hk_os_decommit(void *p, size_t size)
@@ -246,13 +265,13 @@ void hk_os_decommit(void *p, size_t size)
     /* Locked pages (mlock, mlockall) refuse MADV_DONTNEED (EINVAL) and keep
      * their contents: cleared by hand, since callers count on zero (calloc
      * skips clearing memory decommitted since its last use).  Helper 20
-     * found calloc returning a freed block's bytes under mlockall.  Any
-     * other refusal is a seccomp filter's (EPERM, ENOSYS: sandboxes that
-     * deny madvise), and clearing by hand there would make every page of
-     * the range resident, untouched ones too (3,000 freed blocks of 300 KB
-     * with two pages written each: 1 GB resident after malloc_trim, where
-     * 27 MB had been; helper 52): a fresh mapping over the range gives the
-     * pages back instead. */
+     * found calloc returning a freed block's bytes under mlockall.  For
+     * other refusals (a seccomp filter's EPERM or ENOSYS in sandboxes that
+     * deny madvise; EAGAIN, ENOMEM), clearing by hand would make every page
+     * of the range resident, untouched ones too (3,000 freed blocks of 300
+     * KB with two pages written each: 1 GB resident after malloc_trim,
+     * where 27 MB had been; helper 52): a fresh mapping over the range
+     * gives the pages back instead. */
     if (madvise(p, size, MADV_DONTNEED) != 0 && (errno == EINVAL || !replace_with_zero(p, size)))
         memset(p, 0, size);
     ck_pr_inc_64(&hk_os_stats.madvise);  /* statistic: relaxed */
