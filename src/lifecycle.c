@@ -276,8 +276,8 @@ static bool owner_gone(const struct hk_heap *h, uint64_t proc, uint32_t pid)
            thread_gone(pid, tid);
 }
 
-/* Heaps a look probes at most, of the pass (reap_cursor) and of the
- * latest takes (recent): a probe is a system call (about 1.4 us for a live
+/* Heaps a look probes of the pass (reap_cursor), after at most HK_RECENT
+ * of the latest takes (recent): 48 in all.  A probe is a system call (about 1.4 us for a live
  * thread), made inside a new thread's first malloc or a growing thread's,
  * and a look over every heap cost that call the whole registry (1,200
  * live threads: 3.3 ms of CPU, 15 ms on a loaded machine; bench/tail
@@ -397,11 +397,13 @@ static uint32_t pass_found;
 static unsigned look_on(uint32_t made)
 {
     struct hk_heap *from = ck_pr_load_ptr(&reap_cursor);
-    /* Pairs with the fence before the store below: the looker that stored
-     * it had seen the heap initialised (hk_heap_registry_head). */
-    ck_pr_fence_load();
+    /* Pairs with the release fence below: the looker that stored it had
+     * seen the heap initialised (hk_heap_registry_head). */
+    ck_pr_fence_acquire();
     unsigned found = reap_gone(true, &from, HK_LOOK_PROBES);
-    ck_pr_fence_store();  /* the heap's initialisation, seen by us, before the cursor */
+    /* Release: our loads of the heap we reached, and the registry's
+     * publication of it they synchronised with, before the cursor. */
+    ck_pr_fence_release();
     ck_pr_store_ptr(&reap_cursor, from);
     uint32_t in_pass = ck_pr_load_32(&pass_found) + found;
     ck_pr_store_32(&pass_found, from == NULL ? 0 : in_pass);
@@ -607,13 +609,16 @@ void hk_heap_abandon(struct hk_heap *h)
 void hk_sweep_abandoned(unsigned looks)
 {
     /* Gone threads' heaps first, a pass a second at most: a look probes
-     * HK_LOOK_PROBES heaps, each a system call for a live thread's, so
-     * looks come HK_LOOK_PROBES thousandths of a second apart for each
-     * heap made.  Relaxed: the time only rations looks. */
+     * HK_LOOK_PROBES heaps of the pass, each a system call for a live
+     * thread's, so looks come 1000 * HK_LOOK_PROBES / made ms apart (a
+     * second with few heaps; 1 ms at least, past 32,000 heaps, not at
+     * every call).  Relaxed: the time only rations looks. */
     static uint64_t reaped_ms;
     uint64_t now = hk_os_now_ms(), last = ck_pr_load_64(&reaped_ms);
     uint32_t made = ck_pr_load_32(&heaps_made);
     uint64_t every = made > HK_LOOK_PROBES ? 1000u * HK_LOOK_PROBES / made : 1000;
+    if (every == 0)
+        every = 1;
     if (now - last >= every && ck_pr_cas_64(&reaped_ms, last, now))
         look_on(made);
     for (unsigned i = 0; i < looks; i++) {
