@@ -164,8 +164,8 @@ static long resident_kb(void)
  * (2^37 bytes: 2^16 SuperSlabs of 2 MiB) needs a page of the map as well;
  * with one mapping to spare, it failed.  In a child, which fills every gap
  * above a range's boundary (pieces of 64 MiB, then 1 MiB) so that the next
- * mapping lands below it.  Exit 0: held; 1: malloc failed; 2: the block
- * landed above the boundary (the check proves nothing); 3: setup. */
+ * mapping lands below it.  Run by in_child: 2 when the block landed above
+ * the boundary. */
 static int in_a_new_range_child(void)
 {
     const uintptr_t range = (uintptr_t)1 << 37;
@@ -199,30 +199,11 @@ static int in_a_new_range_child(void)
     return (uintptr_t)b < boundary ? 0 : 2;
 }
 
-static void in_a_new_range(void)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int code = in_a_new_range_child();
-        fflush(stdout);
-        _exit(code);
-    }
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork or wait: %s", strerror(errno));
-    if (pid <= 0)
-        return;
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 3, "a new range: setup failed (status %#x)", status);
-    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 2, "a new range: the block landed above the boundary");
-    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 1, "a block opening a new range of the pointer map, with one mapping to spare");
-}
-
 /* At vm.max_map_count with large mappings cached and SuperSlabs pooled:
  * the refused mapping is retried after the cache's mappings go back, not
  * after the pooled bodies are re-mapped as well, which took the mappings
  * the cache had freed (helper 55: malloc(100 MiB) NULL, where the code
- * before the re-mapping granted it).  In a child, as in_a_new_range.
- * Exit 0: held; 1: NULL; 4: skipped (no cache). */
+ * before the re-mapping granted it).  Run by in_child. */
 static int flush_first_child(void)
 {
     enum { N = 6000 };
@@ -258,21 +239,25 @@ static int flush_first_child(void)
     return 0;
 }
 
-static void flush_first(void)
+/* `child` in a child of its own, whose mappings go with it.  Its exit:
+ * 0 held, 1 the check failed, 2 the check proved nothing, 3 setup failed,
+ * 4 skipped (it said why). */
+static void in_child(int (*child)(void), const char *what)
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        int code = flush_first_child();
+        int code = child();
         fflush(stdout);
         _exit(code);
     }
     int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork or wait: %s", strerror(errno));
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "%s: fork or wait: %s", what, strerror(errno));
     if (pid <= 0)
         return;
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 3, "cached mappings: setup failed (status %#x)", status);
-    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 1, "malloc at the map limit with large mappings cached");
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CHECK(code == 0 || code == 4, "%s: %s (status %#x)", what,
+          code == 1 ? "failed" : code == 2 ? "the check proved nothing" : "setup failed", status);
 }
 
 static void at_the_map_limit(void)
@@ -349,8 +334,8 @@ out:
 int main(void)
 {
     grows_in_pieces();
-    in_a_new_range();
-    flush_first();
+    in_child(in_a_new_range_child, "a block opening a new range of the pointer map, with one mapping to spare");
+    in_child(flush_first_child, "malloc at the map limit with large mappings cached");
     at_the_map_limit();
     if (failures)
         printf("%d check(s) failed\n", failures);
