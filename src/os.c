@@ -175,22 +175,28 @@ static bool kernel_move_unmaps_first(void)
     return v;
 }
 
+/* [at, at + size) mapped again only where nothing is, after a refused
+ * MAP_FIXED or mremap that may have unmapped it (before Linux 6.12 and
+ * 6.17): true when it is ours again (zero-filled); false where something
+ * is, which may be ours, refused before the unmap, or another thread's
+ * mapping made in the hole meanwhile. */
+static bool fill_hole(void *at, size_t size, int prot, int flags)
+{
+    void *q = map_raw(at, size, prot, flags | MAP_FIXED_NOREPLACE);
+    if (q != NULL && q != at)
+        hk_os_unmap(q, size);  /* a kernel before 4.17 took the address as a hint */
+    return q == at;
+}
+
 int hk_os_move(void *p, size_t old, size_t size, void *to, int prot)
 {
     if (remap(p, old, size, MREMAP_MAYMOVE | MREMAP_FIXED, to))
         return 1;
     if (!kernel_move_unmaps_first())
         return 0;
-    /* The destination may be gone.  Mapped again where nothing is: ours
-     * again (zero-filled).  Where something is, it may be ours, refused
-     * before the unmap, or another thread's mapping made in the hole
-     * meanwhile: never touched again (a leak at worst). */
-    void *q = map_raw(to, size, prot, MAP_NORESERVE | MAP_FIXED_NOREPLACE);
-    if (q == to)
-        return 0;
-    if (q != NULL)
-        hk_os_unmap(q, size);  /* a kernel before 4.17 took the address as a hint */
-    return -1;
+    /* The destination may be gone; not ours again, it is never touched
+     * again (a leak at worst). */
+    return fill_hole(to, size, prot, MAP_NORESERVE) ? 0 : -1;
 }
 
 /* An arena's chunk becomes memory when claimed.  The arena is only reserved
@@ -223,14 +229,8 @@ static bool replace_with_zero(void *p, size_t size)
      * size the program chose.  Refused before Linux 6.12, the old mapping
      * may be gone already (hk_os_recommit): the hole is filled, if no
      * other mapping took it, so that the caller's clearing finds memory. */
-    if (map_raw(p, size, PROT_READ | PROT_WRITE, 0) != p) {
-        void *q = map_raw(p, size, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
-        if (q != p) {
-            if (q != NULL)
-                hk_os_unmap(q, size);  /* a kernel before 4.17 took the address as a hint */
-            return false;
-        }
-    }
+    if (map_raw(p, size, PROT_READ | PROT_WRITE, 0) != p && !fill_hole(p, size, PROT_READ | PROT_WRITE, 0))
+        return false;
     if (mode != MPOL_DEFAULT)
         syscall(SYS_mbind, p, size, mode, mask, (unsigned long)NODE_BITS, 0UL);
     no_huge_pages(p, size);
