@@ -277,11 +277,11 @@ static bool owner_gone(const struct hk_heap *h, uint64_t proc, uint32_t pid)
 }
 
 /* Heaps a look probes of the pass (reap_cursor), after at most HK_RECENT
- * of the latest takes (recent): 48 in all.  A probe is a system call (about 1.4 us for a live
- * thread), made inside a new thread's first malloc or a growing thread's,
- * and a look over every heap cost that call the whole registry (1,200
- * live threads: 3.3 ms of CPU, 15 ms on a loaded machine; bench/tail
- * --scenario gone).  A pass over the registry is a series of looks, each
+ * of the latest takes (recent): 48 in all.  A probe is a system call
+ * (about 1.4 us for a live thread), made inside a new thread's first
+ * malloc or a growing thread's, and a look over every heap cost that call
+ * the whole registry (1,200 live threads: 3.3 ms of CPU, 15 ms on a
+ * loaded machine; bench/tail --scenario gone).  A pass over the registry is a series of looks, each
  * going on where the last stopped. */
 #define HK_LOOK_PROBES 32
 #define HK_RECENT 16

@@ -32,6 +32,11 @@ static struct hk_ss *registry;
  * never written while spare: address space, no memory. */
 static void *spare_leaf;
 
+static void *leaf_map(void)
+{
+    return hk_os_map_aligned(SSMAP_LEAF_SIZE, HK_PAGE_SIZE);
+}
+
 static void spare_put(void *m)
 {
     /* A CAS loser's leaf is as untouched as a fresh one; with a spare
@@ -47,7 +52,7 @@ bool hk_ssmap_reserve(uintptr_t a)
         return true;
     /* The swap hands the spare to one taker; its zeroes need no ordering. */
     void *m = ck_pr_fas_ptr(&spare_leaf, NULL);
-    if (m == NULL && (m = hk_os_map_aligned(SSMAP_LEAF_SIZE, HK_PAGE_SIZE)) == NULL)
+    if (m == NULL && (m = leaf_map()) == NULL)
         return false;
     /* The CAS installs the (zero) leaf; a loser keeps its own as the
      * spare.  Readers depend on the address they load. */
@@ -57,7 +62,7 @@ bool hk_ssmap_reserve(uintptr_t a)
     }
     /* Relaxed: a stale non-NULL only skips the refill, done at the next
      * install. */
-    if (ck_pr_load_ptr(&spare_leaf) == NULL && (m = hk_os_map_aligned(SSMAP_LEAF_SIZE, HK_PAGE_SIZE)) != NULL)
+    if (ck_pr_load_ptr(&spare_leaf) == NULL && (m = leaf_map()) != NULL)
         spare_put(m);
     return true;
 }
@@ -113,12 +118,17 @@ static void account(unsigned node, int64_t bytes)
     ck_pr_add_64(&hk_node_stats[node].bytes_committed, (uint64_t)bytes);
 }
 
+static struct hk_ss *pool_ss(ck_stack_entry_t *e)
+{
+    return (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+}
+
 struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
 {
     ck_stack_entry_t *e = ck_stack_pop_mpmc(&pools[node]);
     struct hk_ss *ss;
     if (e != NULL) {
-        ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+        ss = pool_ss(e);
         if (ss->body_reserved) {
             if (!hk_os_recommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
                 ck_stack_push_upmc(&pools[node], &ss->pool_entry);
@@ -175,7 +185,7 @@ unsigned hk_ss_pool_uncommit(void)
         /* The pop's CAS acquires what the pushing release made (the
          * header, body_reserved), as hk_ss_acquire's pop does. */
         while ((e = ck_stack_pop_mpmc(&pools[node])) != NULL) {
-            struct hk_ss *ss = (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
+            struct hk_ss *ss = pool_ss(e);
             if (!ss->body_reserved && hk_os_uncommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
                 ss->body_reserved = 1;
                 n++;
