@@ -21,10 +21,10 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hakmem.h"  /* hak_: hakmem's own in every build, sanitizers' too */
+#include "testutil.h"
 
 static int failures;
 
@@ -239,25 +239,15 @@ static int flush_first_child(void)
     return 0;
 }
 
-/* `child` in a child of its own, whose mappings go with it.  Its exit:
- * 0 held, 1 the check failed, 2 the check proved nothing, 3 setup failed,
- * 4 skipped (it said why). */
+/* `child` in a child of its own (tu_in_child), whose mappings go with it.
+ * Its exit: 0 held, 1 the check failed, 2 the check proved nothing, 3
+ * setup failed, 4 skipped (it said why). */
 static void in_child(int (*child)(void), const char *what)
 {
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int code = child();
-        fflush(stdout);
-        _exit(code);
-    }
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "%s: fork or wait: %s", what, strerror(errno));
-    if (pid <= 0)
-        return;
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    CHECK(code == 0 || code == 4, "%s: %s (status %#x)", what,
-          code == 1 ? "failed" : code == 2 ? "the check proved nothing" : "setup failed", status);
+    int code = tu_in_child(child);
+    CHECK(code == 0 || code == 4, "%s: %s (exit %d)", what,
+          code == 1 ? "failed" : code == 2 ? "the check proved nothing" : code == 3 ? "setup failed" : "no exit code",
+          code);
 }
 
 static void at_the_map_limit(void)

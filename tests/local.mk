@@ -125,7 +125,7 @@ EXTRA_DIST += tests/workloads.sh
 # -fno-builtin: the errno checks around free must not be folded away (gcc
 # takes free to leave errno alone).  -no-install -static: a real ELF with the
 # library inside, which tests/vm/large-moves.sh runs in a VM as well.
-tests_large_moves_SOURCES = tests/large_moves.c
+tests_large_moves_SOURCES = tests/large_moves.c tests/testutil.h
 tests_large_moves_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_large_moves_LDADD = src/libhakmem.la
 tests_large_moves_LDFLAGS = -no-install -static

@@ -26,7 +26,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
 
@@ -152,33 +151,14 @@ static int data_limit(void)
 #endif
 }
 
-static int in_child(int (*scenario)(void))
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int rc = scenario();
-        fflush(stdout);
-        _exit(rc);
-    }
-    int status;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
-        printf("FAIL: fork or wait\n");
-        return 1;
-    }
-    if (WIFSIGNALED(status)) {
-        printf("FAIL: the child died of signal %d\n", WTERMSIG(status));
-        return 1;
-    }
-    return WEXITSTATUS(status);
-}
-
 int main(void)
 {
     int (*const scenarios[])(void) = { madvise_denied, data_limit };
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-        int rc = in_child(scenarios[i]);
+        int rc = tu_in_child(scenarios[i]);
+        if (rc < 0)
+            rc = 1;
         if (rc != SKIP) {
             ran++;
             failed += rc != 0;

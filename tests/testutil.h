@@ -4,12 +4,14 @@
 #ifndef HK_TESTUTIL_H
 #define HK_TESTUTIL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -142,5 +144,29 @@ static inline size_t tu_rss_for_bound(const char *test)
     (void)test;
     return tu_rss();
 #endif
+}
+
+/* fn's exit code, run in a child process of its own, so that what it maps,
+ * limits or denies goes with it; -1, saying why, when fork or wait failed
+ * or the child died of a signal. */
+static inline int tu_in_child(int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int rc = fn();
+        fflush(stdout);
+        _exit(rc);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        printf("FAIL: fork or wait: %s\n", strerror(errno));
+        return -1;
+    }
+    if (WIFSIGNALED(status)) {
+        printf("FAIL: the child died of signal %d\n", WTERMSIG(status));
+        return -1;
+    }
+    return WEXITSTATUS(status);
 }
 #endif
