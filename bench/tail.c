@@ -56,13 +56,11 @@ static void record(enum op op, uint64_t ns)
 /* --cpu: the calling thread's CPU time instead of the wall clock, which
  * leaves out the time the thread was preempted (on a loaded machine a call
  * may wait a time slice or more), and its sleeps too. */
-static clockid_t clock_id = CLOCK_MONOTONIC;
+static bool thread_cpu;
 
 static uint64_t now(void)
 {
-    struct timespec ts;
-    clock_gettime(clock_id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return thread_cpu ? bench_thread_cpu_ns() : bench_now_ns();
 }
 
 static void *t_malloc(enum op op, size_t size)
@@ -474,7 +472,7 @@ int main(int argc, char **argv)
     if (bad != NULL)
         bench_usage_error("--scenario: churn, heaps, gone, large or burst, not '%s'", bad);
     if (bench_knob_value(&cfg, "cpu") != 0)
-        clock_id = CLOCK_THREAD_CPUTIME_ID;
+        thread_cpu = true;
     for (int d = 0; d < 2; d++) {
         pthread_attr_init(&thread_attr[d]);
         pthread_attr_setstacksize(&thread_attr[d], 256 << 10);
