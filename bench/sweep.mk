@@ -62,6 +62,7 @@ HK_SWEEP_TESTS = \
 	tests/sweep/test-cli \
 	tests/sweep/test-e2e \
 	tests/sweep/test-paper \
+	tests/sweep/test-paper-data \
 	tests/sweep/test-numa \
 	tests/sweep/test-profile \
 	tests/sweep/test-instructions \
@@ -79,6 +80,10 @@ EXTRA_DIST += $(HK_SWEEP_TESTS) \
 	tests/vm/numa-study-vm.sh \
 	tests/vm/numa-study-driver.c \
 	papers/gen_paper.py \
+	papers/frontier.md \
+	papers/data/frontier/results.csv \
+	papers/data/frontier/meta.json \
+	papers/data/frontier/empty.csv \
 	papers/gen_headroom.py \
 	papers/gen_burst.py \
 	papers/gen_programs.py

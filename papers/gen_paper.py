@@ -5,8 +5,10 @@ usage: gen_paper.py RESULTS_DIR PAPERS_DIR
 
 Every number in the paper is computed here from RESULTS_DIR/results.csv and
 meta.json; the figures are copied from RESULTS_DIR/plots into
-PAPERS_DIR/figures.  Nothing is typed in by hand, so `make paper` after a new
-sweep rewrites the findings too."""
+PAPERS_DIR/figures, and the data itself into PAPERS_DIR/data/frontier, so
+that the paper ships with what it was computed from (tests/sweep/test-paper-data
+regenerates the paper from there).  Nothing is typed in by hand, so `make
+paper` after a new sweep rewrites the findings too."""
 
 import glob
 import json
@@ -31,9 +33,18 @@ def load(rdir):
     return rows, meta
 
 
+def kept_data(rdir, pdir):
+    """Whether rdir is the data kept beside the paper (copy_data), whose
+    figures are already in pdir/figures."""
+    data = os.path.join(pdir, 'data', 'frontier')
+    return os.path.isdir(data) and os.path.samefile(data, rdir)
+
+
 def copy_figures(rdir, pdir):
     fig = os.path.join(pdir, 'figures')
     os.makedirs(fig, exist_ok=True)
+    if kept_data(rdir, pdir):
+        return {n for n in os.listdir(fig) if n.startswith(plot.SWEEP_PLOTS)}
     # The sweep's own plots only: other studies keep theirs here too
     # (papers/gen_burst.py's burst-*.png).
     for prefix in plot.SWEEP_PLOTS:
@@ -45,6 +56,24 @@ def copy_figures(rdir, pdir):
         shutil.copy(src, fig)
         names.append(os.path.basename(src))
     return set(names)
+
+
+DATA_FILES = ('results.csv', 'meta.json', 'empty.csv')
+
+
+def copy_data(rdir, pdir):
+    """The sweep's raw data beside the paper: results/ is not kept in git,
+    and a reader should be able to check every figure against its runs."""
+    if kept_data(rdir, pdir):
+        return
+    data = os.path.join(pdir, 'data', 'frontier')
+    os.makedirs(data, exist_ok=True)
+    for name in DATA_FILES:
+        dst = os.path.join(data, name)
+        if os.path.isfile(os.path.join(rdir, name)):
+            shutil.copyfile(os.path.join(rdir, name), dst)
+        elif os.path.isfile(dst):
+            os.remove(dst)
 
 
 def pct_diff(r):
@@ -358,6 +387,10 @@ def render(rows, meta, figures):
           '## The workloads against their published namesakes', '']
     p += [f'- `{w}`: {WORKLOAD_NOTES[w]}' for w in workloads if w in WORKLOAD_NOTES]
     p += ['', '## Reproduce', '',
+          'The sweep\'s data is kept beside this paper, in `papers/data/frontier` (`results.csv`: '
+          'one row per run; `meta.json`: the machine, versions and command; `empty.csv`: the empty '
+          'runs), and `python3 papers/gen_paper.py papers/data/frontier papers` rewrites this file '
+          'from it unchanged. '
           'The sweep command in the setup table reruns this sweep on the same build; then '
           f"`python3 papers/gen_paper.py RESULTS_DIR papers`. `make sweep` runs a shorter "
           'default (README: Using it).', '']
@@ -378,6 +411,7 @@ def main(argv):
         print(f'gen_paper: {rdir}/results.csv has no runs', file=sys.stderr)
         return 2
     figures = copy_figures(rdir, pdir)
+    copy_data(rdir, pdir)
     out = os.path.join(pdir, 'frontier.md')
     with open(out, 'w') as f:
         f.write(render(rows, meta, figures))
