@@ -33,17 +33,10 @@ def load(rdir):
     return rows, meta
 
 
-def kept_data(rdir, pdir):
-    """Whether rdir is the data kept beside the paper (copy_data), whose
-    figures are already in pdir/figures."""
-    data = os.path.join(pdir, 'data', 'frontier')
-    return os.path.isdir(data) and os.path.samefile(data, rdir)
-
-
 def copy_figures(rdir, pdir):
     fig = os.path.join(pdir, 'figures')
     os.makedirs(fig, exist_ok=True)
-    if kept_data(rdir, pdir):
+    if results.kept(rdir, pdir, 'frontier'):
         return {n for n in os.listdir(fig) if n.startswith(plot.SWEEP_PLOTS)}
     # The sweep's own plots only: other studies keep theirs here too
     # (papers/gen_burst.py's burst-*.png).
@@ -56,24 +49,6 @@ def copy_figures(rdir, pdir):
         shutil.copy(src, fig)
         names.append(os.path.basename(src))
     return set(names)
-
-
-DATA_FILES = ('results.csv', 'meta.json', 'empty.csv')
-
-
-def copy_data(rdir, pdir):
-    """The sweep's raw data beside the paper: results/ is not kept in git,
-    and a reader should be able to check every figure against its runs."""
-    if kept_data(rdir, pdir):
-        return
-    data = os.path.join(pdir, 'data', 'frontier')
-    os.makedirs(data, exist_ok=True)
-    for name in DATA_FILES:
-        dst = os.path.join(data, name)
-        if os.path.isfile(os.path.join(rdir, name)):
-            shutil.copyfile(os.path.join(rdir, name), dst)
-        elif os.path.isfile(dst):
-            os.remove(dst)
 
 
 def pct_diff(r):
@@ -411,7 +386,7 @@ def main(argv):
         print(f'gen_paper: {rdir}/results.csv has no runs', file=sys.stderr)
         return 2
     figures = copy_figures(rdir, pdir)
-    copy_data(rdir, pdir)
+    results.keep(rdir, pdir, 'frontier', ('results.csv', 'meta.json', 'empty.csv'))
     out = os.path.join(pdir, 'frontier.md')
     with open(out, 'w') as f:
         f.write(render(rows, meta, figures))

@@ -2,6 +2,7 @@
 
 import csv
 import os
+import shutil
 
 COLUMNS = ('workload', 'allocator', 'threads', 'run', 'order', 'status',
            'ops', 'seconds', 'ops_per_sec', 'wall_s', 'cpu_s', 'cpu_timed_s', 'maxrss_kb',
@@ -57,3 +58,25 @@ def read(path):
             row['threads'] = int(row['threads']) if row['threads'] is not None else 0
             rows.append(row)
     return rows
+
+
+def kept(src, papers, study):
+    """Whether src is the data kept beside the papers for study (keep)."""
+    data = os.path.join(papers, 'data', study)
+    return os.path.isdir(data) and os.path.samefile(data, src)
+
+
+def keep(src, papers, study, names):
+    """Copies a study's data files to papers/data/<study>, beside the paper
+    written from them: results/ is not kept in git, and a reader should be
+    able to check every figure of a paper against its runs."""
+    if kept(src, papers, study):
+        return
+    data = os.path.join(papers, 'data', study)
+    os.makedirs(data, exist_ok=True)
+    for name in names:
+        dst = os.path.join(data, name)
+        if os.path.isfile(os.path.join(src, name)):
+            shutil.copyfile(os.path.join(src, name), dst)
+        elif os.path.isfile(dst):
+            os.remove(dst)
