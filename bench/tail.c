@@ -111,6 +111,7 @@ static bench_knob knobs[] = {
     BENCH_KNOB("cpu", 0, 0, 0, "1 times each call by the thread's CPU clock, 0 by the wall clock"),
     BENCH_KNOB("rounds", 40, 4, 1, "large: rounds; burst: bursts"),
     BENCH_KNOB("burst-mb", 32, 4, 1, "burst: MiB allocated per burst"),
+    BENCH_KNOB("calls", 400, 400, 64, "large: small mallocs per round, spread over 0.4 s"),
     BENCH_KNOB_END
 };
 
@@ -321,7 +322,7 @@ static void heaps_run(bench_thread *t, bool gone)
 
 static void large_run(bench_thread *t)
 {
-    long long rounds = bench_knob_value(&cfg, "rounds");
+    long long rounds = bench_knob_value(&cfg, "rounds"), calls = bench_knob_value(&cfg, "calls");
     bench_start(t);
     for (long long i = 0; i < rounds; i++) {
         for (int k = 0; k < 8; k++) {
@@ -333,18 +334,19 @@ static void large_run(bench_thread *t)
             t_free(OP_LFREE, p);
         }
         /* Then small calls spread over a decommit delay and more: whatever
-         * gives the cached mappings back runs inside one of them. */
+         * gives the cached mappings back runs inside some of them, the
+         * more of them the fewer it has to (--calls). */
         void *s[64];
-        for (int k = 0; k < 400; k++) {
+        for (long long k = 0; k < calls; k++) {
             s[k % 64] = t_malloc(OP_MALLOC, bench_rng_range(&t->rng, 16, 1024));
             if (k % 64 == 63)
                 for (int j = 0; j < 64; j++)
                     t_free(OP_FREE, s[j]);
-            usleep(1000);
+            usleep((useconds_t)(400000 / calls));
         }
-        for (int j = 0; j < 400 % 64; j++)
+        for (long long j = 0; j < calls % 64; j++)
             t_free(OP_FREE, s[j]);
-        __atomic_fetch_add(&ops_done, 8 * 3 + 800, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&ops_done, (uint64_t)(8 * 3 + 2 * calls), __ATOMIC_RELAXED);
     }
     bench_stop(t);
 }
