@@ -38,9 +38,13 @@ uint64_t hk_large_cached_bytes(void);
 unsigned hk_large_cache_flush(void);
 /* Unmap the cached mappings cached at least a decommit delay before `now`
  * (a ticker pass of any thread): a freed table, say, stayed resident until
- * the next large block took it or hak_collect().  Younger ones keep the
- * flag below set. */
-void hk_large_cache_age(uint64_t now);
+ * the next large block took it or hak_collect().  At most 2 MiB a pass,
+ * from the ends of the mappings: true when aged ones are left, for the
+ * caller's next hand-overs (hk_large_cache_aged).  Younger ones, or aged
+ * ones left, keep the flag below set. */
+bool hk_large_cache_age(uint64_t now);
+/* Whether the last pass left aged mappings (a hint). */
+bool hk_large_cache_aged(void);
 /* Whether cached mappings wait for an ager (a hint, read on the ticker's
  * hand-overs: relaxed). */
 extern hk_hidden uint32_t hk_large_young;

@@ -268,6 +268,18 @@ void hk_heap_maintain(struct hk_heap *h)
     hk_heap_maintain_now(h);
 }
 
+static hk_cold void look_soon(struct hk_heap *h);
+
+/* An ager's pass over the large-block cache, bounded (hk_large_cache_age);
+ * while aged mappings are left, every class of ours hands over at its next
+ * allocation, each hand-over a pass: 64 MiB aged go back within 32
+ * allocations, 2 MiB at most in each. */
+static void large_cache_step(struct hk_heap *h, uint64_t now)
+{
+    if (hk_large_cache_age(now))
+        look_soon(h);
+}
+
 /* The last tick is older than the delay: the heap allocates slowly (a
  * server between bursts), and memory waiting for the delay, or blocks in
  * the inbox, would wait for the rest of HK_TICK allocations (at 100 a
@@ -287,6 +299,8 @@ static hk_cold void *ticked_waiting(void *p, struct hk_heap *h, int32_t n)
 {
     if (tick_overdue(h))
         h->tick = n;
+    else if (hk_large_cache_aged())
+        large_cache_step(h, hk_os_now_ms());
     hk_heap_count(h, n);
     return p;
 }
@@ -429,9 +443,9 @@ void hk_heap_tick(struct hk_heap *h)
     if (h->spare_count != 0)
         hk_spare_age(h);
     /* The large-block cache is the process's: any thread's pass ages it;
-     * while it holds mappings too young to go, its flag keeps every
-     * heap's hand-overs looking (hand_over). */
-    hk_large_cache_age(h->tick_ms);
+     * while it holds mappings too young to go, or aged ones a bounded pass
+     * left, its flag keeps every heap's hand-overs looking (hand_over). */
+    large_cache_step(h, h->tick_ms);
     h->return_wait = (h->purge != NULL || h->empty != NULL) && hk_heap_maintain_now(h);
     /* And the counts hand over soon after a tick too, at most once a
      * delay: blocks other threads free after it wait in the inbox until a
