@@ -52,5 +52,8 @@ void hk_os_account(int64_t delta);
  * preloaded library may replace glibc's, and allocate in it). */
 void hk_os_clock(clockid_t clock, struct timespec *ts);
 uint64_t hk_os_now_ms(void);
+/* One step of a wait for another thread (*n counts them, from 0): a yield,
+ * and after 64 a short sleep (os.c). */
+void hk_os_wait_step(unsigned *n);
 
 #endif

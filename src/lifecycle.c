@@ -12,7 +12,6 @@
 #include "hk_numa.h"
 #include <pthread.h>
 #include <unistd.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
@@ -57,24 +56,6 @@ static uint64_t *proc_page;
 static void thread_exit_cb(void *arg);
 static uint32_t process_id(void);
 
-/* One step of a wait for another thread: a yield, then, after 64 of them,
- * a 50 us sleep.  A yield lets only threads of our priority or above run on
- * this CPU: a real-time thread (SCHED_FIFO) waiting for a normal one that
- * holds what it waits for would spin for good.  The raw system call: glibc's
- * nanosleep is a cancellation point, and a thread cancelled in here would
- * leave a heap half taken. */
-static void wait_step(unsigned *n)
-{
-    if (++*n < 64) {
-        sched_yield();
-        return;
-    }
-    struct timespec ts = { 0, 50 * 1000 };
-    int saved = errno;  /* EINTR: a signal; the caller looks again */
-    syscall(SYS_nanosleep, &ts, NULL);
-    errno = saved;
-}
-
 void hk_process_init(void)
 {
     /* Acquire pairs with the release store below: options are visible. */
@@ -106,7 +87,7 @@ void hk_process_init(void)
         return;
     }
     for (unsigned n = 0; ck_pr_load_uint(&init_state) != 2;)
-        wait_step(&n);
+        hk_os_wait_step(&n);
     ck_pr_fence_load();
 }
 
@@ -200,7 +181,7 @@ static bool state_cas_waiting(struct hk_heap *h, uint32_t from, uint32_t to)
         ck_pr_fence_load();
         if (ck_pr_load_64(&h->sweep_proc) != proc_id())
             return false;
-        wait_step(&n);
+        hk_os_wait_step(&n);
     }
     return true;
 }
@@ -434,7 +415,7 @@ static struct hk_heap *wait_for_look(void)
     for (unsigned n = 0; ck_pr_load_64(&proc_page[LOOKER]) == looker;) {
         if (n == 128)
             return NULL;
-        wait_step(&n);
+        hk_os_wait_step(&n);
     }
     ck_pr_fence_load();  /* pairs with the looker's fence before its end */
     return pop_abandoned();

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
 
 struct hk_os_stats hk_os_stats;
 
@@ -393,4 +394,22 @@ uint64_t hk_os_now_ms(void)
     struct timespec ts;
     hk_os_clock(CLOCK_MONOTONIC_COARSE, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One step of a wait for another thread: a yield, then, after 64 of them,
+ * a 50 us sleep.  A yield lets only threads of our priority or above run on
+ * this CPU: a real-time thread (SCHED_FIFO) waiting for a normal one that
+ * holds what it waits for would spin for good.  The raw system call: glibc's
+ * nanosleep is a cancellation point, and a thread cancelled in here would
+ * leave what it waits in half done (a heap half taken). */
+void hk_os_wait_step(unsigned *n)
+{
+    if (++*n < 64) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = { 0, 50 * 1000 };
+    int saved = errno;  /* EINTR: a signal; the caller looks again */
+    syscall(SYS_nanosleep, &ts, NULL);
+    errno = saved;
 }
