@@ -347,6 +347,11 @@ hk_hidden void hk_heap_handed(struct hk_heap *h, uint32_t n);
 hk_hidden void hk_heap_sweep_owed(void);
 struct hk_heap *hk_heap_registry_head(void);
 void hk_process_init(void);
+/* Word `slot` of a page of the process's that a fork's child gets zeroed
+ * (lifecycle.c: proc_page; 0 its id, 1 a look's thread); NULL where the
+ * kernel cannot wipe it. */
+hk_hidden uint64_t *hk_process_word(unsigned slot);
+#define HK_PROC_UNCOMMITS 2  /* superslab.c: uncommits */
 /* The topology just became known: place the caller's early SuperSlabs. */
 void hk_heap_numa_ready(void);
 

@@ -246,7 +246,9 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node);
 void hk_ss_release(struct hk_ss *ss);
 /* When the kernel refuses a mapping: the pooled SuperSlabs' bodies become
  * reservations (hk_os_uncommit), so that what they held of RLIMIT_DATA or
- * of the commit charge is the program's again.  How many changed. */
+ * of the commit charge is the program's again.  Returns after the other
+ * threads' uncommits under way too; nonzero when a mapping is worth trying
+ * again: bodies it changed, or another thread's uncommit ended meanwhile. */
 unsigned hk_ss_pool_uncommit(void);
 /* Committed bytes of a small SuperSlab: its header and the units slabs
  * took since their last decommit (dirty_units).  Units never taken are

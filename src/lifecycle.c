@@ -115,6 +115,11 @@ static uint64_t proc_id(void)
     return ck_pr_cas_64_value(p, 0, mine, &id) ? mine : id;
 }
 
+uint64_t *hk_process_word(unsigned slot)
+{
+    return proc_page != NULL ? &proc_page[slot] : NULL;
+}
+
 struct hk_heap *hk_heap_registry_head(void)
 {
     struct hk_heap *h = ck_pr_load_ptr(&heap_registry);

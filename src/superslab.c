@@ -123,44 +123,122 @@ static struct hk_ss *pool_ss(ck_stack_entry_t *e)
     return (struct hk_ss *)((char *)e - offsetof(struct hk_ss, pool_entry));
 }
 
-struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
+/* Uncommits under way (low half) and ended (high half, wrapping: two
+ * reads 2^32 uncommits apart are never compared).  While one holds a
+ * node's pool, the pool is empty to the others (hk_ss_pool_uncommit), who
+ * wait for it to end before they give up.  In the process's page that a
+ * fork's child gets zeroed: the parent's uncommits were not copied, and a
+ * child waiting for them would wait for good; where there is no such
+ * page, nobody waits (as before helper 57).  Nor does a signal handler's
+ * allocation in the middle of its thread's own uncommit. */
+#define UNCOMMIT_BUSY 0xffffffffu
+#define UNCOMMIT_ENDED ((uint64_t)1 << 32)
+static __thread bool tls_uncommitting __attribute__((tls_model("initial-exec")));
+
+static uint64_t *uncommits(void)
+{
+    return tls_uncommitting ? NULL : hk_process_word(HK_PROC_UNCOMMITS);
+}
+
+/* A SuperSlab of node's pool with its body memory; NULL when the pool is
+ * empty, or (*refused set, if given) when the kernel would not make a
+ * reserved body memory again (it goes back). */
+static struct hk_ss *pool_pop(unsigned node, bool *refused)
 {
     ck_stack_entry_t *e = ck_stack_pop_mpmc(&pools[node]);
-    struct hk_ss *ss;
-    if (e != NULL) {
-        ss = pool_ss(e);
-        if (ss->body_reserved) {
-            if (!hk_os_recommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
-                ck_stack_push_upmc(&pools[node], &ss->pool_entry);
-                return NULL;
-            }
-            ss->body_reserved = 0;
-            hk_numa_bind(ss, HK_SS_SIZE, node);  /* the body was a new mapping, unbound */
-        }
-    } else {
-        ss = hk_os_ss_chunk();
-        /* Refused: the large blocks' cache may hold the address space
-         * (RLIMIT_AS), the commit charge or the mappings the chunk needs;
-         * then other nodes' pools the commit charge or RLIMIT_DATA (after
-         * the cache: their re-mapping takes mappings, hk_large_alloc). */
-        if (ss == NULL && hk_large_cache_flush() != 0)
-            ss = hk_os_ss_chunk();
-        if (ss == NULL && hk_ss_pool_uncommit() != 0)
-            ss = hk_os_ss_chunk();
-        if (ss == NULL)
-            return NULL;
-        if (!hk_ssmap_reserve((uintptr_t)ss)) {
-            hk_os_unmap(ss, HK_SS_SIZE);  /* never claimed again: the arena hands out each chunk once */
+    if (e == NULL)
+        return NULL;
+    struct hk_ss *ss = pool_ss(e);
+    if (ss->body_reserved) {
+        if (!hk_os_recommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
+            ck_stack_push_upmc(&pools[node], &ss->pool_entry);
+            if (refused != NULL)
+                *refused = true;
             return NULL;
         }
-        hk_ssmap_set((uintptr_t)ss, true);
-        hk_numa_bind(ss, HK_SS_SIZE, node);
-        ss->node = node;
-        HK_TSAN_STACK_ENTRY(&ss->pool_entry);
-        for (unsigned u = 0; u < HK_UNITS; u++)
-            ss->unit_slab[u] = &hk_slab_empty;
-        hk_ss_register(ss);
+        ss->body_reserved = 0;
+        hk_numa_bind(ss, HK_SS_SIZE, node);  /* the body was a new mapping, unbound */
     }
+    return ss;
+}
+
+/* A chunk from the OS made a SuperSlab of node's; NULL when refused. */
+static struct hk_ss *fresh(unsigned node)
+{
+    struct hk_ss *ss = hk_os_ss_chunk();
+    if (ss == NULL)
+        return NULL;
+    if (!hk_ssmap_reserve((uintptr_t)ss)) {
+        hk_os_unmap(ss, HK_SS_SIZE);  /* never claimed again: the arena hands out each chunk once */
+        return NULL;
+    }
+    hk_ssmap_set((uintptr_t)ss, true);
+    hk_numa_bind(ss, HK_SS_SIZE, node);
+    ss->node = node;
+    HK_TSAN_STACK_ENTRY(&ss->pool_entry);
+    for (unsigned u = 0; u < HK_UNITS; u++)
+        ss->unit_slab[u] = &hk_slab_empty;
+    hk_ss_register(ss);
+    return ss;
+}
+
+/* The pool first, else a chunk; also when the kernel refused a pooled
+ * body: mprotect, which makes it memory again, is checked against
+ * RLIMIT_DATA for the whole body, but a chunk mapped over its arena's
+ * reservation only for what it adds beyond the pages it replaces, of any
+ * protection: nothing, so it passes unless the process is over the limit
+ * already, and the last chunk before the limit takes it past (seen on
+ * Linux 6.18: 696 KiB over a 64 MiB limit, tests/uncommit_race). */
+static struct hk_ss *take(unsigned node)
+{
+    struct hk_ss *ss = pool_pop(node, NULL);
+    return ss != NULL ? ss : fresh(node);
+}
+
+/* The pool once no uncommit holds it: NULL only if it was empty at a
+ * moment when none was under way (or the kernel refused its body).  The
+ * count is read before the pop and after: an uncommit that held the pool
+ * at the pop had begun by then, and either still runs at the second read
+ * or ended between the two (the acquire fences order the reads around the
+ * pop's; the uncommit's full fence orders its add before its pops). */
+static struct hk_ss *pool_settled(unsigned node)
+{
+    uint64_t *u = uncommits();
+    for (unsigned n = 0;;) {
+        uint64_t before = u != NULL ? ck_pr_load_64(u) : 0;
+        ck_pr_fence_load();
+        bool refused = false;
+        struct hk_ss *ss = pool_pop(node, &refused);
+        if (ss != NULL || refused)
+            return ss;
+        ck_pr_fence_load();
+        if (u == NULL || ((before & UNCOMMIT_BUSY) == 0 && ck_pr_load_64(u) == before))
+            return NULL;
+        hk_os_wait_step(&n);
+    }
+}
+
+/* The kernel refused: the large blocks' cache may hold the address space
+ * (RLIMIT_AS), the commit charge or the mappings a chunk needs; then the
+ * pools' bodies the commit charge or RLIMIT_DATA (after the cache: their
+ * re-mapping takes mappings, hk_large_alloc).  Last, the pool once more:
+ * another thread's uncommit may have held it when this one looked (helper
+ * 57: a thread refused then got NULL though the pool was not empty). */
+static __attribute__((noinline)) struct hk_ss *acquire_refused(unsigned node)
+{
+    struct hk_ss *ss = NULL;
+    if (hk_large_cache_flush() != 0)
+        ss = take(node);
+    if (ss == NULL && hk_ss_pool_uncommit() != 0)
+        ss = take(node);
+    return ss != NULL ? ss : pool_settled(node);
+}
+
+struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
+{
+    struct hk_ss *ss = take(node);
+    if (ss == NULL && (ss = acquire_refused(node)) == NULL)
+        return NULL;
     ss_reset(ss, heap);
     heap->own[hk_own_slot(ss)] = ss;
     account(node, (int64_t)hk_ss_committed(ss));
@@ -176,14 +254,24 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
  * Called only when the kernel refuses memory, so the pools cost no system
  * call otherwise.  The pool is taken whole and put back: an entry popped
  * is ours alone, and the header, which the pops read, stays memory.  An
- * acquirer that finds the pool empty meanwhile maps a chunk of its own. */
+ * acquirer that finds the pool empty meanwhile waits for the uncommits to
+ * end before it gives up (pool_settled), and so does an uncommit, whose
+ * caller's mapping may need what another one is giving back: nonzero
+ * return when bodies became reservations, by this call or another that
+ * ended while it ran. */
 unsigned hk_ss_pool_uncommit(void)
 {
+    /* Under way before the first pop: the full fence orders the add
+     * before the pops' CASes for pool_settled's second read. */
+    uint64_t *u = uncommits(), began = u != NULL ? ck_pr_faa_64(u, 1) : 0;
+    ck_pr_fence_memory();
+    bool nested = tls_uncommitting;
+    tls_uncommitting = true;
     unsigned n = 0;
     for (unsigned node = 0; node < HK_MAX_NODES; node++) {
         ck_stack_entry_t *taken = NULL, *e;
         /* The pop's CAS acquires what the pushing release made (the
-         * header, body_reserved), as hk_ss_acquire's pop does. */
+         * header, body_reserved), as pool_pop's does. */
         while ((e = ck_stack_pop_mpmc(&pools[node])) != NULL) {
             struct hk_ss *ss = pool_ss(e);
             if (!ss->body_reserved && hk_os_uncommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE)) {
@@ -199,7 +287,16 @@ unsigned hk_ss_pool_uncommit(void)
             ck_stack_push_upmc(&pools[node], e);
         }
     }
-    return n;
+    tls_uncommitting = nested;
+    if (u == NULL)
+        return n;
+    /* Ended after the last push: the release fence makes the pool whole
+     * again for whoever reads the end (pool_settled's acquire fences). */
+    ck_pr_fence_release();
+    uint64_t now = ck_pr_faa_64(u, UNCOMMIT_ENDED - 1) + UNCOMMIT_ENDED - 1;
+    for (unsigned w = 0; (now & UNCOMMIT_BUSY) != 0; now = ck_pr_load_64(u))
+        hk_os_wait_step(&w);  /* relaxed reads: only the count matters, the caller maps anew */
+    return n + (uint32_t)((now >> 32) - (began >> 32) - 1);
 }
 
 /* Units of mask, without unit 0's header. */

@@ -64,6 +64,15 @@ tests_sandbox_CFLAGS = $(AM_CFLAGS)
 tests_sandbox_LDADD = src/libhakmem.la
 tests_sandbox_LDFLAGS = -no-install
 
+# A thread refused memory while another's uncommit holds the pool takes the
+# pooled SuperSlab (RLIMIT_DATA; the uncommit held by the test's mmap; ~1 s).
+check_PROGRAMS += tests/uncommit_race
+TESTS += tests/uncommit_race
+tests_uncommit_race_SOURCES = tests/uncommit_race.c tests/testutil.h
+tests_uncommit_race_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_uncommit_race_LDADD = src/libhakmem.la
+tests_uncommit_race_LDFLAGS = -no-install
+
 # mlockall locks what the program uses, not what hakmem reserves.
 check_PROGRAMS += tests/mlock
 TESTS += tests/mlock
