@@ -22,7 +22,7 @@ enum hk_numa_policy { HK_NUMA_LOCAL, HK_NUMA_INTERLEAVE, HK_NUMA_NODE, HK_NUMA_O
  * ck_pr_inc_64): relaxed is enough, they are statistics read at report time. */
 struct hk_node_stats {
     uint64_t superslabs;       /* SuperSlabs currently homed on the node */
-    uint64_t bytes_committed;  /* bytes of those SuperSlabs mapped from the OS */
+    uint64_t bytes_committed;  /* bytes of those SuperSlabs committed, and the node's pooled ones' headers */
     uint64_t bytes_in_use;     /* bytes of slabs carved and in use on the node */
     uint64_t cross_node_frees; /* frees of a block of this node by a thread homed elsewhere */
     uint64_t rehomes;          /* threads that re-homed onto this node */

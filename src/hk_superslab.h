@@ -242,7 +242,8 @@ void hk_ssmap_set(uintptr_t a, bool on);
 /* A small SuperSlab for `heap` on `node`: from the node's pool, else the OS
  * (bound to the node before first touch).  NULL when out of memory. */
 struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node);
-/* Hand an empty SuperSlab back: decommitted, onto its node's pool. */
+/* Hand an empty SuperSlab back: decommitted, onto its node's pool (its
+ * header stays memory, and in the committed count). */
 void hk_ss_release(struct hk_ss *ss);
 /* When the kernel refuses a mapping: the pooled SuperSlabs' bodies become
  * reservations (hk_os_uncommit), so that what they held of RLIMIT_DATA or

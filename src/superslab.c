@@ -179,6 +179,8 @@ static struct hk_ss *fresh(unsigned node)
     for (unsigned u = 0; u < HK_UNITS; u++)
         ss->unit_slab[u] = &hk_slab_empty;
     hk_ss_register(ss);
+    /* Its header is memory from now on, pooled too (the pops read it). */
+    account(node, (int64_t)HK_SS_HDR_SIZE);
     return ss;
 }
 
@@ -241,7 +243,6 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
         return NULL;
     ss_reset(ss, heap);
     heap->own[hk_own_slot(ss)] = ss;
-    account(node, (int64_t)hk_ss_committed(ss));
     ck_pr_inc_64(&hk_node_stats[node].superslabs);  /* statistic: relaxed */
     return ss;
 }
@@ -325,7 +326,7 @@ void hk_ss_release(struct hk_ss *ss)
     ck_pr_store_32(&ss->live, 0);
     ck_pr_store_ptr(&ss->heap, NULL);
     hk_os_decommit((char *)ss + HK_SS_HDR_SIZE, HK_SS_SIZE - HK_SS_HDR_SIZE);
-    account(node, -(int64_t)hk_ss_committed(ss));
+    account(node, -(int64_t)units_bytes(ss->dirty_units));  /* not the header (fresh) */
     ck_pr_dec_64(&hk_node_stats[node].superslabs);  /* statistic: relaxed */
     /* The push's CAS releases the header writes above to the next popper. */
     ck_stack_push_upmc(&pools[node], &ss->pool_entry);

@@ -659,6 +659,40 @@ Test(stats, committed_follows_units_given_back)
     hak_free(p);
 }
 
+/* A SuperSlab in its node's pool keeps its 8 KiB header memory (the pool's
+ * pops read it), so the header stays in bytes_committed, as it stays in
+ * RSS: until helper 57 a SuperSlab released to the pool left the count
+ * whole (committed back where it started after 32 SuperSlabs were made
+ * and given back, 256 KiB of headers resident).  Blocks of 1.5 MiB take a
+ * SuperSlab each; one whose allocation mapped (the `mmap` count moved) took
+ * a new one. */
+Test(stats, pooled_superslabs_keep_their_headers_committed)
+{
+    enum { BLOCK = 1536 << 10, MAX = 256, FRESH = 32, HEADER = 8192 };
+    if (api_stat("bytes_committed") == -1)
+        cr_skip_test("this build does not count bytes_committed");
+    void *p[MAX];
+    int n = 0, fresh = 0;
+    hak_collect();
+    long long before = api_stat("bytes_committed");
+    while (fresh < FRESH && n < MAX) {
+        long long maps = tu_json_field(snapshot(), "mmap");
+        p[n] = hak_malloc(BLOCK);
+        cr_assert_not_null(p[n], "block %d of 1.5 MiB", n);
+        fresh += tu_json_field(snapshot(), "mmap") > maps;
+        n++;
+    }
+    for (int i = 0; i < n; i++)
+        hak_free(p[i]);
+    hak_collect();
+    long long after = api_stat("bytes_committed");
+    cr_log_info("%d blocks of 1.5 MiB, %d in new SuperSlabs, freed: committed %lld -> %lld", n, fresh, before,
+                after);
+    cr_assert_geq(after - before, (long long)fresh * HEADER,
+                  "committed %lld -> %lld with %d more SuperSlabs pooled, each with its %d-byte header", before,
+                  after, fresh, HEADER);
+}
+
 /* A thread past hakmem's TSD destructor has no heap: a large aligned block
  * it allocates is counted as its free is (helper 43 found the allocation
  * uncounted and the free counted, so frees ran ahead).  The test's key is
