@@ -60,6 +60,24 @@ hk_public size_t hak_malloc_usable_size(const void *p)
     return p == NULL ? 0 : usable(p, "malloc_usable_size");
 }
 
+/* A large block made here rather than by hk_alloc: aligned, or with room
+ * to grow (`room`, realloc's), counted as hk_alloc counts its own. */
+static void *large_alloc(size_t size, size_t align, bool room)
+{
+    struct hk_heap *h = hk_heap_get();
+    void *p = hk_large_alloc(size, align, false, room, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
+    if (p != NULL && h != &hk_heap_empty) {
+        HK_STAT_INC(h, large_alloc);
+        hk_heap_count_alloc(h);
+    } else if (p != NULL && HK_COUNTING) {
+        /* No heap (a thread past its TSD destructors): counted as its free
+         * will be (free.c), or frees would outnumber these (helper 43). */
+        ck_pr_inc_64(&hk_heapless_stats.large_alloc);  /* statistic: relaxed */
+        ck_pr_inc_64(&hk_heapless_stats.malloc);       /* statistic: relaxed */
+    }
+    return p;
+}
+
 hk_public void *hak_realloc(void *p, size_t size)
 {
     if (p == NULL)
@@ -83,7 +101,9 @@ hk_public void *hak_realloc(void *p, size_t size)
         return p;
     }
     int saved = errno;
-    void *q = hk_alloc(size, false);
+    /* A block moving up to a large one starts a growth chain, mostly: it
+     * gets room to grow in place, which malloc's large blocks do not. */
+    void *q = size > HK_UNIT_BLOCK_MAX ? large_alloc(size, 0, true) : hk_alloc(size, false);
     if (q == NULL) {
         if (size > have)
             return NULL;  /* errno is ENOMEM, p untouched */
@@ -133,18 +153,7 @@ static void *alloc_aligned(size_t align, size_t size)
      * mimalloc's 0.9 (an mmap each: the cache takes page alignments). */
     if (hk_unit_block_fits(size, align))
         return hk_malloc_unit_aligned(size, align);
-    struct hk_heap *h = hk_heap_get();
-    void *p = hk_large_alloc(size, align, false, h == &hk_heap_empty ? hk_numa_current_node() : h->node);
-    if (p != NULL && h != &hk_heap_empty) {
-        HK_STAT_INC(h, large_alloc);
-        hk_heap_count_alloc(h);
-    } else if (p != NULL && HK_COUNTING) {
-        /* No heap (a thread past its TSD destructors): counted as its free
-         * will be (free.c), or frees would outnumber these (helper 43). */
-        ck_pr_inc_64(&hk_heapless_stats.large_alloc);  /* statistic: relaxed */
-        ck_pr_inc_64(&hk_heapless_stats.malloc);       /* statistic: relaxed */
-    }
-    return p;
+    return large_alloc(size, align, false);
 }
 
 static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

@@ -342,7 +342,7 @@ static void *alloc_from(struct hk_heap *h, size_t size, size_t align, bool zero)
     if (align != 0)
         return unit_block_alloc(h, size, align, zero);
     if (size > HK_UNIT_BLOCK_MAX) {
-        void *p = hk_large_alloc(size, 0, zero, h->node);
+        void *p = hk_large_alloc(size, 0, zero, false, h->node);
         if (p != NULL) {
             HK_STAT_INC(h, large_alloc);
             hk_heap_count_alloc(h);

@@ -11,8 +11,9 @@
 #define HK_LARGE_MAX_OFFSET_ALIGN (HK_SS_SIZE / 2)
 
 /* A block for a thread homed on `home`: bound to the node the NUMA policy
- * picks, before first touch. */
-void *hk_large_alloc(size_t size, size_t align, bool zero, unsigned home);
+ * picks, before first touch.  `room`: a fresh mapping reserves half as much
+ * again to grow into (realloc's blocks), if the kernel grants it. */
+void *hk_large_alloc(size_t size, size_t align, bool zero, bool room, unsigned home);
 void hk_large_free(struct hk_ss *ss, void *p, const char *fn);
 /* Usable size of p (validated, aborting with `fn` when p is not ours). */
 size_t hk_large_usable(struct hk_ss *ss, const void *p, const char *fn);
@@ -23,9 +24,9 @@ void *hk_large_resize(struct hk_ss *ss, void *p, size_t size);
  * by mremap into a cached mapping (its pages resident: no page faults), the
  * rest of either split off back into the cache; else the mapping grows
  * where it is or moves whole, header and all, by mremap, reserving half as
- * much again as a fresh block does.  A buffer grown in steps (a pipe read
- * into a realloc'd buffer) was once copied at each step and every old copy
- * stayed resident in the mapping cache.  Returns the block, moved or not;
+ * much again as a fresh block of realloc's does.  A buffer grown in steps
+ * (a pipe read into a realloc'd buffer) was once copied at each step and
+ * every old copy stayed resident in the mapping cache.  Returns the block, moved or not;
  * NULL when it cannot (a block aligned beyond a page, or no address
  * space): the caller copies.  Mappings below 1 MiB are copied too:
  * cheaper. */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "hakmem.h"
 #include "testutil.h"
 
@@ -103,6 +104,56 @@ Test(malloc, more_than_the_machine_fails_with_enomem)
         cr_assert_eq(tu_check(q, from[i], 7), (size_t)-1, "failed realloc changed the block of %zu", from[i]);
         hak_free(q);
     }
+}
+
+/* Under RLIMIT_AS, large blocks that malloc hands out fill the limit as
+ * glibc's do: a mapping holds the block, not room to grow that only a
+ * realloc could use.  Helper 58: with half the block again reserved
+ * beside each one, 73 blocks of 3 MiB fitted under a 400 MiB limit where
+ * glibc fitted 132. */
+static int large_blocks_fill_the_limit(void)
+{
+    enum { BLOCK = 3 << 20, LIMIT_BLOCKS = 200, MAX = 400 };
+    /* Past what the process maps already, and past the SuperSlab arena a
+     * first small block may reserve (64 MiB). */
+    void *warm = hak_malloc(64);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f == NULL || fscanf(f, "%lu", &pages) != 1) {
+        printf("FAIL: /proc/self/statm unreadable\n");
+        return 1;
+    }
+    fclose(f);
+    struct rlimit r;
+    getrlimit(RLIMIT_AS, &r);
+    r.rlim_cur = pages * 4096 + ((size_t)64 << 20) + (size_t)LIMIT_BLOCKS * BLOCK;
+    if (setrlimit(RLIMIT_AS, &r) != 0) {
+        printf("FAIL: setrlimit: %s\n", strerror(errno));
+        return 1;
+    }
+    static void *p[MAX];
+    int n = 0;
+    while (n < MAX && (p[n] = hak_malloc(BLOCK)) != NULL)
+        memset(p[n++], 1, 4096);
+    for (int i = 0; i < n; i++)
+        hak_free(p[i]);
+    hak_free(warm);
+    /* 190 of the 200 that fit: the headers' pages and the alignment's
+     * slack may take a few. */
+    if (n < LIMIT_BLOCKS - 10) {
+        printf("FAIL: %d blocks of 3 MiB under a limit with room for %d\n", n, LIMIT_BLOCKS);
+        return 1;
+    }
+    return 0;
+}
+
+Test(malloc, large_blocks_fill_an_address_space_limit)
+{
+#if defined(UNDER_ASAN) || defined(UNDER_TSAN)
+    cr_skip_test("sanitizer build: the sanitizer's shadow mappings count against RLIMIT_AS");
+#else
+    cr_assert_eq(tu_in_child(large_blocks_fill_the_limit), 0, "see the child's output above");
+#endif
 }
 
 /* Sizes past 4 GiB (no 32-bit size fields): only the touched pages become
