@@ -5,12 +5,17 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <errno.h>
+#include <sys/syscall.h>
 
+/* The raw system call: glibc's write is a cancellation point, and a thread
+ * with a cancel pending unwound out of malloc_stats with the report's lock
+ * held: every later report, the one at exit too, waited for good (helper
+ * 59).  glibc's own malloc_stats writes with cancellation off. */
 void hk_write_all(int fd, const char *s, size_t n)
 {
     int saved = errno;
     while (n > 0) {
-        ssize_t w = write(fd, s, n);
+        ssize_t w = syscall(SYS_write, fd, s, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)

@@ -174,3 +174,13 @@ tests_dlclose_LDADD = -ldl
 tests_dlclose_LDFLAGS = -no-install
 TESTS += tests/dlclose.sh
 EXTRA_DIST += tests/dlclose.sh
+
+# Deferred cancellation: hakmem's calls are no cancellation points (a cancel
+# pending in malloc_stats left the report's lock held), and threads
+# cancelled between allocations hand their heaps back (~1 s).
+check_PROGRAMS += tests/cancel
+TESTS += tests/cancel
+tests_cancel_SOURCES = tests/cancel.c tests/testutil.h
+tests_cancel_CFLAGS = $(AM_CFLAGS) -pthread
+tests_cancel_LDADD = src/libhakmem.la
+tests_cancel_LDFLAGS = -no-install
