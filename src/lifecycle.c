@@ -166,32 +166,39 @@ static struct hk_heap *heap_of_entry(ck_stack_entry_t *e)
     return e ? (struct hk_heap *)((char *)e - offsetof(struct hk_heap, abandon_entry)) : NULL;
 }
 
-/* Make h, just popped from the abandoned stack, ours: false if it is lost
- * to us.  The CAS makes us the heap's only user against a sweeper's CAS.
- * A sweep holds the heap a moment: we wait for it rather than make a new
- * heap, as threads freeing into exited heaps sweep them now and then
- * (hk_heap_handed): taking another then grew the heaps without bound
- * under thread churn (900 in 15,000 threads, 8 at a time). */
 /* CAS h's state from `from` to `to`, waiting while another thread holds
- * the heap (SWEEPING: a sweep, a reaper's claim); false if the holder was
- * our parent's, caught by fork: its thread does not exist here and the
- * heap stays as it left it (the wait hung a forked child's new threads for
- * good).  The holder fenced its process id before its CAS, and we fence
- * the state we read before the id: seeing the state it wrote, we see the
- * id. */
-static bool state_cas_waiting(struct hk_heap *h, uint32_t from, uint32_t to)
+ * the heap (SWEEPING: a sweep, a reaper's claim), for `steps` wait steps
+ * at most (UINT_MAX: for good): 1 once it is ours, -1 if it was still
+ * held, 0 if the holder was our parent's, caught by fork: its thread does
+ * not exist here and the heap stays as it left it (the wait hung a forked
+ * child's new threads for good).  The holder fenced its process id before
+ * its CAS, and we fence the state we read before the id: seeing the state
+ * it wrote, we see the id. */
+static int state_cas_waiting(struct hk_heap *h, uint32_t from, uint32_t to, unsigned steps)
 {
     unsigned n = 0;
     while (!ck_pr_cas_32(&h->state, from, to)) {
         ck_pr_fence_load();
         if (ck_pr_load_64(&h->sweep_proc) != proc_id())
-            return false;
+            return 0;
+        if (n >= steps)
+            return -1;
         hk_os_wait_step(&n);
     }
-    return true;
+    return 1;
 }
 
-static bool claim_abandoned(struct hk_heap *h)
+/* Make h, just popped from the abandoned stack, ours (1), or say it is
+ * lost to us (0) or still held by a sweep (-1).  The CAS makes us the
+ * heap's only user against a sweeper's CAS.  A sweep holds the heap a
+ * moment: we wait for it rather than make a new heap, as threads freeing
+ * into exited heaps sweep them now and then (hk_heap_handed): taking
+ * another then grew the heaps without bound under thread churn (900 in
+ * 15,000 threads, 8 at a time).  A while only, as for a look
+ * (wait_for_look): a sweeper stopped by a debugger, or blocked in a signal
+ * handler, held the thread that popped the heap for as long (helper
+ * 59); the caller puts the heap back. */
+static int claim_abandoned(struct hk_heap *h)
 {
     /* Held (SWEEPING), not ACTIVE, until heap_acquire has set our ids: an
      * ACTIVE heap with its last owner's ids, or none, let a reaper whose
@@ -199,28 +206,41 @@ static bool claim_abandoned(struct hk_heap *h)
      * state of whoever held it next (helper 40).  A heap a sweep of our
      * parent's holds is lost to the child, like the parent's other
      * threads' heaps. */
-    if (!state_cas_waiting(h, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING))
-        return false;
-    ck_pr_fence_load();  /* the last holder's writes to the heap (it fenced them before the state) */
-    return true;
+    int got = state_cas_waiting(h, HK_HEAP_ABANDONED, HK_HEAP_SWEEPING, 128);
+    if (got > 0)
+        ck_pr_fence_load();  /* the last holder's writes to the heap (it fenced them before the state) */
+    return got;
 }
 
 /* Take an abandoned heap for a new thread, of its node if there is one;
- * NULL when there is none. */
+ * NULL when there is none.  A heap a sweep still holds goes back to its
+ * stack once we have looked past it (pushed at once, the next pop would
+ * find it again); after a second such one, the rest of that stack waits
+ * for later threads.  Only the popper pushes a heap back: it is in no
+ * stack meanwhile. */
 static struct hk_heap *pop_abandoned(void)
 {
     unsigned nodes = hk_numa_node_count(), here = nodes > 1 ? hk_numa_current_node() : 0;
     for (unsigned i = 0; i < nodes; i++) {
-        for (;;) {
-            /* pop_mpmc's generation counter makes the pop ABA-safe; heaps
-             * are never unmapped, so reading an entry's next link is
-             * always safe. */
-            struct hk_heap *h = heap_of_entry(ck_stack_pop_mpmc(&abandoned[(here + i) % nodes]));
-            if (h == NULL)
+        struct hk_heap *held = NULL, *h;
+        /* pop_mpmc's generation counter makes the pop ABA-safe; heaps are
+         * never unmapped, so reading an entry's next link is always safe. */
+        while ((h = heap_of_entry(ck_stack_pop_mpmc(&abandoned[(here + i) % nodes]))) != NULL) {
+            int got = claim_abandoned(h);
+            if (got > 0)
                 break;
-            if (claim_abandoned(h))
-                return h;
+            if (got < 0 && held != NULL) {
+                push_abandoned(h);
+                h = NULL;
+                break;
+            }
+            if (got < 0)
+                held = h;
         }
+        if (held != NULL)
+            push_abandoned(held);
+        if (h != NULL)
+            return h;
     }
     return NULL;
 }
@@ -581,7 +601,7 @@ void hk_heap_abandon(struct hk_heap *h)
      * CAS: a reaper that took us for gone holds the heap a moment
      * (reap_gone); one fork caught, in our parent, never lets go. */
     ck_pr_fence_store();
-    if (!state_cas_waiting(h, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED))
+    if (state_cas_waiting(h, HK_HEAP_ACTIVE, HK_HEAP_ABANDONED, UINT_MAX) == 0)
         ck_pr_store_32(&h->state, HK_HEAP_ABANDONED);
     push_abandoned(h);
 }

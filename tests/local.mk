@@ -184,3 +184,13 @@ tests_cancel_SOURCES = tests/cancel.c tests/testutil.h
 tests_cancel_CFLAGS = $(AM_CFLAGS) -pthread
 tests_cancel_LDADD = src/libhakmem.la
 tests_cancel_LDFLAGS = -no-install
+
+# A thread stopped in a sweep (a debugger, a signal handler that blocks)
+# does not stop threads that start meanwhile.  White-box: linked
+# statically, it reads the heaps' states (~1 s).
+check_PROGRAMS += tests/stopped_sweep
+TESTS += tests/stopped_sweep
+tests_stopped_sweep_SOURCES = tests/stopped_sweep.c
+tests_stopped_sweep_CFLAGS = $(AM_CFLAGS) $(CK_CFLAGS) -I$(srcdir)/src -I$(srcdir)/numa -pthread
+tests_stopped_sweep_LDADD = src/libhakmem.la
+tests_stopped_sweep_LDFLAGS = -no-install -static
