@@ -262,12 +262,20 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
  * ended while it ran. */
 unsigned hk_ss_pool_uncommit(void)
 {
+    uint64_t *u = uncommits();
+    bool nested = tls_uncommitting;
+    /* Marked from before the count goes up until it is down and the
+     * others' ended: a signal handler's allocation, refused, between the
+     * add and the mark waited in the handler for this uncommit to end,
+     * which it could not until the handler returned (a hang, helper 60:
+     * tests/uncommit_signal).  The handler runs on this thread: the
+     * compiler barrier is the only order it needs. */
+    tls_uncommitting = true;
+    ck_pr_barrier();
     /* Under way before the first pop: the full fence orders the add
      * before the pops' CASes for pool_settled's second read. */
-    uint64_t *u = uncommits(), began = u != NULL ? ck_pr_faa_64(u, 1) : 0;
+    uint64_t began = u != NULL ? ck_pr_faa_64(u, 1) : 0;
     ck_pr_fence_memory();
-    bool nested = tls_uncommitting;
-    tls_uncommitting = true;
     unsigned n = 0;
     for (unsigned node = 0; node < HK_MAX_NODES; node++) {
         ck_stack_entry_t *taken = NULL, *e;
@@ -288,15 +296,18 @@ unsigned hk_ss_pool_uncommit(void)
             ck_stack_push_upmc(&pools[node], e);
         }
     }
-    tls_uncommitting = nested;
-    if (u == NULL)
+    if (u == NULL) {
+        tls_uncommitting = nested;
         return n;
+    }
     /* Ended after the last push: the release fence makes the pool whole
      * again for whoever reads the end (pool_settled's acquire fences). */
     ck_pr_fence_release();
     uint64_t now = ck_pr_faa_64(u, UNCOMMIT_ENDED - 1) + UNCOMMIT_ENDED - 1;
     for (unsigned w = 0; (now & UNCOMMIT_BUSY) != 0; now = ck_pr_load_64(u))
         hk_os_wait_step(&w);  /* relaxed reads: only the count matters, the caller maps anew */
+    ck_pr_barrier();  /* the mark cleared after the wait (above) */
+    tls_uncommitting = nested;
     return n + (uint32_t)((now >> 32) - (began >> 32) - 1);
 }
 

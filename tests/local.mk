@@ -73,6 +73,15 @@ tests_uncommit_race_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
 tests_uncommit_race_LDADD = src/libhakmem.la
 tests_uncommit_race_LDFLAGS = -no-install
 
+# A signal handler refused memory during its thread's own uncommit does not
+# wait for it (RLIMIT_AS; ~3 s).
+check_PROGRAMS += tests/uncommit_signal
+TESTS += tests/uncommit_signal
+tests_uncommit_signal_SOURCES = tests/uncommit_signal.c tests/testutil.h
+tests_uncommit_signal_CFLAGS = $(AM_CFLAGS) -pthread -fno-builtin
+tests_uncommit_signal_LDADD = src/libhakmem.la
+tests_uncommit_signal_LDFLAGS = -no-install
+
 # mlockall locks what the program uses, not what hakmem reserves.
 check_PROGRAMS += tests/mlock
 TESTS += tests/mlock
