@@ -117,16 +117,14 @@ static int large_blocks_fill_the_limit(void)
     /* Past what the process maps already, and past the SuperSlab arena a
      * first small block may reserve (64 MiB). */
     void *warm = hak_malloc(64);
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0;
-    if (f == NULL || fscanf(f, "%lu", &pages) != 1) {
+    size_t mapped = tu_mapped();
+    if (mapped == 0) {
         printf("FAIL: /proc/self/statm unreadable\n");
         return 1;
     }
-    fclose(f);
     struct rlimit r;
     getrlimit(RLIMIT_AS, &r);
-    r.rlim_cur = pages * 4096 + ((size_t)64 << 20) + (size_t)LIMIT_BLOCKS * BLOCK;
+    r.rlim_cur = mapped + ((size_t)64 << 20) + (size_t)LIMIT_BLOCKS * BLOCK;
     if (setrlimit(RLIMIT_AS, &r) != 0) {
         printf("FAIL: setrlimit: %s\n", strerror(errno));
         return 1;

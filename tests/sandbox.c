@@ -108,10 +108,7 @@ static int data_limit(void)
     printf("skip: RLIMIT_DATA: the sanitizer's runtime maps memory of its own under the limit\n");
     return SKIP;
 #else
-    struct rlimit rl = { (rlim_t)64 << 20, (rlim_t)64 << 20 };
-    struct rlimit old;
-    if (getrlimit(RLIMIT_DATA, &old) != 0 || (old.rlim_max != RLIM_INFINITY && old.rlim_max < rl.rlim_max) ||
-        setrlimit(RLIMIT_DATA, &rl) != 0) {
+    if (!tu_data_limit((size_t)64 << 20)) {
         printf("skip: RLIMIT_DATA: cannot set a 64 MiB limit\n");
         return SKIP;
     }

@@ -5,12 +5,14 @@
 #define HK_TESTUTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +111,27 @@ static inline size_t tu_rss(void)
     int n = fscanf(f, "%lu %lu", &size, &resident);
     fclose(f);
     return n == 2 ? resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Bytes the process maps (0 if /proc is not readable): an RLIMIT_AS set
+ * this much and more leaves the rest for what a test allocates. */
+static inline size_t tu_mapped(void)
+{
+    unsigned long size;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%lu", &size);
+    fclose(f);
+    return n == 1 ? size * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* RLIMIT_DATA set to `bytes`; false if the hard limit forbids it. */
+static inline bool tu_data_limit(size_t bytes)
+{
+    struct rlimit rl = { (rlim_t)bytes, (rlim_t)bytes }, old;
+    return getrlimit(RLIMIT_DATA, &old) == 0 && (old.rlim_max == RLIM_INFINITY || old.rlim_max >= rl.rlim_max) &&
+           setrlimit(RLIMIT_DATA, &rl) == 0;
 }
 
 /* Built with AddressSanitizer (gcc defines __SANITIZE_ADDRESS__, clang 14

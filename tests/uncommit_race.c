@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -115,10 +114,7 @@ static int race(void)
     printf("skip: the sanitizer's runtime maps memory of its own under the limit, and has its own mmap\n");
     return SKIP;
 #else
-    struct rlimit rl = { (rlim_t)64 << 20, (rlim_t)64 << 20 };
-    struct rlimit old;
-    if (getrlimit(RLIMIT_DATA, &old) != 0 || (old.rlim_max != RLIM_INFINITY && old.rlim_max < rl.rlim_max) ||
-        setrlimit(RLIMIT_DATA, &rl) != 0) {
+    if (!tu_data_limit((size_t)64 << 20)) {
         printf("skip: cannot set a 64 MiB RLIMIT_DATA\n");
         return SKIP;
     }

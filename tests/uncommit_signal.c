@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -84,15 +83,13 @@ static int run(void)
     return SKIP;
 #else
     hak_free(hak_malloc(64));  /* the heap and its SuperSlab first */
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long pages = 0;
-    if (f == NULL || fscanf(f, "%lu", &pages) != 1) {
+    size_t mapped = tu_mapped();
+    if (mapped == 0) {
         printf("FAIL: /proc/self/statm unreadable\n");
         return 1;
     }
-    fclose(f);
     /* Room for the threads' stacks, not for the block. */
-    struct rlimit r = { pages * 4096 + (BIG / 2), pages * 4096 + (BIG / 2) };
+    struct rlimit r = { mapped + BIG / 2, mapped + BIG / 2 };
     if (setrlimit(RLIMIT_AS, &r) != 0) {
         printf("skip: cannot set RLIMIT_AS: %s\n", strerror(errno));
         return SKIP;
