@@ -32,7 +32,9 @@ static size_t slot_size(uint64_t w) { return (size_t)((w & HK_SS_MASK) >> SLOT_N
 static bool slot_on(uint64_t w, unsigned node) { return w != 0 && (w & ((1u << SLOT_NODE_BITS) - 1)) == node; }
 /* When slot i's mapping was cached, in hk_os_now_ms: a hint for
  * hk_large_cache_age, stored before the slot's CAS publishes the entry.  Two
- * threads racing for a slot may leave either one's time, a moment apart. */
+ * threads racing for a slot may leave either one's time: a moment apart,
+ * or a delay when one puts back an aged mapping's rest (age_trim), which
+ * then stays a delay more, or the other's mapping goes a delay early. */
 static uint64_t cache_ms[CACHE_SLOTS];
 /* 1: a mapping was cached since the last ager's look, and waits for one:
  * every heap's hand-overs look at the clock (hk_large_cache_waits), not

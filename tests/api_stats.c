@@ -966,7 +966,7 @@ static long long gone_in_one_malloc(long long *cached)
  * all goes within a few dozen allocations. */
 Test(stats, large_cache_gives_aged_mappings_back_2_mib_a_call)
 {
-    const size_t size = 32 << 20;  /* a 48 MiB mapping, with the room to grow */
+    const size_t size = 32 << 20;  /* a mapping of 32 MiB and a page: 16 passes */
     skip_without_large_cache_defaults();
     hak_free(hak_malloc(64));  /* the heap's first SuperSlab, before the count */
     long long cached = aged_cached_mapping(size), most = 0, was = cached;
