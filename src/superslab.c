@@ -303,7 +303,20 @@ unsigned hk_ss_pool_uncommit(void)
     /* Ended after the last push: the release fence makes the pool whole
      * again for whoever reads the end (pool_settled's acquire fences). */
     ck_pr_fence_release();
-    uint64_t now = ck_pr_faa_64(u, UNCOMMIT_ENDED - 1) + UNCOMMIT_ENDED - 1;
+    /* None under way: a fork's child of the process this one counted in
+     * (a signal handler forked in the middle, and the child went on here),
+     * whose copy of the word was wiped.  Nothing of ours to end, and an
+     * add would leave one under way for good (helper 60: the child hung
+     * here, and its later refusals in pool_settled).  The CAS is the add
+     * otherwise, as fenced as it. */
+    uint64_t now = ck_pr_load_64(u);
+    while ((now & UNCOMMIT_BUSY) != 0 && !ck_pr_cas_64_value(u, now, now + UNCOMMIT_ENDED - 1, &now))
+        ;
+    if ((now & UNCOMMIT_BUSY) == 0) {
+        tls_uncommitting = nested;
+        return n;
+    }
+    now += UNCOMMIT_ENDED - 1;
     for (unsigned w = 0; (now & UNCOMMIT_BUSY) != 0; now = ck_pr_load_64(u))
         hk_os_wait_step(&w);  /* relaxed reads: only the count matters, the caller maps anew */
     ck_pr_barrier();  /* the mark cleared after the wait (above) */

@@ -74,7 +74,7 @@ tests_uncommit_race_LDADD = src/libhakmem.la
 tests_uncommit_race_LDFLAGS = -no-install
 
 # A signal handler refused memory during its thread's own uncommit does not
-# wait for it (RLIMIT_AS; ~3 s).
+# wait for it, nor does a child a handler forks there (RLIMIT_AS; ~4 s).
 check_PROGRAMS += tests/uncommit_signal
 TESTS += tests/uncommit_signal
 tests_uncommit_signal_SOURCES = tests/uncommit_signal.c tests/testutil.h

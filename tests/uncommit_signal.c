@@ -10,7 +10,14 @@
  * thread asks for one again and again, each refusal an uncommit, while
  * another thread signals it as fast as it can; the handler asks for one
  * too.  3 s of that; a main thread that makes no progress for 20 s is
- * taken for hung. */
+ * taken for hung.
+ *
+ * Then the handler forks instead, and the child goes on from where the
+ * signal interrupted its parent's thread, then exits: a child whose
+ * parent was in an uncommit then ended an uncommit in its copy of the
+ * count, which a fork wipes, and counted one under way for good, waiting
+ * for it (1.5% of the children hung, 3 of 188 until helper 60).  1,000
+ * children; one not gone 10 s after its fork is taken for hung. */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
@@ -21,13 +28,17 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include "testutil.h"
 
 #define SKIP 77
 #define BIG ((size_t)1 << 30)
+#define CHILDREN 1000
 
 static long refused, handled;  /* __atomic: progress, read by the watchdog */
-static int stop;
+static int stop, forking;
+static volatile sig_atomic_t in_child;
+static volatile pid_t child;  /* forked by the handler, not yet waited for */
 static pthread_t main_thread;
 
 static long now_ms(void)
@@ -41,6 +52,17 @@ static void on_signal(int sig)
 {
     (void)sig;
     int saved = errno;
+    if (__atomic_load_n(&forking, __ATOMIC_RELAXED)) {
+        if (child == 0 && !in_child) {
+            pid_t c = fork();
+            if (c == 0)
+                in_child = 1;  /* exits once back in the main loop */
+            else if (c > 0)
+                child = c;
+        }
+        errno = saved;
+        return;
+    }
     void *p = hak_malloc(BIG);
     hak_free(p);
     __atomic_add_fetch(&handled, 1, __ATOMIC_RELAXED);
@@ -50,8 +72,14 @@ static void on_signal(int sig)
 static void *signaller(void *arg)
 {
     (void)arg;
-    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+    /* Forking, one at a time: a signal sent while the last one is still
+     * pending is delivered at the next system call's end, not inside an
+     * uncommit (which makes none when the pool is empty). */
+    while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
         pthread_kill(main_thread, SIGUSR1);
+        if (__atomic_load_n(&forking, __ATOMIC_RELAXED))
+            usleep(200);
+    }
     return NULL;
 }
 
@@ -74,6 +102,55 @@ static void *watchdog(void *arg)
         usleep(100 * 1000);
     }
     return NULL;
+}
+
+/* The handler's children: 0 once all have exited. */
+static int forks(void)
+{
+    __atomic_store_n(&forking, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&stop, 0, __ATOMIC_RELAXED);
+    pthread_t s;
+    if (pthread_create(&s, NULL, signaller, NULL) != 0) {
+        printf("FAIL: pthread_create: %s\n", strerror(errno));
+        return 1;
+    }
+    int n = 0, rc = 0;
+    long forked = 0;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    for (;;) {
+        /* No fork once enough were made: a child would go on past here. */
+        if (n >= CHILDREN)
+            pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+        if (rc != 0 || (n >= CHILDREN && child == 0))
+            break;
+        hak_malloc(BIG);
+        if (in_child)
+            _exit(0);
+        if (child == 0)
+            continue;
+        int status;
+        if (forked == 0)
+            forked = now_ms();
+        pid_t w = waitpid(child, &status, WNOHANG);
+        if (w == child) {
+            n++;
+            child = 0;
+            forked = 0;
+        } else if (now_ms() - forked > 10000) {
+            printf("FAIL: child %d of a fork in a signal handler not gone 10 s later (%d before it were): "
+                   "it waits for an uncommit its parent's thread counted\n", (int)child, n);
+            kill(child, SIGKILL);
+            waitpid(child, &status, 0);
+            rc = 1;
+        }
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    pthread_join(s, NULL);
+    if (rc == 0)
+        printf("ok: %d children of forks in signal handlers amid refused allocations exited\n", n);
+    return rc;
 }
 
 static int run(void)
@@ -126,7 +203,7 @@ static int run(void)
     }
     printf("ok: %ld refused allocations, %ld refused in signal handlers among them, none waited for good\n",
            __atomic_load_n(&refused, __ATOMIC_RELAXED), h);
-    return 0;
+    return forks();
 #endif
 }
 
