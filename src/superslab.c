@@ -247,6 +247,30 @@ struct hk_ss *hk_ss_acquire(struct hk_heap *heap, unsigned node)
     return ss;
 }
 
+/* Counts an uncommit that began at `began` ended, after the last push,
+ * and waits for the others under way: how many others ended meanwhile. */
+static unsigned uncommit_end(uint64_t *u, uint64_t began)
+{
+    /* Ended after the last push: the release fence makes the pool whole
+     * again for whoever reads the end (pool_settled's acquire fences). */
+    ck_pr_fence_release();
+    /* None under way: a fork's child of the process this one counted in
+     * (a signal handler forked in the middle, and the child went on here),
+     * whose copy of the word was wiped.  Nothing of ours to end, and an
+     * add would leave one under way for good (helper 60: the child hung
+     * here, and its later refusals in pool_settled).  The CAS is the add
+     * otherwise, as fenced as it. */
+    uint64_t now = ck_pr_load_64(u);
+    while ((now & UNCOMMIT_BUSY) != 0 && !ck_pr_cas_64_value(u, now, now + UNCOMMIT_ENDED - 1, &now))
+        ;
+    if ((now & UNCOMMIT_BUSY) == 0)
+        return 0;
+    now += UNCOMMIT_ENDED - 1;
+    for (unsigned w = 0; (now & UNCOMMIT_BUSY) != 0; now = ck_pr_load_64(u))
+        hk_os_wait_step(&w);  /* relaxed reads: only the count matters, the caller maps anew */
+    return (uint32_t)((now >> 32) - (began >> 32) - 1);
+}
+
 /* A decommitted body still counts against RLIMIT_DATA (and, under strict
  * overcommit, the commit charge): a program that filled its limit with
  * small blocks and freed them all could get no mapping at all afterwards,
@@ -296,32 +320,10 @@ unsigned hk_ss_pool_uncommit(void)
             ck_stack_push_upmc(&pools[node], e);
         }
     }
-    if (u == NULL) {
-        tls_uncommitting = nested;
-        return n;
-    }
-    /* Ended after the last push: the release fence makes the pool whole
-     * again for whoever reads the end (pool_settled's acquire fences). */
-    ck_pr_fence_release();
-    /* None under way: a fork's child of the process this one counted in
-     * (a signal handler forked in the middle, and the child went on here),
-     * whose copy of the word was wiped.  Nothing of ours to end, and an
-     * add would leave one under way for good (helper 60: the child hung
-     * here, and its later refusals in pool_settled).  The CAS is the add
-     * otherwise, as fenced as it. */
-    uint64_t now = ck_pr_load_64(u);
-    while ((now & UNCOMMIT_BUSY) != 0 && !ck_pr_cas_64_value(u, now, now + UNCOMMIT_ENDED - 1, &now))
-        ;
-    if ((now & UNCOMMIT_BUSY) == 0) {
-        tls_uncommitting = nested;
-        return n;
-    }
-    now += UNCOMMIT_ENDED - 1;
-    for (unsigned w = 0; (now & UNCOMMIT_BUSY) != 0; now = ck_pr_load_64(u))
-        hk_os_wait_step(&w);  /* relaxed reads: only the count matters, the caller maps anew */
-    ck_pr_barrier();  /* the mark cleared after the wait (above) */
+    unsigned others = u != NULL ? uncommit_end(u, began) : 0;
+    ck_pr_barrier();  /* the mark cleared after uncommit_end's wait */
     tls_uncommitting = nested;
-    return n + (uint32_t)((now >> 32) - (began >> 32) - 1);
+    return n + others;
 }
 
 /* Units of mask, without unit 0's header. */
