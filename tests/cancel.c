@@ -58,15 +58,6 @@ static void *report(void *arg)
     return (void *)1;
 }
 
-/* Joins t, or says that it hangs after `seconds`. */
-static bool joined(pthread_t t, void **ret, int seconds)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
-    return pthread_timedjoin_np(t, ret, &until) == 0;
-}
-
 static void *blocks[ROUNDS][BLOCKS];
 
 /* Allocates blocks for others to free, pausing at cancellation points of
@@ -93,7 +84,7 @@ int main(void)
     void *ret;
 
     pthread_create(&t, NULL, pending_calls, NULL);
-    if (!joined(t, &ret, 60)) {
+    if (!tu_joined(t, &ret, 60)) {
         printf("FAIL: a thread with a cancel pending hangs in hakmem's calls\n");
         return 1;
     }
@@ -105,7 +96,7 @@ int main(void)
         failures++;
     }
     pthread_create(&t, NULL, report, NULL);
-    if (!joined(t, &ret, 60)) {
+    if (!tu_joined(t, &ret, 60)) {
         printf("FAIL: a report after a thread cancelled in one hangs (not done within 60 s)\n");
         return 1;
     }
@@ -116,7 +107,7 @@ int main(void)
         unsigned slot = r % LIVE;
         if (r >= LIVE) {
             pthread_cancel(live[slot]);
-            if (!joined(live[slot], &ret, 60)) {
+            if (!tu_joined(live[slot], &ret, 60)) {
                 printf("FAIL: a cancelled thread hangs\n");
                 return 1;
             }
@@ -133,7 +124,7 @@ int main(void)
     }
     for (unsigned r = ROUNDS; r < ROUNDS + LIVE; r++) {
         pthread_cancel(live[r % LIVE]);
-        if (!joined(live[r % LIVE], &ret, 60)) {
+        if (!tu_joined(live[r % LIVE], &ret, 60)) {
             printf("FAIL: a cancelled thread hangs\n");
             return 1;
         }

@@ -199,7 +199,7 @@ tests_cancel_LDFLAGS = -no-install
 # statically, it reads the heaps' states (~1 s).
 check_PROGRAMS += tests/stopped_sweep
 TESTS += tests/stopped_sweep
-tests_stopped_sweep_SOURCES = tests/stopped_sweep.c
+tests_stopped_sweep_SOURCES = tests/stopped_sweep.c tests/testutil.h
 tests_stopped_sweep_CFLAGS = $(AM_CFLAGS) $(CK_CFLAGS) -I$(srcdir)/src -I$(srcdir)/numa -pthread
 tests_stopped_sweep_LDADD = src/libhakmem.la
 tests_stopped_sweep_LDFLAGS = -no-install -static

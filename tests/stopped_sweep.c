@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include "hakmem.h"
 #include "hk_heap.h"
+#include "testutil.h"
 
 static atomic_int parked, released, stop;
 static atomic_int sweeper_tid;
@@ -80,19 +81,8 @@ static void *starter(void *arg)
 static bool start_one(void)
 {
     pthread_t t;
-    struct timespec until;
     pthread_create(&t, NULL, starter, NULL);
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 60;
-    return pthread_timedjoin_np(t, NULL, &until) == 0;
-}
-
-static long long heaps(void)
-{
-    char json[8192];
-    hak_stats_json(json, sizeof json);
-    const char *p = strstr(json, "\"heaps\":");
-    return p ? atoll(p + 8) : -1;
+    return tu_joined(t, NULL, 60);
 }
 
 int main(void)
@@ -117,7 +107,7 @@ int main(void)
         syscall(SYS_tgkill, getpid(), atomic_load(&sweeper_tid), SIGUSR1);
         usleep(100);
     }
-    long long before = heaps();
+    long long before = tu_stat("heaps");
     bool done = start_one();
     printf("a thread started while the sweeper is stopped in a sweep: %s\n",
            done ? "done" : "not done within 60 s");
@@ -126,7 +116,7 @@ int main(void)
         return 1;
     atomic_store(&stop, 1);
     pthread_join(s, NULL);
-    long long after_one = heaps();
+    long long after_one = tu_stat("heaps");
     /* Two at once: one adopts that thread's heap, the other the swept one. */
     pthread_t two[2];
     pthread_barrier_init(&together, NULL, 2);
@@ -134,7 +124,7 @@ int main(void)
         pthread_create(&two[i], NULL, starter, &together);
     for (unsigned i = 0; i < 2; i++)
         pthread_join(two[i], NULL);
-    long long after = heaps();
+    long long after = tu_stat("heaps");
     printf("heaps: %lld before, %lld after that thread, %lld after two more at once\n", before, after_one, after);
     for (unsigned i = 0; i < 64; i++)
         hak_free(blocks[i]);

@@ -99,6 +99,17 @@ static inline void tu_pin_here(void)
      * block is one. */
     hak_free(hak_malloc(200000));
 }
+
+#include <pthread.h>
+/* Joins t, or says that it hangs: false if it has not ended `seconds`
+ * later (a test's bound on a hang, never on speed). */
+static inline bool tu_joined(pthread_t t, void **ret, int seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    return pthread_timedjoin_np(t, ret, &until) == 0;
+}
 #endif
 
 /* Resident set size in bytes (0 if /proc is not readable). */

@@ -39,13 +39,6 @@ enum { BLOCK = 1536 << 10, MAX_BLOCKS = 64, BODY = (2 << 20) - 8192 };
 static __thread int hold_here;  /* the thread whose uncommit is held */
 static int held, other_done;    /* __atomic: set once each */
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* libhakmem's mmap calls: a SuperSlab body made a reservation (os.c:
  * hk_os_uncommit) by the holding thread waits, once.  No allocation in
  * here: the library calls it from its slow paths. */
@@ -54,7 +47,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     if (hold_here && prot == PROT_NONE && (flags & MAP_FIXED) && len == BODY) {
         hold_here = 0;
         __atomic_store_n(&held, 1, __ATOMIC_RELEASE);
-        for (long t0 = now_ms(); !__atomic_load_n(&other_done, __ATOMIC_ACQUIRE) && now_ms() - t0 < 1000;) {
+        for (double t0 = tu_now(); !__atomic_load_n(&other_done, __ATOMIC_ACQUIRE) && tu_now() - t0 < 1.0;) {
             struct timespec ts = { 0, 1000000 };
             nanosleep(&ts, NULL);
         }
@@ -150,9 +143,9 @@ static int race(void)
     hak_collect();  /* its SuperSlab: the pool's only one */
     hold_here = 1;
     __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
-    long t0 = now_ms();
+    double t0 = tu_now();
     void *big = hak_malloc(4 << 20);  /* refused: the uncommit, held */
-    long waited = now_ms() - t0;
+    long waited = (long)((tu_now() - t0) * 1000);
     pthread_join(t, NULL);
     if (!__atomic_load_n(&held, __ATOMIC_ACQUIRE)) {
         printf("FAIL: the 4 MiB block's refusal made no SuperSlab body a reservation (block %p)\n", big);

@@ -41,13 +41,6 @@ static volatile sig_atomic_t in_child;
 static volatile pid_t child;  /* forked by the handler, not yet waited for */
 static pthread_t main_thread;
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void on_signal(int sig)
 {
     (void)sig;
@@ -86,13 +79,14 @@ static void *signaller(void *arg)
 static void *watchdog(void *arg)
 {
     (void)arg;
-    long last = -1, since = now_ms();
+    long last = -1;
+    double since = tu_now();
     while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
         long r = __atomic_load_n(&refused, __ATOMIC_RELAXED);
         if (r != last) {
             last = r;
-            since = now_ms();
-        } else if (now_ms() - since > 20000) {
+            since = tu_now();
+        } else if (tu_now() - since > 20.0) {
             printf("FAIL: the main thread made no progress for 20 s after %ld refusals, %ld signals handled: "
                    "a handler waits for its own thread's uncommit\n", r,
                    __atomic_load_n(&handled, __ATOMIC_RELAXED));
@@ -115,7 +109,7 @@ static int forks(void)
         return 1;
     }
     int n = 0, rc = 0;
-    long forked = 0;
+    double forked = 0;
     sigset_t usr1;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
@@ -132,13 +126,13 @@ static int forks(void)
             continue;
         int status;
         if (forked == 0)
-            forked = now_ms();
+            forked = tu_now();
         pid_t w = waitpid(child, &status, WNOHANG);
         if (w == child) {
             n++;
             child = 0;
             forked = 0;
-        } else if (now_ms() - forked > 10000) {
+        } else if (tu_now() - forked > 10.0) {
             printf("FAIL: child %d of a fork in a signal handler not gone 10 s later (%d before it were): "
                    "it waits for an uncommit its parent's thread counted\n", (int)child, n);
             kill(child, SIGKILL);
@@ -186,7 +180,7 @@ static int run(void)
         printf("FAIL: pthread_create: %s\n", strerror(errno));
         return 1;
     }
-    for (long t0 = now_ms(); now_ms() - t0 < 3000;) {
+    for (double t0 = tu_now(); tu_now() - t0 < 3.0;) {
         if (hak_malloc(BIG) != NULL) {
             printf("FAIL: a 1 GiB block under a limit with room for half of it\n");
             return 1;
